@@ -1,0 +1,1 @@
+"""Code shared by the agent and the controller: the wire protocol, the clock, the catalogs."""

@@ -1,0 +1,324 @@
+"""The wire format between agent and controller — the only thing that crosses.
+
+Versioned JSON over a WebSocket. Every message is a typed ``msgspec.Struct``
+with a ``type`` tag; :func:`decode_from_agent` and :func:`decode_from_controller`
+reject anything else with a :class:`ProtocolError` that says why, before any
+of it is applied.
+
+Events (agent → controller) carry a unique ``id`` and a per-station ``seq``;
+they wait in the agent's durable outbox until the controller answers
+:class:`EventAck` after committing them. Commands (controller → agent) carry a
+``cmd`` id that the agent answers with :class:`CommandAck`.
+
+Instants are UTC epoch seconds (float).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+WS_PATH = "/ws/agent"
+MAX_FRAME_BYTES = 64 * 1024
+
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+StationId = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
+Seq = Annotated[int, msgspec.Meta(ge=1)]
+Instant = Annotated[float, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+StaffText = Annotated[str, msgspec.Meta(max_length=500)]
+Lang = Literal["fr", "nl", "en"]
+
+EndReason = Literal[
+    "time",  # the granted length ran out
+    "closing",  # the space closes
+    "booking",  # a booking starts on this station
+    "visitor",  # the visitor pressed "end my session"
+    "idle",  # no input, and no answer to the idle prompt
+    "steward",  # a steward ended it
+    "station_restart",  # the agent came back and found a session it could not vouch for
+]
+END_REASONS: tuple[str, ...] = EndReason.__args__  # type: ignore[attr-defined]
+
+GrantCause = Literal["length", "closing", "booking"]
+Origin = Literal["walkup", "ticket", "booking", "steward"]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Msg(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
+    pass
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
+    cpu_percent: Annotated[float, msgspec.Meta(ge=0, le=100 * 256)] = 0.0
+    mem_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
+    disk_free_mb: Annotated[int, msgspec.Meta(ge=0)] = 0
+    uptime_s: Annotated[int, msgspec.Meta(ge=0)] = 0
+    battery_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
+    plugged: bool | None = None
+
+
+class Slot(msgspec.Struct, kw_only=True, omit_defaults=True):
+    start: Instant
+    end: Instant
+    label: ShortText = ""
+
+
+class Rules(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What a station needs to enforce sessions on its own."""
+
+    session_minutes: Annotated[int, msgspec.Meta(ge=1, le=24 * 60)] = 60
+    warn_minutes: list[Annotated[int, msgspec.Meta(ge=1, le=600)]] = msgspec.field(
+        default_factory=lambda: [10, 5, 1]
+    )
+    idle_prompt_s: Annotated[int, msgspec.Meta(ge=10)] = 600
+    idle_grace_s: Annotated[int, msgspec.Meta(ge=5)] = 120
+    extension_minutes: Annotated[int, msgspec.Meta(ge=0)] = 30
+    last_call_minutes: Annotated[int, msgspec.Meta(ge=0)] = 15
+    print_quota_pages: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0: no quota
+    timezone: ShortText = "Europe/Brussels"
+    open_slots: list[Slot] = msgspec.field(default_factory=list)  # today's opening hours
+    bookings: list[Slot] = msgspec.field(default_factory=list)  # this station's, ahead
+
+
+class SessionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
+    session_id: Id
+    start: Instant
+    end: Instant
+    cause: GrantCause = "length"
+
+
+# ---------------------------------------------------------------- agent → controller
+
+
+class Hello(_Msg, tag="hello", kw_only=True):
+    station: StationId
+    token: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    protocol: int = PROTOCOL_VERSION
+    agent_version: ShortText = ""
+    capabilities: list[ShortText] = msgspec.field(default_factory=list)
+    hostname: ShortText = ""
+    platform: ShortText = ""
+    mac: ShortText = ""
+    session: SessionInfo | None = None  # the session the agent is enforcing now, if any
+
+
+class Heartbeat(_Msg, tag="heartbeat", kw_only=True):
+    idle_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    health: Health | None = None
+    sent: Instant = 0.0  # agent's clock, for latency figures
+
+
+class StartRequest(_Msg, tag="start_request", kw_only=True):
+    """The visitor pressed "start my session" (optionally with a queue ticket)."""
+
+    request: Id
+    lang: Lang = "fr"
+    ticket: Annotated[str, msgspec.Meta(max_length=12)] | None = None
+    dry_run: bool = False  # only ask what the grant would be, to show it before starting
+
+
+class CommandAck(_Msg, tag="command_ack", kw_only=True):
+    cmd: Id
+    ok: bool = True
+    error: ShortText = ""
+
+
+class _Event(_Msg, kw_only=True):
+    id: Id
+    seq: Seq
+    at: Instant
+
+
+class SessionStarted(_Event, tag="session_started", kw_only=True):
+    session_id: Id
+    start: Instant
+    end: Instant
+    cause: GrantCause = "length"
+    origin: Origin = "walkup"
+    lang: Lang = "fr"
+    offline: bool = False  # granted by the agent from cached rules while the controller was away
+
+
+class SessionWarned(_Event, tag="session_warned", kw_only=True):
+    session_id: Id
+    minutes_left: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)]
+    kind: Literal["time", "idle", "last_call"] = "time"
+
+
+class SessionExtended(_Event, tag="session_extended", kw_only=True):
+    session_id: Id
+    end: Instant
+
+
+class SessionEnded(_Event, tag="session_ended", kw_only=True):
+    session_id: Id
+    reason: EndReason
+
+
+class StationReset(_Event, tag="station_reset", kw_only=True):
+    session_id: Id | None = None
+    ok: bool = True
+    files_removed: Count = 0
+    processes_ended: Count = 0
+    error: ShortText = ""
+
+
+class HelpRequested(_Event, tag="help_requested", kw_only=True):
+    help_id: Id
+    session_id: Id | None = None
+
+
+class HelpCancelled(_Event, tag="help_cancelled", kw_only=True):
+    help_id: Id
+
+
+class PrintJob(_Event, tag="print_job", kw_only=True):
+    job: Annotated[str, msgspec.Meta(max_length=100)]  # the print system's job id
+    printer: ShortText
+    pages: Count
+    colour_pages: Count = 0
+    session_id: Id | None = None
+    source: Literal["cups", "windows", "fake"] = "fake"
+
+
+Event = SessionStarted | SessionWarned | SessionExtended | SessionEnded | StationReset | HelpRequested | HelpCancelled | PrintJob
+EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__  # type: ignore[attr-defined]
+
+FromAgent = Hello | Heartbeat | StartRequest | CommandAck | Event
+
+
+# ---------------------------------------------------------------- controller → agent
+
+
+class Welcome(_Msg, tag="welcome", kw_only=True):
+    station: StationId
+    server_time: Instant
+    rules: Rules
+    last_seq: int = 0  # the highest sequence number committed for this station
+    token: Annotated[str, msgspec.Meta(max_length=200)] | None = None  # set once, on enrolment
+    locked: ShortText | None = None  # reason, when the station is out of order
+    session: SessionInfo | None = None  # what the controller believes is running
+
+
+class Pending(_Msg, tag="pending", kw_only=True):
+    """Enrolment asked; an admin must approve the station."""
+
+    station: StationId
+
+
+class _Command(_Msg, kw_only=True):
+    cmd: Id
+
+
+class Grant(_Command, tag="grant", kw_only=True):
+    request: Id | None = None  # the StartRequest it answers; None when a steward opens it
+    session_id: Id
+    start: Instant
+    end: Instant
+    cause: GrantCause = "length"
+    origin: Origin = "walkup"
+    label: ShortText = ""  # e.g. the workshop the session is cut for
+    dry_run: bool = False
+
+
+class Refuse(_Command, tag="refuse", kw_only=True):
+    request: Id
+    reason: Literal["closed", "reserved", "locked", "busy", "bad_ticket", "no_time"]
+    until: Instant | None = None  # when the station becomes available, if known
+
+
+class Extend(_Command, tag="extend", kw_only=True):
+    session_id: Id
+    end: Instant
+
+
+class EndSession(_Command, tag="end_session", kw_only=True):
+    session_id: Id
+    reason: EndReason = "steward"
+
+
+class Message(_Command, tag="message", kw_only=True):
+    text: StaffText
+
+
+class Lock(_Command, tag="lock", kw_only=True):
+    reason: ShortText = ""
+
+
+class Unlock(_Command, tag="unlock", kw_only=True):
+    pass
+
+
+class RulesUpdate(_Command, tag="rules", kw_only=True):
+    rules: Rules
+
+
+class EventAck(_Msg, tag="event_ack", kw_only=True):
+    id: Id
+    seq: Seq
+
+
+class EventReject(_Msg, tag="event_reject", kw_only=True):
+    """The event is malformed for this station (e.g. a sequence from the past); nothing was stored."""
+
+    id: Id
+    seq: int
+    reason: ShortText
+
+
+class Error(_Msg, tag="error", kw_only=True):
+    reason: ShortText
+
+
+Command = Grant | Refuse | Extend | EndSession | Message | Lock | Unlock | RulesUpdate
+FromController = Welcome | Pending | Command | EventAck | EventReject | Error
+
+
+# ---------------------------------------------------------------- codecs
+
+
+class ProtocolError(ValueError):
+    """A message that cannot be accepted; the text says why."""
+
+
+_encoder = msgspec.json.Encoder()
+_from_agent = msgspec.json.Decoder(FromAgent)
+_from_controller = msgspec.json.Decoder(FromController)
+
+
+def encode(msg: _Msg) -> str:
+    return _encoder.encode(msg).decode()
+
+
+def _decode(decoder: msgspec.json.Decoder, data: str | bytes) -> object:
+    if len(data) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame of {len(data)} bytes is over the {MAX_FRAME_BYTES}-byte limit")
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"invalid message: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"malformed JSON: {exc}") from None
+
+
+def decode_from_agent(data: str | bytes) -> FromAgent:
+    return _decode(_from_agent, data)  # type: ignore[return-value]
+
+
+def decode_from_controller(data: str | bytes) -> FromController:
+    return _decode(_from_controller, data)  # type: ignore[return-value]
+
+
+def is_event(msg: object) -> bool:
+    return isinstance(msg, EVENT_TYPES)

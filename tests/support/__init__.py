@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: real Xvfb, real cupsd, process runners."""
