@@ -111,3 +111,44 @@ def test_missing_loginctl_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
 def test_real_loginctl_failure_is_a_clear_error() -> None:
     with pytest.raises(LogindIdleError, match=r"loginctl show-session no-such-session .*failed"):
         LogindIdle("no-such-session").idle_seconds()
+
+
+# --------------------------------------------------- choosing the idle source
+
+
+def test_make_idle_source_fake_and_logind() -> None:
+    from agent.probes.base import FakeIdle
+    from agent.probes.idle import make_idle_source
+
+    fake = make_idle_source({"source": "fake", "seconds": 42})
+    assert isinstance(fake, FakeIdle)
+    assert fake.idle_seconds() == 42.0
+    probe = make_idle_source({"source": "logind", "user": "visitor"})
+    assert isinstance(probe, LogindIdle)
+    assert (probe.session, probe.user) == ("auto", "visitor")
+
+
+def test_make_idle_source_reads_attributes_too() -> None:
+    from types import SimpleNamespace
+
+    from agent.probes.idle import make_idle_source
+
+    assert make_idle_source(SimpleNamespace(source="FAKE", seconds=1.5)).idle_seconds() == 1.5
+
+
+def test_make_idle_source_refuses_unknown_source() -> None:
+    from agent.probes.idle import make_idle_source
+
+    with pytest.raises(ValueError, match="unknown idle source 'xorg'"):
+        make_idle_source({"source": "xorg"})
+
+
+def test_auto_without_display_picks_logind(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from agent.probes.idle import make_idle_source
+
+    if sys.platform == "win32" or shutil.which("loginctl") is None:
+        pytest.skip("needs a Linux station with loginctl")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert isinstance(make_idle_source({}), LogindIdle)

@@ -88,3 +88,16 @@ def test_closed_probe_refuses_to_read(display: str) -> None:
     probe.close()  # idempotent
     with pytest.raises(X11IdleError, match="closed"):
         probe.idle_ms()
+
+
+def test_make_idle_source_auto_picks_x11(display: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.probes.idle import make_idle_source
+
+    monkeypatch.setenv("DISPLAY", display)
+    probe = make_idle_source({"source": "auto"})
+    assert isinstance(probe, X11Idle)
+    probe.close()
+    explicit = make_idle_source({"source": "x11", "display": display})
+    assert isinstance(explicit, X11Idle)
+    assert explicit.display == display
+    explicit.close()
