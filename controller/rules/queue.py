@@ -1,0 +1,246 @@
+"""The anonymous ticket queue of the welcome desk, as a pure state object.
+
+The desk issues a ticket when every station is busy: a short random code
+(three letters and a digit, ``KTR4``; no 0/O/1/I/L look-alikes), never a name.
+When a station frees, the controller calls :meth:`TicketQueue.station_freed`:
+the next waiting ticket is called to it and the station is held for
+``hold_minutes`` (5). The code shows on the public "now serving" page; the
+visitor types it on that station's lock screen (:meth:`claim`). A ticket not
+claimed in time is a no-show (:meth:`expire`): it leaves the queue, and the
+caller offers the station again with :meth:`station_freed`. At closing,
+:meth:`close` forgets every ticket; what the reports keep is a
+:class:`WaitRecord` (issued, served, outcome) without the code.
+
+Order: tickets are served strictly in issue order within each need. A
+ticket that asks for an accessible station waits for one; an accessible
+station goes to an ordinary ticket only when no other station is free (see
+:mod:`controller.rules.stations`). A station is held for at most one ticket.
+
+No clock is read: every method takes ``now``. Randomness comes from ``rng``
+(``secrets.SystemRandom`` unless a seeded ``random.Random`` is given).
+
+API::
+
+    TicketQueue(hold_minutes=5, rng=None)
+    TicketQueue.from_tickets(tickets, hold_minutes=5, rng=None)  # after a restart
+    q.issue(now, accessible=False, rng=None) -> Ticket
+    q.station_freed(station, now, *, accessible_station=False,
+                    other_free_stations_exist=True) -> Call | None
+    q.claim(code, station, now) -> bool
+    q.expire(now) -> list[NoShow]
+    q.cancel(code, now) -> Ticket | None   # the visitor left; if it was called, offer its station again
+    q.now_serving() -> list[tuple[str, str]]   # (code, station), oldest call first
+    q.waiting() -> list[Ticket]             # not yet called, in issue order
+    q.position(code) -> int | None          # 1 = next of its need
+    q.held_stations() -> dict[str, Call]
+    q.tickets() -> list[Ticket]             # live tickets, for the queue_tickets table
+    q.take_records() -> list[WaitRecord]    # finished tickets since the last take
+    q.close(now) -> list[WaitRecord]        # forget everything; all records not yet taken
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+from .stations import accessible_rule_allows
+
+CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"  # no I, L, O
+CODE_DIGITS = "23456789"  # no 0, 1
+CODE_SPACE = len(CODE_LETTERS) ** 3 * len(CODE_DIGITS)
+
+Outcome = Literal["claimed", "no_show", "closed", "cancelled"]
+
+
+def normalise_code(text: str) -> str:
+    """What the visitor typed, as a code: upper case, spaces and dashes dropped."""
+    return "".join(ch for ch in text.upper() if ch not in " -")
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    code: str
+    issued: float
+    accessible: bool = False
+    called: float | None = None
+    station: str | None = None  # the station it is called to
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    code: str
+    station: str
+    called: float
+    hold_until: float
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class NoShow:
+    code: str
+    station: str  # now free to offer again
+    issued: float
+    called: float
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRecord:
+    """What the reports keep of a ticket (table ``queue_waits``): no code."""
+
+    issued: float
+    served: float | None  # claimed at; None unless the ticket was claimed
+    outcome: Outcome
+
+    @property
+    def wait_seconds(self) -> float | None:
+        return None if self.served is None else self.served - self.issued
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class TicketQueue:
+    def __init__(self, hold_minutes: float = 5, rng: random.Random | None = None) -> None:
+        self.hold_minutes = hold_minutes
+        self._rng = rng or secrets.SystemRandom()
+        self._live: dict[str, Ticket] = {}  # insertion order is issue order
+        self._used: set[str] = set()  # codes given out since the last close
+        self._records: list[WaitRecord] = []
+
+    @classmethod
+    def from_tickets(
+        cls, tickets: Iterable[Ticket], hold_minutes: float = 5, rng: random.Random | None = None
+    ) -> TicketQueue:
+        """Rebuild the queue from stored live tickets (any order)."""
+        queue = cls(hold_minutes, rng)
+        for t in sorted(tickets, key=lambda t: t.issued):
+            queue._live[t.code] = t
+            queue._used.add(t.code)
+        return queue
+
+    # ------------------------------------------------------------ desk
+
+    def _new_code(self, rng: random.Random) -> str:
+        if len(self._used) >= CODE_SPACE:
+            raise RuntimeError("every ticket code is in use; close the queue first")
+        while True:
+            code = "".join(rng.choice(CODE_LETTERS) for _ in range(3)) + rng.choice(CODE_DIGITS)
+            if code not in self._used:
+                return code
+
+    def issue(
+        self, now: float, accessible: bool = False, rng: random.Random | None = None
+    ) -> Ticket:
+        ticket = Ticket(self._new_code(rng or self._rng), now, accessible)
+        self._live[ticket.code] = ticket
+        self._used.add(ticket.code)
+        return ticket
+
+    def cancel(self, code: str, now: float) -> Ticket | None:
+        """The desk drops a ticket; returns it (its ``station``, if called, is free again)."""
+        ticket = self._live.pop(normalise_code(code), None)
+        if ticket is not None:
+            self._records.append(WaitRecord(ticket.issued, None, "cancelled"))
+        return ticket
+
+    # ------------------------------------------------------------ calls
+
+    def _call_of(self, ticket: Ticket) -> Call:
+        assert ticket.station is not None
+        assert ticket.called is not None
+        return Call(
+            ticket.code, ticket.station, ticket.called, ticket.called + self.hold_minutes * 60
+        )
+
+    def held_stations(self) -> dict[str, Call]:
+        return {t.station: self._call_of(t) for t in self._live.values() if t.station is not None}
+
+    def station_freed(
+        self,
+        station: str,
+        now: float,
+        *,
+        accessible_station: bool = False,
+        other_free_stations_exist: bool = True,
+    ) -> Call | None:
+        """Call the next ticket that may have ``station``; ``None`` if none (or already held).
+
+        ``other_free_stations_exist``: whether an ordinary station is free
+        besides this one (only matters for an accessible station).
+        """
+        if station in self.held_stations():
+            return None
+        for ticket in self.waiting():
+            if accessible_rule_allows(
+                wants_accessible=ticket.accessible,
+                station_accessible=accessible_station,
+                other_free=other_free_stations_exist,
+            ):
+                called = replace(ticket, called=now, station=station)
+                self._live[ticket.code] = called
+                return self._call_of(called)
+        return None
+
+    def claim(self, code: str, station: str, now: float) -> bool:
+        """The visitor typed ``code`` on ``station``: valid only there, before the hold ends."""
+        ticket = self._live.get(normalise_code(code))
+        if ticket is None or ticket.station != station:
+            return False
+        if now >= self._call_of(ticket).hold_until:
+            return False
+        del self._live[ticket.code]
+        self._records.append(WaitRecord(ticket.issued, now, "claimed"))
+        return True
+
+    def expire(self, now: float) -> list[NoShow]:
+        """Drop the called tickets whose hold is over; their stations are free again."""
+        gone: list[NoShow] = []
+        for ticket in list(self._live.values()):
+            if ticket.station is not None and now >= self._call_of(ticket).hold_until:
+                assert ticket.called is not None
+                del self._live[ticket.code]
+                self._records.append(WaitRecord(ticket.issued, None, "no_show"))
+                gone.append(NoShow(ticket.code, ticket.station, ticket.issued, ticket.called))
+        return gone
+
+    # ------------------------------------------------------------ views
+
+    def now_serving(self) -> list[tuple[str, str]]:
+        calls = sorted(self.held_stations().values(), key=lambda c: c.called)
+        return [(c.code, c.station) for c in calls]
+
+    def waiting(self) -> list[Ticket]:
+        return [t for t in self._live.values() if t.station is None]
+
+    def position(self, code: str) -> int | None:
+        """Place among the waiting tickets of the same need (1 = next); ``None`` if not waiting."""
+        ticket = self._live.get(normalise_code(code))
+        if ticket is None or ticket.station is not None:
+            return None
+        same = [t.code for t in self.waiting() if t.accessible == ticket.accessible]
+        return same.index(ticket.code) + 1
+
+    def tickets(self) -> list[Ticket]:
+        return list(self._live.values())
+
+    # ------------------------------------------------------------ records
+
+    def take_records(self) -> list[WaitRecord]:
+        records, self._records = self._records, []
+        return records
+
+    def close(self, now: float) -> list[WaitRecord]:
+        """Closing time: forget every ticket and code; return the records not yet taken."""
+        for ticket in self._live.values():
+            self._records.append(WaitRecord(ticket.issued, None, "closed"))
+        self._live.clear()
+        self._used.clear()
+        return self.take_records()
