@@ -1,0 +1,344 @@
+"""The back office's figures, read from the store for a range of local dates.
+
+Every function here only reads (SELECT) from a ``sqlite3.Connection`` (pass
+``db.conn`` for a sqlite-utils ``Database``), then hands the rows to the pure
+functions of ``aggregate.py``. Periods are local dates, both ends included;
+the station kind filter is ``"pc"``, ``"tablet"`` or None for both.
+
+Conventions:
+
+- a session belongs to the local day it *started* on; sessions still running
+  are counted as started and left out of durations, hours used and occupancy;
+- "hour equivalents" is the annual report's count, one session = 60 minutes,
+  so it equals the number of sessions; "hours used" is the real time used;
+- help requests are visitors' requests; alerts raised by printers are counted
+  apart; prints and help requests are filtered by kind through their station,
+  so with a kind filter jobs no station sent (print server) are left out;
+- the queue has no station, so the kind filter does not apply to it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, tzinfo
+from typing import Any
+
+from controller.reports.aggregate import (
+    KINDS,
+    HelpFigures,
+    Occupancy,
+    PrintFigures,
+    QueueFigures,
+    SessionFigures,
+    SessionRow,
+    occupancy_of,
+    summarize_help,
+    summarize_prints,
+    summarize_queue,
+    summarize_sessions,
+)
+from controller.reports.timebuckets import DEFAULT_TZ, date_range, utc_bounds, zone
+
+# A session cannot run longer than this; occupancy looks back this far for
+# sessions started before the period that still run into it.
+MAX_SESSION_SECONDS = 24 * 3600
+
+
+def check_kind(kind: str | None) -> str | None:
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS} or None, not {kind!r}")
+    return kind
+
+
+def _period(
+    from_date: date | str, to_date: date | str, tz: str | tzinfo | None
+) -> tuple[date, date, tzinfo, float, float]:
+    lo_d, hi_d = date_range(from_date, to_date)
+    zone_ = zone(tz)
+    lo, hi = utc_bounds(lo_d, hi_d, zone_)
+    return lo_d, hi_d, zone_, lo, hi
+
+
+# -- reading ---------------------------------------------------------------
+
+
+def fetch_sessions(
+    conn: sqlite3.Connection, lo: float, hi: float, kind: str | None = None
+) -> list[SessionRow]:
+    """Sessions started in ``[lo, hi)`` (UTC epoch seconds), oldest first."""
+    sql = (
+        'SELECT station, station_kind, start, "end", end_reason, origin, lang, '
+        "pages_bw, pages_colour FROM sessions WHERE start >= ? AND start < ?"
+    )
+    args: list[Any] = [lo, hi]
+    if kind is not None:
+        sql += " AND station_kind = ?"
+        args.append(kind)
+    return [SessionRow(*r) for r in conn.execute(sql + " ORDER BY start", args)]
+
+
+def fetch_intervals(
+    conn: sqlite3.Connection, lo: float, hi: float, kind: str | None = None
+) -> list[tuple[float, float | None]]:
+    """``(start, end)`` of sessions that started in ``[lo, hi)`` or still ran into it."""
+    sql = (
+        'SELECT start, "end" FROM sessions WHERE start >= ? AND start < ? '
+        'AND ("end" IS NULL OR "end" > ?)'
+    )
+    args: list[Any] = [lo - MAX_SESSION_SECONDS, hi, lo]
+    if kind is not None:
+        sql += " AND station_kind = ?"
+        args.append(kind)
+    return [(r[0], r[1]) for r in conn.execute(sql, args)]
+
+
+def fetch_help(
+    conn: sqlite3.Connection, lo: float, hi: float, kind: str | None = None
+) -> list[tuple[str, float, float | None, float | None]]:
+    """``(kind, requested, taken, cancelled)`` of help requests made in ``[lo, hi)``."""
+    sql = "SELECT h.kind, h.requested, h.taken, h.cancelled FROM help_requests h"
+    args: list[Any] = []
+    if kind is not None:
+        sql += " JOIN stations s ON s.id = h.station AND s.kind = ?"
+        args.append(kind)
+    sql += " WHERE h.requested >= ? AND h.requested < ?"
+    return [(r[0], r[1], r[2], r[3]) for r in conn.execute(sql, [*args, lo, hi])]
+
+
+def fetch_prints(
+    conn: sqlite3.Connection, lo: float, hi: float, kind: str | None = None
+) -> list[tuple[str, int, int, int]]:
+    """``(printer, jobs, pages, colour pages)`` per printer for jobs in ``[lo, hi)``;
+    printers known to the store but idle in the period come with zeros."""
+    sql = "SELECT p.printer, COUNT(*), SUM(p.pages), SUM(p.colour_pages) FROM print_jobs p"
+    args: list[Any] = []
+    if kind is not None:
+        sql += " JOIN stations s ON s.id = p.station AND s.kind = ?"
+        args.append(kind)
+    sql += " WHERE p.at >= ? AND p.at < ? GROUP BY p.printer"
+    rows = [(r[0], r[1], r[2] or 0, r[3] or 0) for r in conn.execute(sql, [*args, lo, hi])]
+    rows += [(r[0], 0, 0, 0) for r in conn.execute("SELECT id FROM printers")]
+    return rows
+
+
+def fetch_queue(
+    conn: sqlite3.Connection, lo: float, hi: float
+) -> list[tuple[float, float | None, str]]:
+    """``(issued, served, outcome)`` of queue tickets issued in ``[lo, hi)``."""
+    sql = "SELECT issued, served, outcome FROM queue_waits WHERE issued >= ? AND issued < ?"
+    return [(r[0], r[1], r[2]) for r in conn.execute(sql, (lo, hi))]
+
+
+# -- figures for a period ----------------------------------------------------
+
+
+def session_figures(
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None = DEFAULT_TZ,
+    kind: str | None = None,
+) -> SessionFigures:
+    lo_d, hi_d, zone_, lo, hi = _period(from_date, to_date, tz)
+    return summarize_sessions(fetch_sessions(conn, lo, hi, check_kind(kind)), lo_d, hi_d, zone_)
+
+
+def occupancy(
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None = DEFAULT_TZ,
+    kind: str | None = None,
+) -> Occupancy:
+    lo_d, hi_d, zone_, lo, hi = _period(from_date, to_date, tz)
+    return occupancy_of(fetch_intervals(conn, lo, hi, check_kind(kind)), lo_d, hi_d, zone_)
+
+
+def help_figures(
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None = DEFAULT_TZ,
+    kind: str | None = None,
+) -> HelpFigures:
+    _, _, _, lo, hi = _period(from_date, to_date, tz)
+    return summarize_help(fetch_help(conn, lo, hi, check_kind(kind)))
+
+
+def print_figures(
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None = DEFAULT_TZ,
+    kind: str | None = None,
+) -> PrintFigures:
+    _, _, _, lo, hi = _period(from_date, to_date, tz)
+    return summarize_prints(fetch_prints(conn, lo, hi, check_kind(kind)))
+
+
+def queue_figures(
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None = DEFAULT_TZ,
+) -> QueueFigures:
+    _, _, _, lo, hi = _period(from_date, to_date, tz)
+    return summarize_queue(fetch_queue(conn, lo, hi))
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything the reports page shows for one period and kind filter."""
+
+    from_date: date
+    to_date: date
+    tz: str
+    kind: str | None
+    sessions: SessionFigures
+    occupancy: Occupancy
+    help: HelpFigures
+    prints: PrintFigures
+    queue: QueueFigures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.from_date.isoformat(),
+            "to": self.to_date.isoformat(),
+            "tz": self.tz,
+            "kind": self.kind,
+            "sessions": self.sessions.as_dict(),
+            "occupancy": self.occupancy.as_dict(),
+            "help": self.help.as_dict(),
+            "prints": self.prints.as_dict(),
+            "queue": self.queue.as_dict(),
+        }
+
+
+def report(
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None = DEFAULT_TZ,
+    kind: str | None = None,
+) -> Report:
+    lo_d, hi_d, zone_, lo, hi = _period(from_date, to_date, tz)
+    kind = check_kind(kind)
+    return Report(
+        from_date=lo_d,
+        to_date=hi_d,
+        tz=str(zone_),
+        kind=kind,
+        sessions=summarize_sessions(fetch_sessions(conn, lo, hi, kind), lo_d, hi_d, zone_),
+        occupancy=occupancy_of(fetch_intervals(conn, lo, hi, kind), lo_d, hi_d, zone_),
+        help=summarize_help(fetch_help(conn, lo, hi, kind)),
+        prints=summarize_prints(fetch_prints(conn, lo, hi, kind)),
+        queue=summarize_queue(fetch_queue(conn, lo, hi)),
+    )
+
+
+# -- the annual-report block -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnnualFigures:
+    """The block of the annual report, for a year or any period.
+
+    ``hour_equivalents`` counts one session as 60 minutes (the report's
+    convention, = sessions); ``hours_used`` is the real time used.
+    """
+
+    from_date: date
+    to_date: date
+    sessions_pc: int
+    sessions_tablet: int
+    hour_equivalents: int
+    hours_used: float
+    pages: int
+    pages_colour: int
+    help_requests: int
+    visitors_queued: int
+
+    @property
+    def sessions(self) -> int:
+        return self.sessions_pc + self.sessions_tablet
+
+    @property
+    def pages_bw(self) -> int:
+        return self.pages - self.pages_colour
+
+    def lines(self) -> list[tuple[str, str, int | float]]:
+        """``(key, English label, value)`` in the report's order."""
+        return [
+            ("sessions_pc", "Sessions on PCs", self.sessions_pc),
+            ("sessions_tablet", "Sessions on tablets", self.sessions_tablet),
+            ("sessions", "Sessions, all stations", self.sessions),
+            ("hour_equivalents", "Hour equivalents (1 session = 60 min)", self.hour_equivalents),
+            ("hours_used", "Hours used", round(self.hours_used, 1)),
+            ("pages", "Pages printed", self.pages),
+            ("pages_bw", "Pages printed, black and white", self.pages_bw),
+            ("pages_colour", "Pages printed, colour", self.pages_colour),
+            ("help_requests", "Help requests", self.help_requests),
+            ("visitors_queued", "Visitors queued", self.visitors_queued),
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.from_date.isoformat(),
+            "to": self.to_date.isoformat(),
+            **{key: value for key, _, value in self.lines()},
+            "hours_used": self.hours_used,
+        }
+
+
+def summary(
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None = DEFAULT_TZ,
+    kind: str | None = None,
+) -> AnnualFigures:
+    """The annual-report block over any period, aggregated in SQL."""
+    lo_d, hi_d, _, lo, hi = _period(from_date, to_date, tz)
+    kind = check_kind(kind)
+    per_kind = {k: (0, 0.0) for k in KINDS}
+    sql = (
+        'SELECT station_kind, COUNT(*), TOTAL(CASE WHEN "end" > start THEN "end" - start END) '
+        "FROM sessions WHERE start >= ? AND start < ? GROUP BY station_kind"
+    )
+    for k, n, secs in conn.execute(sql, (lo, hi)):
+        if k in per_kind and (kind is None or k == kind):
+            per_kind[k] = (n, secs)
+    prints = summarize_prints(fetch_prints(conn, lo, hi, kind))
+    help_sql = "SELECT COUNT(*) FROM help_requests h"
+    args: list[Any] = []
+    if kind is not None:
+        help_sql += " JOIN stations s ON s.id = h.station AND s.kind = ?"
+        args.append(kind)
+    help_sql += " WHERE h.kind = 'visitor' AND h.requested >= ? AND h.requested < ?"
+    (helped,) = conn.execute(help_sql, [*args, lo, hi]).fetchone()
+    (queued,) = conn.execute(
+        "SELECT COUNT(*) FROM queue_waits WHERE issued >= ? AND issued < ?", (lo, hi)
+    ).fetchone()
+    sessions = sum(n for n, _ in per_kind.values())
+    return AnnualFigures(
+        from_date=lo_d,
+        to_date=hi_d,
+        sessions_pc=per_kind["pc"][0],
+        sessions_tablet=per_kind["tablet"][0],
+        hour_equivalents=sessions,
+        hours_used=sum(s for _, s in per_kind.values()) / 3600,
+        pages=prints.pages,
+        pages_colour=prints.colour,
+        help_requests=helped,
+        visitors_queued=queued,
+    )
+
+
+def annual(
+    conn: sqlite3.Connection, year: int, tz: str | tzinfo | None = DEFAULT_TZ
+) -> AnnualFigures:
+    """The annual-report block for a calendar year in local time."""
+    if not isinstance(year, int) or not 1970 <= year <= 9998:
+        raise ValueError(f"year must be an integer from 1970, not {year!r}")
+    return summary(conn, date(year, 1, 1), date(year, 12, 31), tz)
