@@ -87,7 +87,8 @@ class Rules(msgspec.Struct, kw_only=True, omit_defaults=True):
     last_call_minutes: Annotated[int, msgspec.Meta(ge=0)] = 15
     print_quota_pages: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0: no quota
     timezone: ShortText = "Europe/Brussels"
-    open_slots: list[Slot] = msgspec.field(default_factory=list)  # today's opening hours
+    open_slots: list[Slot] = msgspec.field(default_factory=list)  # opening hours, from today
+    slots_until: Instant = 0.0  # open_slots are complete up to here: no slot then means closed
     bookings: list[Slot] = msgspec.field(default_factory=list)  # this station's, ahead
 
 
@@ -260,6 +261,13 @@ class Unlock(_Command, tag="unlock", kw_only=True):
     pass
 
 
+class HelpUpdate(_Command, tag="help_update", kw_only=True):
+    """A steward took the help request ("a steward is coming") or closed it."""
+
+    help_id: Id
+    state: Literal["taken", "done"]
+
+
 class RulesUpdate(_Command, tag="rules", kw_only=True):
     rules: Rules
 
@@ -281,7 +289,7 @@ class Error(_Msg, tag="error", kw_only=True):
     reason: ShortText
 
 
-Command = Grant | Refuse | Extend | EndSession | Message | Lock | Unlock | RulesUpdate
+Command = Grant | Refuse | Extend | EndSession | Message | Lock | Unlock | HelpUpdate | RulesUpdate
 FromController = Welcome | Pending | Command | EventAck | EventReject | Error
 
 

@@ -1,0 +1,68 @@
+"""``espace-agent``: the station's service, and simulated stations for tests and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from agent.core import Agent, Probes
+from agent.outbox import Outbox
+from espace.clock import clock_from_spec
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """One station with fake probes (tests, demo, trying things out)."""
+    token = args.token or os.environ.get("ESPACE_TOKEN")
+    state = Path(args.state_dir)
+    clock = clock_from_spec(args.clock)
+
+    async def main() -> None:
+        outbox = Outbox(state / "outbox.db")
+        agent = Agent(args.station, token, args.url, outbox, clock=clock, probes=Probes(), heartbeat_s=args.heartbeat)
+        if args.control:
+            from agent.control import serve_control
+
+            await serve_control(agent, args.control)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await agent.start()
+        print(f"espace-agent: {args.station} running", flush=True)
+        await stop.wait()
+        await agent.stop()
+        outbox.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="espace-agent", description="The Espace agent: a station's side of Espace.")
+    ap.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sp = sub.add_parser("run", help="run one station with simulated OS probes")
+    sp.add_argument("--station", required=True, help="station id, e.g. PC-01")
+    sp.add_argument("--token", help="station token (or env ESPACE_TOKEN)")
+    sp.add_argument("--url", required=True, help="controller WebSocket URL, e.g. ws://127.0.0.1:8080/ws/agent")
+    sp.add_argument("--state-dir", required=True, help="folder for the outbox and cached rules")
+    sp.add_argument("--clock", default=None, help="virtual clock spec shared with the controller (tests)")
+    sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
+    sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
+    sp.set_defaults(func=cmd_run)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

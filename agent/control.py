@@ -1,0 +1,158 @@
+"""The local channel between the agent service and the session process.
+
+A Unix socket (line-delimited JSON). The service never sends the station
+token over it; a client can only do what the visitor's screen offers (start,
+end, help, acknowledge) and receive what the screen must show. On Linux the
+service checks the peer's uid with SO_PEERCRED against ``allowed_uids``.
+
+Requests: ``{"op": "start", "lang": "fr", "ticket": null, "dry_run": false}``,
+``{"op": "end"}``, ``{"op": "help"}``, ``{"op": "cancel_help"}``,
+``{"op": "status"}``, and, with fake probes only, ``{"op": "set_idle",
+"seconds": 700}`` and ``{"op": "print", "pages": 2}`` for tests and the demo.
+Every request gets one ``{"ok": ..., ...}`` line; UI updates arrive as
+``{"ui": ...}`` lines in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import struct
+from pathlib import Path
+from typing import Any
+
+from agent.core import Agent
+from agent.probes.base import FakeIdle, FakePrints, PrintRecord
+from espace import protocol as p
+
+log = logging.getLogger(__name__)
+MAX_LINE = 4096
+
+
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+async def serve_control(agent: Agent, path: str | Path, allowed_uids: set[int] | None = None) -> asyncio.AbstractServer:
+    path = Path(path)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    allowed = allowed_uids if allowed_uids is not None else {os.getuid()}
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        uid = _peer_uid(writer)
+        if uid is not None and uid not in allowed:
+            log.warning("control: refused a client with uid %s", uid)
+            writer.close()
+            return
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=200)
+
+        def listener(msg: dict[str, Any]) -> None:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(msg)
+
+        agent.ui_listeners.append(listener)
+
+        async def push() -> None:
+            while True:
+                msg = await queue.get()
+                writer.write((json.dumps(msg) + "\n").encode())
+                await writer.drain()
+
+        pusher = asyncio.create_task(push())
+        try:
+            while line := await reader.readline():
+                if len(line) > MAX_LINE:
+                    break
+                try:
+                    req = json.loads(line)
+                    answer = await _do(agent, req)
+                except (ValueError, KeyError, TypeError) as exc:
+                    answer = {"ok": False, "error": f"bad request: {exc}"}
+                await queue.put({"reply": answer})
+        finally:
+            agent.ui_listeners.remove(listener)
+            pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await pusher
+            writer.close()
+
+    server = await asyncio.start_unix_server(client, path=str(path))
+    os.chmod(path, 0o660)
+    return server
+
+
+async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
+    op = req["op"]
+    if op == "start":
+        answer = await agent.start_session(req.get("lang", "fr"), req.get("ticket"), bool(req.get("dry_run")))
+        if answer is None:
+            return {"ok": False, "error": "busy"}
+        if isinstance(answer, p.Refuse):
+            return {"ok": False, "refused": answer.reason, "until": answer.until}
+        return {"ok": True, "session_id": answer.session_id, "end": answer.end, "cause": answer.cause, "label": answer.label}
+    if op == "end":
+        await agent.end_by_visitor()
+        return {"ok": True}
+    if op == "help":
+        return {"ok": True, "help_id": await agent.request_help()}
+    if op == "cancel_help":
+        await agent.cancel_help()
+        return {"ok": True}
+    if op == "status":
+        s = agent.session
+        return {
+            "ok": True,
+            "connected": agent.connected.is_set(),
+            "session": s.as_dict() if s else None,
+            "locked": agent.locked,
+            "outbox": await agent.outbox.count(),
+            "now": agent.clock.now(),
+        }
+    if op == "set_idle" and isinstance(agent.probes.idle, FakeIdle):
+        agent.probes.idle.value = float(req["seconds"])
+        await agent.send_heartbeat()
+        return {"ok": True}
+    if op == "print" and isinstance(agent.probes.prints, FakePrints):
+        agent.probes.prints.add(PrintRecord(job=p.new_id()[:8], printer=req.get("printer", "PRN-1"), pages=int(req["pages"]), at=agent.clock.now()))
+        return {"ok": True}
+    return {"ok": False, "error": f"unknown op {op!r}"}
+
+
+class ControlClient:
+    """The session process's (and the tests') side of the channel."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.ui: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, path: str | Path) -> ControlClient:
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        return cls(reader, writer)
+
+    async def call(self, op: str, **kw: Any) -> dict[str, Any]:
+        self.writer.write((json.dumps({"op": op, **kw}) + "\n").encode())
+        await self.writer.drain()
+        while True:
+            line = await self.reader.readline()
+            if not line:
+                raise ConnectionError("agent closed the control channel")
+            msg = json.loads(line)
+            if "reply" in msg:
+                return msg["reply"]
+            self.ui.append(msg)
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError):
+            await self.writer.wait_closed()

@@ -1,0 +1,482 @@
+"""The agent: the station's side of Espace.
+
+It keeps the grant and the clock locally, so a session warns and ends on time
+when the network or the controller is down; every event goes through the
+durable outbox; the connection to the controller comes and goes with
+exponential backoff and jitter.
+
+Visitor actions (start, end, help) come from the session UI through the
+methods ``start_session``, ``end_by_visitor``, ``request_help``,
+``cancel_help``; what the UI must show goes out through ``on_ui`` callbacks
+as small dicts (``{"ui": "warn", "minutes": 5}``), which the session process
+channel forwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from agent.outbox import Outbox
+from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, HealthSource, IdleSource, PrintSource, Resetter
+from agent.timer import End, IdleClear, IdlePrompt, LocalSession, Warn, due, local_grant, mark_warned
+from espace import protocol as p
+from espace.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+UNAUTHORISED = 4401
+
+
+@dataclass
+class Probes:
+    idle: IdleSource = field(default_factory=FakeIdle)
+    prints: PrintSource = field(default_factory=FakePrints)
+    reset: Resetter = field(default_factory=FakeResetter)
+    health: HealthSource = field(default_factory=FakeHealth)
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    r = rng or random
+    return r.uniform(0, min(cap, base * (2 ** min(attempt, 16))))
+
+
+class Agent:
+    def __init__(
+        self,
+        station: str,
+        token: str | None,
+        url: str,
+        outbox: Outbox,
+        *,
+        clock: Clock | None = None,
+        probes: Probes | None = None,
+        heartbeat_s: float = 10.0,
+        print_poll_s: float = 5.0,
+        ssl: Any = None,
+    ) -> None:
+        self.station = station
+        self.token = token
+        self.url = url
+        self.outbox = outbox
+        self.clock = clock or SystemClock()
+        self.probes = probes or Probes()
+        self.heartbeat_s = heartbeat_s
+        self.print_poll_s = print_poll_s
+        self.ssl = ssl
+        self.rules: p.Rules | None = None
+        self.session: LocalSession | None = None
+        self.locked: str | None = None
+        self.connected = asyncio.Event()
+        self.ui_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._send_lock = asyncio.Lock()
+        self._new_events = asyncio.Event()
+        self._requests: dict[str, asyncio.Future[p.Grant | p.Refuse]] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._inflight: set[str] = set()
+        self._stopping = False
+        self.connects = 0
+        self.last_close: tuple[int | None, str] = (None, "")
+
+    # ================================================================ lifetime
+
+    async def start(self) -> None:
+        await self._recover()
+        self._tasks = [
+            asyncio.create_task(self._connection_loop(), name=f"{self.station}-conn"),
+            asyncio.create_task(self._enforce_loop(), name=f"{self.station}-enforce"),
+            asyncio.create_task(self._print_loop(), name=f"{self.station}-prints"),
+        ]
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._ws is not None and not self._ws.closed:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.stop()
+
+    async def _recover(self) -> None:
+        """After a restart: cached rules back; a session the station was holding ends as station_restart."""
+        cached = await self.outbox.get("rules")
+        if cached is not None:
+            with contextlib.suppress(msgspec.ValidationError):
+                self.rules = msgspec.convert(cached, p.Rules)
+        self.locked = await self.outbox.get("locked")
+        held = await self.outbox.get("session")
+        if held is not None:
+            self.session = LocalSession.from_dict(held)
+            log.warning("%s: found session %s after a restart; ending it", self.station, self.session.session_id)
+            await self._end("station_restart")
+
+    # ================================================================ visitor actions
+
+    async def start_session(self, lang: str = "fr", ticket: str | None = None, dry_run: bool = False) -> p.Grant | p.Refuse | None:
+        """The visitor pressed "start my session". Returns the grant, a refusal, or None if busy."""
+        if self.session is not None or self.locked is not None:
+            return None
+        now = self.clock.now()
+        if self._ws is not None and self.connected.is_set():
+            req = p.StartRequest(request=p.new_id(), lang=lang, ticket=ticket, dry_run=dry_run)  # type: ignore[arg-type]
+            fut: asyncio.Future[p.Grant | p.Refuse] = asyncio.get_running_loop().create_future()
+            self._requests[req.request] = fut
+            try:
+                await self._send(p.encode(req))
+                answer = await asyncio.wait_for(fut, 5.0)
+            except (TimeoutError, ConnectionError, RuntimeError, aiohttp.ClientError):
+                answer = None
+            finally:
+                self._requests.pop(req.request, None)
+            if answer is not None:
+                if isinstance(answer, p.Grant) and not dry_run:
+                    await self._begin(answer, lang, offline=False)
+                return answer
+        # the controller is away: grant from the cached rules
+        decided = local_grant(self.rules, now)
+        if decided is None:
+            return p.Refuse(cmd=p.new_id(), request="local", reason="closed")
+        end, cause = decided
+        grant = p.Grant(cmd=p.new_id(), session_id=p.new_id(), start=now, end=end, cause=cause, origin="walkup")  # type: ignore[arg-type]
+        if not dry_run:
+            await self._begin(grant, lang, offline=True)
+        return grant
+
+    async def end_by_visitor(self) -> None:
+        if self.session is not None:
+            await self._end("visitor")
+
+    async def request_help(self) -> str | None:
+        s = self.session
+        if s is None or s.help_id is not None:
+            return None
+        s.help_id = p.new_id()
+        await self._save_session()
+        help_id = s.help_id
+        await self._emit(lambda seq: p.HelpRequested(id=p.new_id(), seq=seq, at=self.clock.now(), help_id=help_id, session_id=s.session_id))
+        self._ui({"ui": "help", "state": "sent"})
+        return help_id
+
+    async def cancel_help(self) -> None:
+        s = self.session
+        if s is None or s.help_id is None:
+            return
+        help_id, s.help_id = s.help_id, None
+        await self._save_session()
+        await self._emit(lambda seq: p.HelpCancelled(id=p.new_id(), seq=seq, at=self.clock.now(), help_id=help_id))
+        self._ui({"ui": "help", "state": "none"})
+
+    # ================================================================ session lifecycle
+
+    async def _begin(self, grant: p.Grant, lang: str, offline: bool) -> None:
+        now = self.clock.now()
+        self.session = LocalSession(
+            session_id=grant.session_id, start=grant.start, end=grant.end, cause=grant.cause, origin=grant.origin, lang=lang
+        )
+        await self._save_session()
+        s = self.session
+        await self._emit(
+            lambda seq: p.SessionStarted(
+                id=p.new_id(), seq=seq, at=now, session_id=s.session_id, start=s.start, end=s.end,
+                cause=s.cause, origin=s.origin, lang=lang, offline=offline,  # type: ignore[arg-type]
+            )
+        )
+        self._ui({"ui": "session", "end": s.end, "cause": s.cause, "label": grant.label})
+        self._wake.set()
+
+    async def _end(self, reason: p.EndReason) -> None:
+        s = self.session
+        if s is None:
+            return
+        now = self.clock.now()
+        await self._emit(lambda seq: p.SessionEnded(id=p.new_id(), seq=seq, at=now, session_id=s.session_id, reason=reason))
+        self.session = None
+        await self.outbox.put("session", None)
+        self._ui({"ui": "cleaning", "reason": reason})
+        report = await asyncio.get_running_loop().run_in_executor(None, self.probes.reset.reset)
+        await self._emit(
+            lambda seq: p.StationReset(
+                id=p.new_id(), seq=seq, at=self.clock.now(), session_id=s.session_id, ok=report.ok,
+                files_removed=report.files_removed, processes_ended=report.processes_ended, error=report.error[:200],
+            )
+        )
+        if not report.ok:
+            await self._set_locked(f"reset failed: {report.error}"[:200])
+        elif self.locked is None:
+            self._ui({"ui": "lock_screen"})
+
+    async def _save_session(self) -> None:
+        await self.outbox.put("session", self.session.as_dict() if self.session else None)
+
+    async def _set_locked(self, reason: str | None) -> None:
+        self.locked = reason
+        await self.outbox.put("locked", reason)
+        self._ui({"ui": "out_of_order", "reason": reason} if reason is not None else {"ui": "lock_screen"})
+
+    async def _enforce_loop(self) -> None:
+        while True:
+            tick = max(1.0, 0.25 * self.clock.speed)  # ~4 checks per real second at any speed
+            s = self.session
+            if s is not None and self.rules is not None:
+                await self._enforce(s, self.rules)
+            elif s is not None:
+                await self._enforce(s, p.Rules())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=tick / self.clock.speed)
+
+    async def _enforce(self, s: LocalSession, rules: p.Rules) -> None:
+        now = self.clock.now()
+        idle = self.probes.idle.idle_seconds()
+        for action in due(s, now, idle, rules):
+            if isinstance(action, End):
+                await self._end(action.reason)
+                return
+            if isinstance(action, Warn):
+                mark_warned(s, action, rules)
+                await self._save_session()
+                await self._emit(
+                    lambda seq, a=action: p.SessionWarned(id=p.new_id(), seq=seq, at=now, session_id=s.session_id, minutes_left=a.minutes, kind=a.kind)
+                )
+                self._ui({"ui": "warn", "minutes": action.minutes, "kind": action.kind})
+            elif isinstance(action, IdlePrompt):
+                s.idle_prompted = True
+                await self._save_session()
+                await self._emit(
+                    lambda seq: p.SessionWarned(id=p.new_id(), seq=seq, at=now, session_id=s.session_id, minutes_left=max(0, int((s.end - now) // 60)), kind="idle")
+                )
+                self._ui({"ui": "idle_prompt", "seconds_left": action.seconds_left})
+            elif isinstance(action, IdleClear):
+                s.idle_prompted = False
+                await self._save_session()
+                self._ui({"ui": "idle_clear"})
+
+    async def _print_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.print_poll_s)  # polling cadence of the OS log, not policy
+            records = await asyncio.get_running_loop().run_in_executor(None, self.probes.prints.poll)
+            for r in records:
+                s = self.session
+                sid = s.session_id if s is not None and s.start <= r.at <= s.end + 120 else None
+                if s is not None and sid is not None:
+                    s.pages += r.pages
+                await self._emit(
+                    lambda seq, r=r, sid=sid: p.PrintJob(
+                        id=p.new_id(), seq=seq, at=r.at, job=r.job[:100], printer=r.printer[:200], pages=r.pages,
+                        colour_pages=r.colour_pages, session_id=sid, source="fake" if isinstance(self.probes.prints, FakePrints) else "cups",
+                    )
+                )
+                if s is not None and sid is not None:
+                    quota = self.rules.print_quota_pages if self.rules else 0
+                    self._ui({"ui": "prints", "pages": s.pages, "quota": quota})
+
+    # ================================================================ events and UI
+
+    async def _emit(self, build: Callable[[int], p.Event]) -> p.Event:
+        ev = await self.outbox.add(build)
+        self._new_events.set()
+        return ev
+
+    def _ui(self, message: dict[str, Any]) -> None:
+        for listener in self.ui_listeners:
+            try:
+                listener(message)
+            except Exception:  # a broken screen must not stop enforcement
+                log.exception("%s: UI listener failed", self.station)
+
+    # ================================================================ the connection
+
+    async def _send(self, text: str) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ConnectionError("not connected")
+        async with self._send_lock:
+            await ws.send_str(text)
+
+    async def _connection_loop(self) -> None:
+        attempt = 0
+        async with aiohttp.ClientSession() as http:
+            while not self._stopping:
+                try:
+                    async with http.ws_connect(self.url, heartbeat=30, max_msg_size=4 * p.MAX_FRAME_BYTES, ssl=self.ssl) as ws:
+                        self._ws = ws
+                        if await self._serve(ws):
+                            attempt = 0
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    log.debug("%s: connection failed: %s", self.station, exc)
+                finally:
+                    self._ws = None
+                    self.connected.clear()
+                    self._inflight.clear()
+                    for fut in self._requests.values():
+                        if not fut.done():
+                            fut.cancel()
+                code = self.last_close[0]
+                delay = backoff_delay(attempt + (4 if code == UNAUTHORISED else 0))
+                attempt += 1
+                await asyncio.sleep(delay)  # transport backoff, real time
+
+    async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
+        """One connection's life. Returns True if it got as far as the welcome."""
+        hello = p.Hello(
+            station=self.station, token=self.token, agent_version=AGENT_VERSION,
+            capabilities=["session", "print", "help"], session=self.session.info() if self.session else None,
+        )
+        await ws.send_str(p.encode(hello))
+        first = await ws.receive(timeout=15)
+        if first.type != aiohttp.WSMsgType.TEXT:
+            self.last_close = (ws.close_code, str(first.extra or ""))
+            log.warning("%s: controller closed before welcome: %s %s", self.station, ws.close_code, first.extra)
+            return False
+        welcome = p.decode_from_controller(first.data)
+        if not isinstance(welcome, p.Welcome):
+            log.warning("%s: expected welcome, got %s", self.station, type(welcome).__name__)
+            return False
+        await self._welcomed(welcome)
+        self.connects += 1
+        self.connected.set()
+        self.last_close = (None, "")
+        sender = asyncio.create_task(self._sender(ws))
+        beat = asyncio.create_task(self._heartbeats(ws))
+        try:
+            async for msg in ws:
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                try:
+                    m = p.decode_from_controller(msg.data)
+                except p.ProtocolError as exc:
+                    log.warning("%s: bad message from controller: %s", self.station, exc)
+                    continue
+                await self._handle(m)
+        finally:
+            sender.cancel()
+            beat.cancel()
+            for t in (sender, beat):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+            self.last_close = (ws.close_code, "")
+        return True
+
+    async def _welcomed(self, w: p.Welcome) -> None:
+        self.rules = w.rules
+        await self.outbox.put("rules", msgspec.to_builtins(w.rules))
+        await self.outbox.committed_up_to(w.last_seq)
+        # the controller's lock is applied; a lock the station set itself after a failed wipe
+        # stays until a steward unlocks it explicitly (dirty data is never handed on)
+        if w.locked is not None and w.locked != self.locked and self.session is None:
+            await self._set_locked(w.locked)
+        elif w.locked is None and self.locked is not None and not self.locked.startswith("reset failed"):
+            await self._set_locked(None)
+
+    async def _sender(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            self._new_events.clear()
+            for _seq, event_id, body in await self.outbox.pending():
+                if event_id not in self._inflight:
+                    self._inflight.add(event_id)
+                    await self._send(body)
+            await self._new_events.wait()
+
+    async def _heartbeats(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            health = await loop.run_in_executor(None, self.probes.health.read)
+            hb = p.Heartbeat(idle_s=self.probes.idle.idle_seconds(), health=health, sent=self.clock.now())
+            await self._send(p.encode(hb))
+            await asyncio.sleep(self.heartbeat_s)  # transport cadence, real time
+
+    async def send_heartbeat(self) -> None:
+        """An extra heartbeat now (the demo and tests use it after changing the idle time)."""
+        if self.connected.is_set():
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await self._send(p.encode(p.Heartbeat(idle_s=self.probes.idle.idle_seconds(), sent=self.clock.now())))
+
+    async def _handle(self, m: p.FromController) -> None:
+        if isinstance(m, p.EventAck):
+            await self.outbox.remove(m.id)
+            self._inflight.discard(m.id)
+            return
+        if isinstance(m, p.EventReject):
+            log.error("%s: controller rejected event %s (seq %d): %s", self.station, m.id, m.seq, m.reason)
+            await self.outbox.remove(m.id)
+            self._inflight.discard(m.id)
+            return
+        if isinstance(m, (p.Welcome, p.Pending)):
+            return
+        if isinstance(m, p.Error):
+            log.warning("%s: controller error: %s", self.station, m.reason)
+            return
+        if isinstance(m, p.Refuse) or (isinstance(m, p.Grant) and m.request in self._requests):
+            fut = self._requests.get(m.request or "")
+            if fut is not None and not fut.done():
+                fut.set_result(m)
+            return
+        ok, error = await self._command(m)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await self._send(p.encode(p.CommandAck(cmd=m.cmd, ok=ok, error=error[:200])))
+
+    async def _command(self, m: p.Command) -> tuple[bool, str]:
+        s = self.session
+        if isinstance(m, p.Grant):  # a steward opens a session on this station
+            if s is not None or self.locked is not None:
+                return False, "station busy or locked"
+            await self._begin(m, "fr", offline=False)
+            return True, ""
+        if isinstance(m, p.Extend):
+            if s is None or s.session_id != m.session_id:
+                return False, "no such session"
+            s.end = m.end
+            s.warned = [w for w in s.warned if s.end - self.clock.now() <= w * 60]
+            await self._save_session()
+            await self._emit(lambda seq: p.SessionExtended(id=p.new_id(), seq=seq, at=self.clock.now(), session_id=s.session_id, end=m.end))
+            self._ui({"ui": "session", "end": s.end, "cause": s.cause, "extended": True})
+            return True, ""
+        if isinstance(m, p.EndSession):
+            if s is None or s.session_id != m.session_id:
+                return False, "no such session"
+            await self._end(m.reason)
+            return True, ""
+        if isinstance(m, p.Message):
+            self._ui({"ui": "message", "text": m.text})
+            return True, ""
+        if isinstance(m, p.HelpUpdate):
+            if s is not None and s.help_id == m.help_id:
+                if m.state == "done":
+                    s.help_id = None
+                    await self._save_session()
+                self._ui({"ui": "help", "state": "coming" if m.state == "taken" else "none"})
+            return True, ""
+        if isinstance(m, p.Lock):
+            if s is not None:
+                await self._end("steward")
+            await self._set_locked(m.reason or "out of order")
+            return True, ""
+        if isinstance(m, p.Unlock):
+            await self._set_locked(None)
+            return True, ""
+        if isinstance(m, p.RulesUpdate):
+            self.rules = m.rules
+            await self.outbox.put("rules", msgspec.to_builtins(m.rules))
+            return True, ""
+        return False, f"unknown command {type(m).__name__}"

@@ -1,0 +1,110 @@
+"""The controller application, wired in one place: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from controller import stations
+from controller.floor.floor import Floor
+from controller.metrics import Metrics
+from controller.settings import Settings
+from controller.store import Store
+from controller.web import agent_ws, floor_api, keys
+from espace import protocol as p
+from espace.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    app = web.Application(client_max_size=1024**2)
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock or SystemClock()
+    app[keys.STORE] = Store(settings.database)
+    app[keys.FLOOR] = Floor(settings, app[keys.CLOCK])
+    app[keys.METRICS] = Metrics()
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_ticker_ctx)
+
+    app.router.add_get(p.WS_PATH, agent_ws.agent_ws)
+    app.router.add_get("/api/floor", floor_api.floor_json)
+    app.router.add_get("/ws/floor", floor_api.floor_ws)
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/", _index)
+    app.router.add_get("/live", _live_page)
+    app.router.add_static("/static", DASHBOARD / "static", name="static")
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    store, settings, clock, floor = app[keys.STORE], app[keys.SETTINGS], app[keys.CLOCK], app[keys.FLOOR]
+    await store.open()
+    now = clock.now()
+    await store.write(lambda db: stations.sync_stations(db, settings, now))
+    running = await store.read(
+        lambda db: list(db.query("SELECT id, station, start, planned_end, cause FROM sessions WHERE end IS NULL"))
+    )
+    locks = await store.read(lambda db: list(db.query("SELECT id, locked_reason FROM stations WHERE locked_reason IS NOT NULL")))
+    for row in running:
+        live = floor.live.get(row["station"])
+        if live is not None:
+            live.session = p.SessionInfo(session_id=row["id"], start=row["start"], end=row["planned_end"], cause=row["cause"])
+    for row in locks:
+        if row["id"] in floor.live:
+            floor.live[row["id"]].locked = row["locked_reason"]
+    log.info("store %s open: %d sessions running", settings.database, len(running))
+    yield
+    # close agents' sockets first so that no write arrives after the store is gone
+    for conn in list(floor.conns.values()):
+        with contextlib.suppress(Exception):
+            await conn.close(1001, "controller shutting down")
+    await store.close()
+
+
+async def _ticker_ctx(app: web.Application) -> AsyncIterator[None]:
+    floor = app[keys.FLOOR]
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(0.5)  # transport cadence, not policy: re-derives time-based states
+            floor.tick()
+
+    task = asyncio.create_task(tick(), name="floor-ticker")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _health(request: web.Request) -> web.Response:
+    store = request.app[keys.STORE]
+    try:
+        await store.read(lambda db: db.execute("SELECT 1").fetchone())
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return web.json_response({"ok": False, "store": str(exc)}, status=503)
+    floor = request.app[keys.FLOOR]
+    return web.json_response({"ok": True, "stations_connected": len(floor.conns), "now": request.app[keys.CLOCK].now()})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    floor = request.app[keys.FLOOR]
+    store = request.app[keys.STORE]
+    gauges = {"stations_connected": len(floor.conns), "store_commits": store.commits, "store_writes": store.writes}
+    return web.Response(text=request.app[keys.METRICS].render(gauges), content_type="text/plain")
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/live")
+
+
+async def _live_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(DASHBOARD / "static" / "live.html")

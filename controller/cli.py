@@ -1,0 +1,169 @@
+"""``espace-controller``: run the controller and look after its store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from controller.settings import Settings, SettingsError, load_settings, sample_toml
+from espace.clock import clock_from_spec
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    for name in ("host", "port", "database"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(args.config, **overrides)
+
+
+def _common(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--config", "-c", help="site configuration (TOML); defaults: the Brussels floor")
+    sp.add_argument("--database", help="SQLite store path (overrides the configuration)")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from controller.app import create_app
+
+    settings = _settings(args)
+    clock = clock_from_spec(args.clock, settings.tz)
+    app = create_app(settings, clock)
+    ssl_ctx = None
+    if settings.tls_cert:
+        import ssl
+
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+    print(f"espace-controller: serving on http{'s' if ssl_ctx else ''}://{settings.host}:{settings.port}/", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=2)
+    return 0
+
+
+def _with_store(settings: Settings, fn):
+    from controller.store import Store
+
+    async def run():
+        store = Store(settings.database)
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def cmd_station_add(args: argparse.Namespace) -> int:
+    import time
+
+    from controller import stations
+
+    settings = _settings(args)
+    spec = settings.station(args.station)
+    if spec is None:
+        print(f"error: {args.station} is not a station of this site's configuration", file=sys.stderr)
+        return 2
+    token = _with_store(settings, lambda store: store.write(lambda db: stations.set_token(db, spec, time.time())))
+    print(token)
+    return 0
+
+
+def cmd_station_list(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    rows = _with_store(
+        settings, lambda store: store.read(lambda db: list(db.query("SELECT id, kind, status, last_seq, locked_reason FROM stations ORDER BY id")))
+    )
+    for r in rows:
+        print(f"{r['id']:8} {r['kind']:7} {r['status']:9} seq={r['last_seq']:<6} {r['locked_reason'] or ''}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """An online backup: SQLite's backup API copies a consistent snapshot while the controller runs."""
+    settings = _settings(args)
+    src = sqlite3.connect(settings.database)
+    dest_path = Path(args.dest)
+    if dest_path.exists():
+        print(f"error: {dest_path} exists; choose a new file", file=sys.stderr)
+        return 2
+    dest = sqlite3.connect(dest_path)
+    try:
+        with dest:
+            src.backup(dest)
+    finally:
+        dest.close()
+        src.close()
+    print(f"backed up {settings.database} to {dest_path}")
+    return 0
+
+
+def cmd_sample_config(args: argparse.Namespace) -> int:
+    print(sample_toml())
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from controller.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="espace-controller", description="The Espace controller: sessions, rules, the floor, the store.")
+    ap.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sp = sub.add_parser("serve", help="run the controller (agents' WebSocket, dashboard, API)")
+    _common(sp)
+    sp.add_argument("--host", help="address to listen on (default from configuration: 127.0.0.1)")
+    sp.add_argument("--port", type=int, help="port (default 8080)")
+    sp.add_argument("--clock", default=None, help="virtual clock, e.g. 2026-11-19T09:00x60 (tests and demos); default real time")
+    sp.set_defaults(func=cmd_serve)
+
+    st = sub.add_parser("station", help="stations and their tokens")
+    stsub = st.add_subparsers(dest="station_command", required=True, metavar="ACTION")
+    sp = stsub.add_parser("add", help="give a configured station a new token (printed once)")
+    _common(sp)
+    sp.add_argument("station", help="station id, e.g. PC-01")
+    sp.set_defaults(func=cmd_station_add)
+    sp = stsub.add_parser("list", help="list stations, their status and last event sequence")
+    _common(sp)
+    sp.set_defaults(func=cmd_station_list)
+
+    sp = sub.add_parser("backup", help="online backup of the store to a new file")
+    _common(sp)
+    sp.add_argument("dest", help="path of the backup file to create")
+    sp.set_defaults(func=cmd_backup)
+
+    sp = sub.add_parser("sample-config", help="print a commented site configuration with every setting")
+    sp.set_defaults(func=cmd_sample_config)
+
+    sp = sub.add_parser("demo", help="the controller with a simulated floor of 61 stations on a fast clock")
+    sp.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    sp.add_argument("--speed", type=float, default=30.0, help="how much faster than real time (default 30)")
+    sp.add_argument("--start", default=None, help="virtual start instant (default: today 09:00 local, or the next weekday)")
+    sp.add_argument("--arrivals-per-hour", type=float, default=40.0, help="walk-up visitors per hour (default 40: a busy day)")
+    sp.add_argument("--database", default=None, help="store path (default: a fresh file under var/demo/)")
+    sp.set_defaults(func=cmd_demo)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"error: configuration: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The station state machine, as pure code.
+
+A station's *facts* (connected, session, idle time, help, lock, reset, hold)
+are kept in :class:`StationLive`; its *state* — what the floor map shows — is
+derived from them by :func:`derive_state`, never stored, so it cannot drift.
+Precedence, highest first: offline, locked, help, resetting, idle, ending,
+in_session, reserved, free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from controller.settings import StationSpec
+from espace.protocol import Health, SessionInfo
+
+
+class State(StrEnum):
+    OFFLINE = "offline"
+    FREE = "free"
+    RESERVED = "reserved"
+    IN_SESSION = "in_session"
+    ENDING = "ending"
+    IDLE = "idle"
+    HELP = "help"
+    RESETTING = "resetting"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    ending_s: float = 10 * 60  # last minutes of a session
+    idle_s: float = 5 * 60  # no input for this long shows "idle" to the stewards
+    offline_s: float = 35  # silence after which a connected station counts as offline
+
+
+@dataclass(slots=True)
+class HelpFlag:
+    id: str
+    since: float
+    taken_by: str | None = None
+    taken_at: float | None = None
+
+
+@dataclass(slots=True)
+class StationLive:
+    spec: StationSpec
+    connected: bool = False
+    last_seen: float | None = None
+    session: SessionInfo | None = None
+    idle_s: float = 0.0
+    help: HelpFlag | None = None
+    locked: str | None = None
+    resetting: bool = False
+    reserved_for: str | None = None  # a booking label or "ticket ABC4"
+    health: Health | None = None
+    extensions: int = 0
+    pages: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def derive_state(live: StationLive, now: float, th: Thresholds = Thresholds()) -> State:
+    if not live.connected or live.last_seen is None or now - live.last_seen > th.offline_s:
+        return State.OFFLINE
+    if live.locked is not None:
+        return State.LOCKED
+    if live.help is not None:
+        return State.HELP
+    if live.resetting:
+        return State.RESETTING
+    if live.session is not None:
+        if live.idle_s >= th.idle_s:
+            return State.IDLE
+        if live.session.end - now <= th.ending_s:
+            return State.ENDING
+        return State.IN_SESSION
+    if live.reserved_for is not None:
+        return State.RESERVED
+    return State.FREE
+
+
+@dataclass(frozen=True, slots=True)
+class StationView:
+    """What the dashboard shows of one station."""
+
+    id: str
+    kind: str
+    accessible: bool
+    zone: str
+    x: int
+    y: int
+    state: State
+    session_start: float | None
+    session_end: float | None
+    idle_s: int
+    help_since: float | None
+    help_taken_by: str | None
+    locked: str | None
+    reserved_for: str | None
+    extensions: int
+    pages: int
+    battery: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "accessible": self.accessible,
+            "zone": self.zone,
+            "x": self.x,
+            "y": self.y,
+            "state": self.state.value,
+            "session_start": self.session_start,
+            "session_end": self.session_end,
+            "idle_s": self.idle_s,
+            "help_since": self.help_since,
+            "help_taken_by": self.help_taken_by,
+            "locked": self.locked,
+            "reserved_for": self.reserved_for,
+            "extensions": self.extensions,
+            "pages": self.pages,
+            "battery": self.battery,
+        }
+
+
+def view(live: StationLive, now: float, th: Thresholds = Thresholds()) -> StationView:
+    s = live.spec
+    idle_bucket = int(live.idle_s // 60) * 60  # minute steps: no update storm from idle counters
+    return StationView(
+        id=s.id,
+        kind=s.kind,
+        accessible=s.accessible,
+        zone=s.zone,
+        x=s.x,
+        y=s.y,
+        state=derive_state(live, now, th),
+        session_start=live.session.start if live.session else None,
+        session_end=live.session.end if live.session else None,
+        idle_s=idle_bucket if live.session else 0,
+        help_since=live.help.since if live.help else None,
+        help_taken_by=live.help.taken_by if live.help else None,
+        locked=live.locked,
+        reserved_for=live.reserved_for,
+        extensions=live.extensions,
+        pages=live.pages,
+        battery=live.health.battery_percent if live.health else None,
+    )

@@ -1,0 +1,25 @@
+"""Counters and latency samples, exposed Prometheus-style at /metrics."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Metrics:
+    counters: Counter[str] = field(default_factory=Counter)
+    commit_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def inc(self, name: str, by: int = 1) -> None:
+        self.counters[name] += by
+
+    def render(self, gauges: dict[str, float]) -> str:
+        lines = []
+        for name, value in sorted(self.counters.items()):
+            lines.append(f"# TYPE espace_{name} counter")
+            lines.append(f"espace_{name} {value}")
+        for name, value in sorted(gauges.items()):
+            lines.append(f"# TYPE espace_{name} gauge")
+            lines.append(f"espace_{name} {value}")
+        return "\n".join(lines) + "\n"

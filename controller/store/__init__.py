@@ -1,0 +1,5 @@
+"""The controller's SQLite store: one writer thread, readers in threads, migrations."""
+
+from controller.store.store import Store, StoreError
+
+__all__ = ["Store", "StoreError"]

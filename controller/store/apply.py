@@ -1,0 +1,136 @@
+"""Applying an agent's event to the store: idempotent, all or nothing.
+
+:func:`apply_event` runs inside the writer's transaction. It returns
+``"new"`` or ``"duplicate"`` (an event id already committed: the agent
+replayed it, so it is acknowledged again and applied no second time), or
+raises :class:`EventRejected` with the reason (nothing is stored).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlite_utils
+
+from espace import protocol as p
+
+log = logging.getLogger(__name__)
+
+
+class EventRejected(ValueError):
+    pass
+
+
+def apply_event(db: sqlite_utils.Database, station: str, ev: p.Event, received: float) -> str:
+    conn = db.conn
+    row = conn.execute("SELECT station, seq FROM events WHERE id = ?", (ev.id,)).fetchone()
+    if row is not None:
+        if row[0] != station:
+            raise EventRejected(f"event id {ev.id} belongs to another station")
+        return "duplicate"
+    st = conn.execute("SELECT last_seq, kind FROM stations WHERE id = ?", (station,)).fetchone()
+    if st is None:
+        raise EventRejected(f"unknown station {station}")
+    last_seq, kind = st
+    if ev.seq <= last_seq:
+        raise EventRejected(f"sequence {ev.seq} is from the past (last committed: {last_seq})")
+    if ev.seq > last_seq + 1:
+        log.warning("%s: sequence jumps from %d to %d (events lost on the station?)", station, last_seq, ev.seq)
+    session_id = getattr(ev, "session_id", None)
+    if session_id is not None and not isinstance(ev, p.SessionStarted):
+        owner = conn.execute("SELECT station FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if owner is not None and owner[0] != station:
+            raise EventRejected(f"session {session_id} belongs to another station")
+    _APPLY[type(ev)](conn, station, kind, ev)
+    conn.execute(
+        "INSERT INTO events (id, station, seq, type, at, received, session_id, body) VALUES (?,?,?,?,?,?,?,?)",
+        (ev.id, station, ev.seq, type(ev).__struct_config__.tag, ev.at, received, session_id, p.encode(ev)),
+    )
+    conn.execute("UPDATE stations SET last_seq = ?, last_seen = ? WHERE id = ?", (ev.seq, received, station))
+    return "new"
+
+
+def _started(conn, station: str, kind: str, ev: p.SessionStarted) -> None:
+    owner = conn.execute("SELECT station FROM sessions WHERE id = ?", (ev.session_id,)).fetchone()
+    if owner is not None:
+        raise EventRejected(f"session {ev.session_id} exists already")
+    conn.execute(
+        "INSERT INTO sessions (id, station, station_kind, start, planned_end, cause, origin, lang, offline)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (ev.session_id, station, kind, ev.start, ev.end, ev.cause, ev.origin, ev.lang, int(ev.offline)),
+    )
+
+
+def _warned(conn, station: str, kind: str, ev: p.SessionWarned) -> None:
+    conn.execute("UPDATE sessions SET warnings = warnings + 1 WHERE id = ?", (ev.session_id,))
+
+
+def _extended(conn, station: str, kind: str, ev: p.SessionExtended) -> None:
+    conn.execute(
+        "UPDATE sessions SET planned_end = ?, extensions = extensions + 1 WHERE id = ? AND end IS NULL",
+        (ev.end, ev.session_id),
+    )
+
+
+def _ended(conn, station: str, kind: str, ev: p.SessionEnded) -> None:
+    conn.execute(
+        "UPDATE sessions SET end = ?, end_reason = ? WHERE id = ? AND end IS NULL",
+        (ev.at, ev.reason, ev.session_id),
+    )
+    # a help request still open when the session ends is closed with it
+    conn.execute(
+        "UPDATE help_requests SET cancelled = ? WHERE station = ? AND done IS NULL AND cancelled IS NULL AND kind = 'visitor'",
+        (ev.at, station),
+    )
+
+
+def _reset(conn, station: str, kind: str, ev: p.StationReset) -> None:
+    if not ev.ok:
+        conn.execute(
+            "UPDATE stations SET locked_reason = ? WHERE id = ?",
+            (f"reset failed: {ev.error}"[:200], station),
+        )
+
+
+def _help(conn, station: str, kind: str, ev: p.HelpRequested) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO help_requests (id, station, session_id, requested) VALUES (?,?,?,?)",
+        (ev.help_id, station, ev.session_id, ev.at),
+    )
+
+
+def _help_cancelled(conn, station: str, kind: str, ev: p.HelpCancelled) -> None:
+    conn.execute(
+        "UPDATE help_requests SET cancelled = ? WHERE id = ? AND station = ? AND done IS NULL",
+        (ev.at, ev.help_id, station),
+    )
+
+
+def print_job_key(printer: str, job: str) -> str:
+    """The same job seen by the station and by the print server counts once."""
+    return f"{printer}#{job}"
+
+
+def _print(conn, station: str, kind: str, ev: p.PrintJob) -> None:
+    cur = conn.execute(
+        "INSERT OR IGNORE INTO print_jobs (id, job_key, station, session_id, printer, pages, colour_pages, at, source)"
+        " VALUES (?,?,?,?,?,?,?,?,?)",
+        (ev.id, print_job_key(ev.printer, ev.job), station, ev.session_id, ev.printer, ev.pages, ev.colour_pages, ev.at, ev.source),
+    )
+    if cur.rowcount and ev.session_id:
+        conn.execute(
+            "UPDATE sessions SET pages_bw = pages_bw + ?, pages_colour = pages_colour + ? WHERE id = ?",
+            (ev.pages - ev.colour_pages, ev.colour_pages, ev.session_id),
+        )
+
+
+_APPLY = {
+    p.SessionStarted: _started,
+    p.SessionWarned: _warned,
+    p.SessionExtended: _extended,
+    p.SessionEnded: _ended,
+    p.StationReset: _reset,
+    p.HelpRequested: _help,
+    p.HelpCancelled: _help_cancelled,
+    p.PrintJob: _print,
+}

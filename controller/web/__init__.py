@@ -1,0 +1,1 @@
+"""aiohttp handlers: thin edges that call into the floor, the rules and the store."""

@@ -1,0 +1,188 @@
+"""The agents' WebSocket endpoint.
+
+The first frame must be ``hello`` with the station's token. Then: heartbeats
+update the floor; start requests get a grant or a refusal; events are
+committed (in order, group-committed by the store) and only then acknowledged;
+command acks resolve the floor's waiting commands.
+
+Bad input never reaches the store: a malformed frame, an unknown type, a
+wrong token or an oversized frame closes the connection with a 44xx code
+and a reason, and a log line says which station and why. An event that is
+well-formed but wrong for this station (a sequence from the past, another
+station's session) gets an ``event_reject`` and stays out of the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import WSMsgType, web
+
+from controller import sessions, stations
+from controller.floor.floor import Connection
+from controller.store import StoreError
+from controller.store.apply import EventRejected, apply_event
+from controller.web import keys
+from espace import protocol as p
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT = 10.0
+
+# close codes (4000-4999 are the application's)
+BAD_MESSAGE = 4400
+UNAUTHORISED = 4401
+REPLACED = 4409
+PROTOCOL_MISMATCH = 4426
+STORE_DOWN = 4503
+
+
+async def _close(ws: web.WebSocketResponse, code: int, reason: str, peer: str) -> web.WebSocketResponse:
+    log.warning("agent %s: closing (%d): %s", peer, code, reason)
+    await ws.close(code=code, message=reason[:120].encode())
+    return ws
+
+
+async def agent_ws(request: web.Request) -> web.WebSocketResponse:
+    app = request.app
+    floor, store, clock, metrics = app[keys.FLOOR], app[keys.STORE], app[keys.CLOCK], app[keys.METRICS]
+    settings = app[keys.SETTINGS]
+    ws = web.WebSocketResponse(max_msg_size=p.MAX_FRAME_BYTES, heartbeat=30, autoping=True)
+    await ws.prepare(request)
+    peer = request.remote or "?"
+
+    try:
+        first = await ws.receive(timeout=HELLO_TIMEOUT)
+    except TimeoutError:
+        return await _close(ws, BAD_MESSAGE, "no hello within 10 s", peer)
+    if first.type != WSMsgType.TEXT:
+        return await _close(ws, BAD_MESSAGE, "expected a hello text frame", peer)
+    try:
+        hello = p.decode_from_agent(first.data)
+    except p.ProtocolError as exc:
+        metrics.inc("agent_bad_messages")
+        return await _close(ws, BAD_MESSAGE, str(exc), peer)
+    if not isinstance(hello, p.Hello):
+        return await _close(ws, BAD_MESSAGE, f"first message must be hello, not {type(hello).__name__}", peer)
+    if hello.protocol != p.PROTOCOL_VERSION:
+        return await _close(ws, PROTOCOL_MISMATCH, f"protocol {hello.protocol} not supported (want {p.PROTOCOL_VERSION})", peer)
+    station = hello.station
+    peer = f"{station}@{peer}"
+    if station not in floor.live:
+        metrics.inc("agent_auth_failures")
+        return await _close(ws, UNAUTHORISED, f"unknown station {station}", peer)
+    row = await store.read(lambda db: stations.station_row(db, station))
+    if row is None or row["status"] != "approved" or not stations.token_matches(hello.token, row["token_hash"]):
+        metrics.inc("agent_auth_failures")
+        return await _close(ws, UNAUTHORISED, "wrong or missing token", peer)
+
+    send_lock = asyncio.Lock()
+
+    async def send(text: str) -> None:
+        async with send_lock:
+            await ws.send_str(text)
+
+    conn = Connection(station=station, send=send, close=lambda code, msg: ws.close(code=code, message=msg.encode()))
+    old = floor.attach(conn)
+    if old is not None:
+        log.info("%s: a new connection replaces the old one", peer)
+        asyncio.create_task(old.close(REPLACED, "replaced by a new connection"))
+    live = floor.live[station]
+    live.locked = row["locked_reason"]
+    if hello.session is not None:
+        live.session = hello.session
+    floor.changed(station)
+    now = clock.now()
+    await send(
+        p.encode(
+            p.Welcome(
+                station=station,
+                server_time=now,
+                rules=sessions.build_rules(settings, station, now),
+                last_seq=row["last_seq"],
+                locked=row["locked_reason"],
+                session=live.session,
+            )
+        )
+    )
+    log.info("%s: connected (last seq %d)", peer, row["last_seq"])
+    metrics.inc("agent_connections")
+
+    acks: asyncio.Queue[tuple[p.Event, asyncio.Future[str]] | None] = asyncio.Queue()
+    acker = asyncio.create_task(_ack_in_order(acks, send, floor, station, metrics, ws, peer))
+    try:
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.BINARY:
+                    await _close(ws, BAD_MESSAGE, "binary frames are not accepted", peer)
+                break
+            floor.seen(station)
+            try:
+                m = p.decode_from_agent(msg.data)
+            except p.ProtocolError as exc:
+                metrics.inc("agent_bad_messages")
+                await _close(ws, BAD_MESSAGE, str(exc), peer)
+                break
+            metrics.inc("agent_messages")
+            if isinstance(m, p.Heartbeat):
+                floor.heartbeat(station, m)
+            elif p.is_event(m):
+                received = clock.now()
+                fut = store.submit(lambda db, m=m, received=received: apply_event(db, station, m, received))
+                acks.put_nowait((m, fut))
+            elif isinstance(m, p.StartRequest):
+                decision = sessions.decide_start(settings, floor.live[station], m, clock.now())
+                await send(p.encode(decision.grant or decision.refuse))
+            elif isinstance(m, p.CommandAck):
+                floor.command_acked(m)
+            elif isinstance(m, p.Hello):
+                await _close(ws, BAD_MESSAGE, "hello sent twice", peer)
+                break
+    finally:
+        acks.put_nowait(None)
+        try:
+            await acker
+        finally:
+            floor.detach(conn)
+            log.info("%s: disconnected (%s)", peer, ws.close_code)
+    return ws
+
+
+async def _ack_in_order(
+    acks: asyncio.Queue[tuple[p.Event, asyncio.Future[str]] | None],
+    send, floor, station: str, metrics, ws: web.WebSocketResponse, peer: str,
+) -> None:
+    """Acknowledge events in the order they came, each only after its commit."""
+    while (item := await acks.get()) is not None:
+        ev, fut = item
+        try:
+            outcome = await fut
+        except EventRejected as exc:
+            metrics.inc("events_rejected")
+            log.warning("%s: event %s seq %d rejected: %s", peer, ev.id, ev.seq, exc)
+            await _safe_send(send, p.encode(p.EventReject(id=ev.id, seq=ev.seq, reason=str(exc)[:200])))
+            continue
+        except StoreError as exc:
+            metrics.inc("store_errors")
+            log.error("%s: event %s not committed: %s", peer, ev.id, exc)
+            # nothing acknowledged: the agent keeps it and sends it again later
+            await _close(ws, STORE_DOWN, "store unavailable, try again later", peer)
+            continue
+        except Exception:
+            log.exception("%s: event %s failed", peer, ev.id)
+            await _close(ws, STORE_DOWN, "internal error", peer)
+            continue
+        if outcome == "new":
+            metrics.inc("events_committed")
+            floor.event(station, ev)
+        else:
+            metrics.inc("events_duplicate")
+        await _safe_send(send, p.encode(p.EventAck(id=ev.id, seq=ev.seq)))
+
+
+async def _safe_send(send, text: str) -> None:
+    try:
+        await send(text)
+    except (ConnectionError, RuntimeError):
+        pass  # the agent will replay; the event is committed and the replay is a duplicate
