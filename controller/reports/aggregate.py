@@ -98,8 +98,13 @@ class SessionFigures:
             **{
                 name: dict(getattr(self, name))
                 for name in (
-                    "per_day", "per_week", "per_month", "per_year",
-                    "per_kind", "per_station", "end_reasons",
+                    "per_day",
+                    "per_week",
+                    "per_month",
+                    "per_year",
+                    "per_kind",
+                    "per_station",
+                    "end_reasons",
                 )
             },
         }
@@ -259,8 +264,11 @@ class PrinterPages:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "printer": self.printer, "jobs": self.jobs, "pages": self.pages,
-            "bw": self.bw, "colour": self.colour,
+            "printer": self.printer,
+            "jobs": self.jobs,
+            "pages": self.pages,
+            "bw": self.bw,
+            "colour": self.colour,
         }
 
 
@@ -288,7 +296,10 @@ class PrintFigures:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "jobs": self.jobs, "pages": self.pages, "bw": self.bw, "colour": self.colour,
+            "jobs": self.jobs,
+            "pages": self.pages,
+            "bw": self.bw,
+            "colour": self.colour,
             "printers": [p.as_dict() for p in self.printers],
         }
 
@@ -301,9 +312,7 @@ def summarize_prints(rows: Iterable[tuple[str, int, int, int]]) -> PrintFigures:
         slot[0] += jobs
         slot[1] += pages
         slot[2] += colour
-    return PrintFigures(
-        tuple(PrinterPages(p, j, n, c) for p, (j, n, c) in sorted(acc.items()))
-    )
+    return PrintFigures(tuple(PrinterPages(p, j, n, c) for p, (j, n, c) in sorted(acc.items())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,8 +345,22 @@ def summarize_queue(rows: Iterable[tuple[float, float | None, str]]) -> QueueFig
 
 
 __all__ = [
-    "END_REASONS", "KINDS", "WEEKDAYS", "HelpFigures", "Occupancy", "PrintFigures",
-    "PrinterPages", "QueueFigures", "SessionFigures", "SessionRow", "Stats",
-    "occupancy_of", "percentile", "stats", "summarize_help", "summarize_prints",
-    "summarize_queue", "summarize_sessions",
+    "END_REASONS",
+    "KINDS",
+    "WEEKDAYS",
+    "HelpFigures",
+    "Occupancy",
+    "PrintFigures",
+    "PrinterPages",
+    "QueueFigures",
+    "SessionFigures",
+    "SessionRow",
+    "Stats",
+    "occupancy_of",
+    "percentile",
+    "stats",
+    "summarize_help",
+    "summarize_prints",
+    "summarize_queue",
+    "summarize_sessions",
 ]

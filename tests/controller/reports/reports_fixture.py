@@ -48,7 +48,7 @@ def add_session(
 ) -> None:
     kind = "tablet" if station.startswith("TAB") else "pc"
     conn.execute(
-        "INSERT INTO sessions (id, station, station_kind, start, planned_end, \"end\", end_reason,"
+        'INSERT INTO sessions (id, station, station_kind, start, planned_end, "end", end_reason,'
         " origin, lang, pages_bw, pages_colour) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (sid, station, kind, start, start + 3600, end, reason, origin, lang, bw, colour),
     )
@@ -57,23 +57,40 @@ def add_session(
 def build() -> sqlite3.Connection:
     conn = empty_db()
     for sid, kind in (("PC-01", "pc"), ("PC-02", "pc"), ("TAB-01", "tablet")):
-        conn.execute(
-            "INSERT INTO stations (id, kind, created) VALUES (?, ?, 0)", (sid, kind)
-        )
+        conn.execute("INSERT INTO stations (id, kind, created) VALUES (?, ?, 0)", (sid, kind))
     for printer in ("hall", "office", "lab"):
         conn.execute("INSERT INTO printers (id) VALUES (?)", (printer,))
 
     # -- spring: 2026-03-28 (Sat) and 2026-03-29 (Sun, 23 hours long)
-    add_session(conn, "S1", "PC-01", local(2026, 3, 28, 10), local(2026, 3, 28, 11), "time",
-                bw=5, lang="nl")
-    add_session(conn, "S2", "PC-02", local(2026, 3, 28, 16, 30), local(2026, 3, 28, 17),
-                "closing", bw=2, colour=1, origin="ticket")
+    add_session(
+        conn, "S1", "PC-01", local(2026, 3, 28, 10), local(2026, 3, 28, 11), "time", bw=5, lang="nl"
+    )
+    add_session(
+        conn,
+        "S2",
+        "PC-02",
+        local(2026, 3, 28, 16, 30),
+        local(2026, 3, 28, 17),
+        "closing",
+        bw=2,
+        colour=1,
+        origin="ticket",
+    )
     # crosses midnight: 30 min on Saturday 23h, 45 min on Sunday 0h
     add_session(conn, "S3", "PC-01", local(2026, 3, 28, 23, 30), local(2026, 3, 29, 0, 45), "idle")
     # crosses the spring change: 01:30 CET -> 03:30 CEST is 60 real minutes
-    add_session(conn, "S4", "PC-02", local(2026, 3, 29, 1, 30), local(2026, 3, 29, 3, 30), "visitor")
-    add_session(conn, "S5", "TAB-01", local(2026, 3, 29, 10), local(2026, 3, 29, 10, 20), "steward",
-                lang="en")
+    add_session(
+        conn, "S4", "PC-02", local(2026, 3, 29, 1, 30), local(2026, 3, 29, 3, 30), "visitor"
+    )
+    add_session(
+        conn,
+        "S5",
+        "TAB-01",
+        local(2026, 3, 29, 10),
+        local(2026, 3, 29, 10, 20),
+        "steward",
+        lang="en",
+    )
     add_session(conn, "S6", "PC-01", local(2026, 3, 29, 14), None, None)  # still running
     # started on Friday, runs 30 min into Saturday
     add_session(conn, "S7", "PC-02", local(2026, 3, 27, 23), local(2026, 3, 28, 0, 30), "time")
@@ -82,15 +99,30 @@ def build() -> sqlite3.Connection:
 
     # -- autumn: 2026-10-25 (Sun, 25 hours long)
     # 02:30 CEST -> 02:30 CET is 60 real minutes, all in the local 2h bucket
-    add_session(conn, "A1", "PC-01", local(2026, 10, 25, 2, 30), local(2026, 10, 25, 2, 30, fold=1),
-                "time")
+    add_session(
+        conn, "A1", "PC-01", local(2026, 10, 25, 2, 30), local(2026, 10, 25, 2, 30, fold=1), "time"
+    )
     # 01:45 CEST -> 02:15 CET is 90 real minutes: 15 in 1h, 60 + 15 in 2h
-    add_session(conn, "A2", "PC-02", local(2026, 10, 25, 1, 45), local(2026, 10, 25, 2, 15, fold=1),
-                "booking", origin="booking")
-    add_session(conn, "A3", "TAB-01", local(2026, 10, 25, 16, 50), local(2026, 10, 25, 17),
-                "closing")
-    add_session(conn, "A4", "PC-01", local(2026, 10, 25, 23, 50), local(2026, 10, 26, 0, 20),
-                "station_restart")
+    add_session(
+        conn,
+        "A2",
+        "PC-02",
+        local(2026, 10, 25, 1, 45),
+        local(2026, 10, 25, 2, 15, fold=1),
+        "booking",
+        origin="booking",
+    )
+    add_session(
+        conn, "A3", "TAB-01", local(2026, 10, 25, 16, 50), local(2026, 10, 25, 17), "closing"
+    )
+    add_session(
+        conn,
+        "A4",
+        "PC-01",
+        local(2026, 10, 25, 23, 50),
+        local(2026, 10, 26, 0, 20),
+        "station_restart",
+    )
 
     # -- help requests (spring)
     help_rows = [
@@ -106,9 +138,14 @@ def build() -> sqlite3.Connection:
         conn.execute(
             "INSERT INTO help_requests (id, station, kind, requested, taken, cancelled)"
             " VALUES (?,?,?,?,?,?)",
-            (hid, station, kind, requested,
-             None if answer is None else requested + answer,
-             None if cancel is None else requested + cancel),
+            (
+                hid,
+                station,
+                kind,
+                requested,
+                None if answer is None else requested + answer,
+                None if cancel is None else requested + cancel,
+            ),
         )
 
     # -- print jobs (spring)

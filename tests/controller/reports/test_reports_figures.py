@@ -50,8 +50,13 @@ def test_sessions_spring_durations(conn: sqlite3.Connection) -> None:
     assert d.p90 == pytest.approx(75.0)
     reasons = dict(f.end_reasons)
     assert reasons == {
-        "time": 1, "closing": 1, "booking": 0, "visitor": 1, "idle": 1,
-        "steward": 1, "station_restart": 0,
+        "time": 1,
+        "closing": 1,
+        "booking": 0,
+        "visitor": 1,
+        "idle": 1,
+        "steward": 1,
+        "station_restart": 0,
     }
 
 
