@@ -29,7 +29,9 @@ def _properties(output: str) -> dict[str, str]:
     return props
 
 
-def parse_idle_hint(output: str, now_monotonic_us: int, now_realtime_us: int | None = None) -> float:
+def parse_idle_hint(
+    output: str, now_monotonic_us: int, now_realtime_us: int | None = None
+) -> float:
     """Idle seconds from ``loginctl show-session -p IdleHint -p IdleSinceHint...`` output.
 
     ``IdleSinceHintMonotonic`` is CLOCK_MONOTONIC in microseconds; when it is
@@ -81,7 +83,9 @@ def run_loginctl(args: Sequence[str]) -> str:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LogindIdleError(f"loginctl could not run: {exc}") from exc
     if done.returncode != 0:
-        raise LogindIdleError(f"loginctl {' '.join(args)} failed: {done.stderr.strip() or done.returncode}")
+        raise LogindIdleError(
+            f"loginctl {' '.join(args)} failed: {done.stderr.strip() or done.returncode}"
+        )
     return done.stdout
 
 
@@ -122,6 +126,15 @@ class LogindIdle:
         if session is None:
             return 0.0  # nobody logged on: nothing to time out
         out = self._run(
-            ["show-session", session, "-p", "IdleHint", "-p", "IdleSinceHint", "-p", "IdleSinceHintMonotonic"]
+            [
+                "show-session",
+                session,
+                "-p",
+                "IdleHint",
+                "-p",
+                "IdleSinceHint",
+                "-p",
+                "IdleSinceHintMonotonic",
+            ]
         )
         return parse_idle_hint(out, self._monotonic_us(), self._realtime_us())

@@ -36,7 +36,9 @@ def _load(soname: str, short: str) -> ctypes.CDLL:
             return ctypes.CDLL(name)
         except OSError:
             continue
-    raise X11IdleError(f"cannot load {soname} (Debian: apt install {'libxss1' if short == 'Xss' else 'libx11-6'})")
+    raise X11IdleError(
+        f"cannot load {soname} (Debian: apt install {'libxss1' if short == 'Xss' else 'libx11-6'})"
+    )
 
 
 class X11Idle:
@@ -105,6 +107,9 @@ class X11Idle:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
