@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time as _babel_format_time
+from babel.dates import format_date
+from babel.dates import format_time as _babel_format_time
 from babel.messages.pofile import read_po
 
 Lang = Literal["fr", "nl", "en"]
@@ -60,7 +61,7 @@ def _check_lang(lang: str) -> str:
     return lang
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalog(lang: str) -> dict[str, str]:
     return load_po(po_path(_check_lang(lang)))
 
