@@ -51,9 +51,10 @@ def check_kind(kind: str | None) -> str | None:
     return kind
 
 
-def _period(
+def resolve_period(
     from_date: date | str, to_date: date | str, tz: str | tzinfo | None
 ) -> tuple[date, date, tzinfo, float, float]:
+    """Checked local dates, the zone, and the ``[lo, hi)`` UTC bounds they cover."""
     lo_d, hi_d = date_range(from_date, to_date)
     zone_ = zone(tz)
     lo, hi = utc_bounds(lo_d, hi_d, zone_)
@@ -140,7 +141,7 @@ def session_figures(
     tz: str | tzinfo | None = DEFAULT_TZ,
     kind: str | None = None,
 ) -> SessionFigures:
-    lo_d, hi_d, zone_, lo, hi = _period(from_date, to_date, tz)
+    lo_d, hi_d, zone_, lo, hi = resolve_period(from_date, to_date, tz)
     return summarize_sessions(fetch_sessions(conn, lo, hi, check_kind(kind)), lo_d, hi_d, zone_)
 
 
@@ -151,7 +152,7 @@ def occupancy(
     tz: str | tzinfo | None = DEFAULT_TZ,
     kind: str | None = None,
 ) -> Occupancy:
-    lo_d, hi_d, zone_, lo, hi = _period(from_date, to_date, tz)
+    lo_d, hi_d, zone_, lo, hi = resolve_period(from_date, to_date, tz)
     return occupancy_of(fetch_intervals(conn, lo, hi, check_kind(kind)), lo_d, hi_d, zone_)
 
 
@@ -162,7 +163,7 @@ def help_figures(
     tz: str | tzinfo | None = DEFAULT_TZ,
     kind: str | None = None,
 ) -> HelpFigures:
-    _, _, _, lo, hi = _period(from_date, to_date, tz)
+    _, _, _, lo, hi = resolve_period(from_date, to_date, tz)
     return summarize_help(fetch_help(conn, lo, hi, check_kind(kind)))
 
 
@@ -173,7 +174,7 @@ def print_figures(
     tz: str | tzinfo | None = DEFAULT_TZ,
     kind: str | None = None,
 ) -> PrintFigures:
-    _, _, _, lo, hi = _period(from_date, to_date, tz)
+    _, _, _, lo, hi = resolve_period(from_date, to_date, tz)
     return summarize_prints(fetch_prints(conn, lo, hi, check_kind(kind)))
 
 
@@ -183,7 +184,7 @@ def queue_figures(
     to_date: date | str,
     tz: str | tzinfo | None = DEFAULT_TZ,
 ) -> QueueFigures:
-    _, _, _, lo, hi = _period(from_date, to_date, tz)
+    _, _, _, lo, hi = resolve_period(from_date, to_date, tz)
     return summarize_queue(fetch_queue(conn, lo, hi))
 
 
@@ -222,7 +223,7 @@ def report(
     tz: str | tzinfo | None = DEFAULT_TZ,
     kind: str | None = None,
 ) -> Report:
-    lo_d, hi_d, zone_, lo, hi = _period(from_date, to_date, tz)
+    lo_d, hi_d, zone_, lo, hi = resolve_period(from_date, to_date, tz)
     kind = check_kind(kind)
     return Report(
         from_date=lo_d,
@@ -274,7 +275,7 @@ class AnnualFigures:
             ("sessions_tablet", "Sessions on tablets", self.sessions_tablet),
             ("sessions", "Sessions, all stations", self.sessions),
             ("hour_equivalents", "Hour equivalents (1 session = 60 min)", self.hour_equivalents),
-            ("hours_used", "Hours used", round(self.hours_used, 1)),
+            ("hours_used", "Hours used", round(self.hours_used, 2)),
             ("pages", "Pages printed", self.pages),
             ("pages_bw", "Pages printed, black and white", self.pages_bw),
             ("pages_colour", "Pages printed, colour", self.pages_colour),
@@ -299,7 +300,7 @@ def summary(
     kind: str | None = None,
 ) -> AnnualFigures:
     """The annual-report block over any period, aggregated in SQL."""
-    lo_d, hi_d, _, lo, hi = _period(from_date, to_date, tz)
+    lo_d, hi_d, _, lo, hi = resolve_period(from_date, to_date, tz)
     kind = check_kind(kind)
     per_kind = {k: (0, 0.0) for k in KINDS}
     sql = (
