@@ -29,6 +29,13 @@ def idle_ms_from_ticks(now_tick64: int, last_input_tick32: int) -> int:
 class WindowsIdle:
     """:class:`~agent.probes.base.IdleSource` for the visitor's Windows session."""
 
+    # Declared here: off Windows, type checkers see __init__'s body as unreachable.
+    _user32: Any
+    _kernel32: Any
+    _info: Any
+    _byref: Any
+    _get_last_error: Any
+
     def __init__(self) -> None:
         if sys.platform != "win32":
             raise RuntimeError("WindowsIdle needs Windows (GetLastInputInfo)")
