@@ -116,6 +116,7 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "session": s.as_dict() if s else None,
             "locked": agent.locked,
             "outbox": await agent.outbox.count(),
+            "last_seq": await agent.outbox.get("last_seq"),
             "now": agent.clock.now(),
         }
     if op == "set_idle" and isinstance(agent.probes.idle, FakeIdle):

@@ -27,7 +27,7 @@ import msgspec
 
 from agent.outbox import Outbox
 from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, HealthSource, IdleSource, PrintSource, Resetter
-from agent.timer import End, IdleClear, IdlePrompt, LocalSession, Warn, due, local_grant, mark_warned
+from agent.timer import End, IdleClear, IdlePrompt, LocalSession, Warn, due, local_grant, mark_warned, next_deadline
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
@@ -235,16 +235,20 @@ class Agent:
         self._ui({"ui": "out_of_order", "reason": reason} if reason is not None else {"ui": "lock_screen"})
 
     async def _enforce_loop(self) -> None:
+        idle_poll = 0.25  # real seconds between idle readings
         while True:
-            tick = max(1.0, 0.25 * self.clock.speed)  # ~4 checks per real second at any speed
             s = self.session
-            if s is not None and self.rules is not None:
-                await self._enforce(s, self.rules)
-            elif s is not None:
-                await self._enforce(s, p.Rules())
+            rules = self.rules or p.Rules()
+            wait = idle_poll
+            if s is not None:
+                await self._enforce(s, rules)
+            s = self.session
+            if s is not None:
+                now = self.clock.now()
+                wait = min(wait, max(0.0, (next_deadline(s, now, rules) - now) / self.clock.speed) + 0.001)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=tick / self.clock.speed)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def _enforce(self, s: LocalSession, rules: p.Rules) -> None:
         now = self.clock.now()

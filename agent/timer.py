@@ -86,6 +86,12 @@ def due(s: LocalSession, now: float, idle_s: float, rules: p.Rules) -> list[Acti
     return actions
 
 
+def next_deadline(s: LocalSession, now: float, rules: p.Rules) -> float:
+    """The next instant at which :func:`due` changes its answer because of time alone."""
+    times = [s.end] + [s.end - m * 60 for m in rules.warn_minutes if m not in s.warned and s.end - m * 60 > now]
+    return min(times)
+
+
 def mark_warned(s: LocalSession, w: Warn, rules: p.Rules) -> None:
     """A warning at ``w.minutes`` also covers every larger threshold."""
     for m in rules.warn_minutes:

@@ -1,0 +1,168 @@
+"""Real controller and agent processes on loopback, for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from agent.control import ControlClient
+from espace.clock import ScaledClock, parse_instant
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def shared_clock(start: str = "2026-11-19T10:00", speed: float = 60.0) -> ScaledClock:
+    """A virtual clock both sides agree on (2026-11-19 is a Thursday: open 9:00-19:00)."""
+    return ScaledClock(parse_instant(start), speed)
+
+
+async def wait_for(predicate: Callable[[], Awaitable[Any] | Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll until ``predicate`` returns something truthy, or fail after ``timeout`` real seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class ControllerProc:
+    def __init__(self, tmp: Path, clock: ScaledClock, config: Path | None = None) -> None:
+        self.tmp = tmp
+        self.db = tmp / "controller.db"
+        self.port = free_port()
+        self.clock = clock
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tmp / "controller.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/agent"
+
+    def _args(self) -> list[str]:
+        args = [sys.executable, "-m", "controller.cli", "--log-level", "INFO"]
+        return args
+
+    def add_station(self, station: str) -> str:
+        cmd = [*self._args(), "station", "add", station, "--database", str(self.db)]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=_env(), timeout=60)
+        return out.stdout.strip().splitlines()[-1]
+
+    def start(self) -> None:
+        cmd = [*self._args(), "serve", "--database", str(self.db), "--port", str(self.port), "--clock", self.clock.spec()]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        logf = open(self.log, "ab")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+        logf.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"controller exited: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("controller did not answer /healthz within 30 s")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=5) as r:
+            return json.loads(r.read())
+
+
+class AgentProc:
+    def __init__(self, tmp: Path, station: str, token: str, ws_url: str, clock: ScaledClock, heartbeat: float = 1.0) -> None:
+        self.station = station
+        self.token = token
+        self.ws_url = ws_url
+        self.clock = clock
+        self.state = tmp / f"agent-{station}"
+        self.sock = tmp / f"{station}.sock"
+        self.log = tmp / f"agent-{station}.log"
+        self.heartbeat = heartbeat
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client: ControlClient | None = None
+
+    async def start(self) -> None:
+        cmd = [
+            sys.executable, "-m", "agent.cli", "run", "--station", self.station, "--token", self.token,
+            "--url", self.ws_url, "--state-dir", str(self.state), "--clock", self.clock.spec(),
+            "--heartbeat", str(self.heartbeat), "--control", str(self.sock),
+        ]
+        logf = open(self.log, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
+        logf.close()
+        deadline = time.monotonic() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"agent exited: {self.log.read_text()[-2000:]}")
+            try:
+                self.client = await ControlClient.connect(self.sock)
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def call(self, op: str, **kw: Any) -> dict[str, Any]:
+        assert self.client is not None
+        return await self.client.call(op, **kw)
+
+    async def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    async def wait_drained(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Until the agent is connected and its outbox is empty."""
+
+        async def check() -> dict[str, Any] | None:
+            st = await self.call("status")
+            return st if st["connected"] and st["outbox"] == 0 else None
+
+        return await wait_for(check, timeout, f"{self.station} to drain its outbox")
