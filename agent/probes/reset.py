@@ -247,7 +247,7 @@ class WipeReset:
             # The visitor replaced the folder by a link or a file: remove that entry only.
             self._remove(root)
             os.mkdir(root, 0o700)
-            if self.user is not None and hasattr(os, "chown"):
+            if self.user is not None and sys.platform != "win32":
                 import pwd
 
                 try:
