@@ -1,0 +1,153 @@
+"""The print-server side of accounting: the controller host's CUPS ``page_log``.
+
+Each job there is attributed to a station by its originating host (the
+``job-originating-host-name`` CUPS logs), through a site mapping
+``{hostname or IP: station id}``; matched to the session running on that
+station at that instant (:func:`match_session`); and keyed by :func:`job_key`.
+
+**The deduplication key** is the printer (queue) name and the print system's
+job id: ``job_key("HP_Hall", 42) == "hp_hall#42"`` (CUPS queue names are
+case-insensitive). A job counts once when both sides produce the same key:
+the agent's ``PrintRecord(printer, job)`` and the server's ``page_log`` line
+name the same queue and job id when both read the *same scheduler's* records
+(a station printing straight to the server's queue, e.g. a CUPS client with
+``ServerName`` pointing at the server, or a Windows event read from the
+server). Caveats the store must know:
+
+* A station with its **own** CUPS queue that forwards to the server has its
+  own job id (and maybe its own queue name): the keys differ. For such
+  printers count one side only (the server: it sees every station).
+* CUPS job ids restart when a spool is wiped, so a key can come back months
+  later: uniqueness should be scoped (per session, or per day), not global.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from agent.probes.base import PrintRecord
+from agent.probes.print_cups import CupsPageLogTailer
+
+
+def job_key(printer: str, job_id: str | int) -> str:
+    """``printer#job``, the printer name case-folded: one print job, whoever saw it."""
+    return f"{printer.strip().casefold()}#{str(job_id).strip()}"
+
+
+def record_key(record: PrintRecord) -> str:
+    return job_key(record.printer, record.job)
+
+
+def normalize_host(host: str) -> str:
+    """Lower case, no trailing dot, no brackets; IPv4-mapped IPv6 as IPv4."""
+    h = host.strip().lower().rstrip(".")
+    if h.startswith("[") and h.endswith("]"):
+        h = h[1:-1]
+    try:
+        ip = ipaddress.ip_address(h)
+    except ValueError:
+        return h
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+class HostMap:
+    """``{hostname or IP: station id}``; a fully qualified name also matches its short name."""
+
+    def __init__(self, mapping: Mapping[str, str]) -> None:
+        self._map = {normalize_host(k): v for k, v in mapping.items()}
+
+    def station_for(self, host: str) -> str | None:
+        h = normalize_host(host)
+        if not h:
+            return None
+        if h in self._map:
+            return self._map[h]
+        short = h.split(".", 1)[0]
+        if short != h and not _is_ip(h):
+            return self._map.get(short)
+        return None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class SessionSpan(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def station(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float | None: ...  # None while running
+
+
+def _get(session: SessionSpan | Mapping[str, object], name: str) -> object:
+    return session[name] if isinstance(session, Mapping) else getattr(session, name)
+
+
+def match_session(
+    at: float,
+    station: str | None,
+    sessions: Iterable[SessionSpan | Mapping[str, object]],
+    *,
+    grace: float = 0.0,
+) -> str | None:
+    """The id of the session running on ``station`` at instant ``at`` (``start <= at < end``).
+
+    ``sessions`` are objects or rows (mappings) with ``id, station, start, end``
+    (``end`` None while running). With ``grace`` > 0, a job logged shortly after
+    its session ended (the printer finishing late) still belongs to it when no
+    session covers the instant.
+    """
+    if station is None:
+        return None
+    best: tuple[float, str] | None = None
+    for s in sessions:
+        if _get(s, "station") != station:
+            continue
+        start = float(_get(s, "start"))  # type: ignore[arg-type]
+        raw_end = _get(s, "end")
+        end = float("inf") if raw_end is None else float(raw_end)  # type: ignore[arg-type]
+        if start <= at < end:
+            return str(_get(s, "id"))
+        if grace > 0 and end <= at < end + grace and (best is None or end > best[0]):
+            best = (end, str(_get(s, "id")))
+    return best[1] if best else None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerPrintJob:
+    key: str
+    station: str | None  # None: a host no station maps to (staff PCs, the server itself)
+    record: PrintRecord
+
+
+class ServerPrintLog:
+    """Tails the server's ``page_log`` and attributes each job to a station. Blocking: run in an executor."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], hosts: Mapping[str, str], *, start_at_end: bool = False
+    ) -> None:
+        self.hosts = HostMap(hosts)
+        self.tailer = CupsPageLogTailer(path, start_at_end=start_at_end)
+
+    def poll(self) -> list[ServerPrintJob]:
+        return [
+            ServerPrintJob(key=record_key(r), station=self.hosts.station_for(r.host), record=r)
+            for r in self.tailer.poll()
+        ]
+
+    def close(self) -> None:
+        self.tailer.close()

@@ -1,0 +1,175 @@
+"""Print-server accounting: attribution by host, session matching, the dedupe key."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.probes.base import PrintRecord
+from agent.probes.print_cups import LOCAL_HOSTS, CupsPageLogTailer
+from controller.printers import (
+    HostMap,
+    ServerPrintJob,
+    ServerPrintLog,
+    job_key,
+    match_session,
+    normalize_host,
+    record_key,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # tests.support, without a conftest
+from tests.support.cups import CupsInstance, cups_missing_reason, private_cups, tiny_pdf  # noqa: E402
+
+HOSTS = {"pc-07": "pc07", "10.0.0.8": "pc08", "PC-09.espace.lan.": "pc09", "fe80::1": "tab01"}
+
+
+def _line(job: int, host: str, printer: str = "HP_Hall", pages: int = 2) -> str:
+    return f"{printer} nobody {job} [19/Nov/2026:10:00:00 +0000] total {pages} - {host} doc [x] A4 one-sided\n"
+
+
+def test_job_key_is_printer_and_job_id() -> None:
+    assert job_key("HP_Hall", 42) == "hp_hall#42"
+    assert job_key("hp_hall", "42") == job_key("HP_Hall", 42)
+    assert job_key("HP_Hall", 42) != job_key("HP_Hall", 43)
+    assert job_key("HP_Hall", 42) != job_key("Colour", 42)
+
+
+@pytest.mark.parametrize(
+    ("host", "station"),
+    [
+        ("pc-07", "pc07"),
+        ("PC-07.espace.lan", "pc07"),  # FQDN matches the short name
+        ("10.0.0.8", "pc08"),
+        ("::ffff:10.0.0.8", "pc08"),  # IPv4-mapped
+        ("pc-09.espace.lan", "pc09"),
+        ("[fe80::1]", "tab01"),
+        ("10.0.0.99", None),
+        ("", None),
+    ],
+)
+def test_host_attribution(host: str, station: str | None) -> None:
+    assert HostMap(HOSTS).station_for(host) == station
+
+
+def test_normalize_host() -> None:
+    assert normalize_host(" PC-07.Espace.LAN. ") == "pc-07.espace.lan"
+    assert normalize_host("::FFFF:10.0.0.8") == "10.0.0.8"
+
+
+@dataclass
+class Sess:
+    id: str
+    station: str
+    start: float
+    end: float | None
+
+
+SESSIONS = [
+    Sess("s1", "pc07", 1000.0, 4600.0),
+    Sess("s2", "pc07", 4600.0, None),  # running
+    Sess("s3", "pc08", 1000.0, 2000.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("at", "station", "grace", "expected"),
+    [
+        (1000.0, "pc07", 0.0, "s1"),
+        (4599.9, "pc07", 0.0, "s1"),
+        (4600.0, "pc07", 0.0, "s2"),  # ends are exclusive: the next session owns the instant
+        (99999.0, "pc07", 0.0, "s2"),
+        (999.0, "pc07", 0.0, None),
+        (1500.0, "pc08", 0.0, "s3"),
+        (2060.0, "pc08", 0.0, None),
+        (2060.0, "pc08", 120.0, "s3"),  # the printer finished after the session ended
+        (2200.0, "pc08", 120.0, None),
+        (1500.0, "pc09", 0.0, None),
+        (1500.0, None, 0.0, None),
+    ],
+)
+def test_match_session(at: float, station: str | None, grace: float, expected: str | None) -> None:
+    assert match_session(at, station, SESSIONS, grace=grace) == expected
+
+
+def test_match_session_accepts_store_rows() -> None:
+    rows = [{"id": "r1", "station": "pc07", "start": 0.0, "end": None, "lang": "fr"}]
+    assert match_session(10.0, "pc07", rows) == "r1"
+
+
+def test_server_log_attributes_jobs_by_originating_host(tmp_path: Path) -> None:
+    log = tmp_path / "page_log"
+    log.write_text(_line(1, "pc-07.espace.lan") + _line(2, "10.0.0.8") + _line(3, "staff-pc"))
+    server = ServerPrintLog(log, HOSTS)
+    try:
+        jobs = server.poll()
+        assert [(j.key, j.station, j.record.pages) for j in jobs] == [
+            ("hp_hall#1", "pc07", 2),
+            ("hp_hall#2", "pc08", 2),
+            ("hp_hall#3", None, 2),  # not a station: still counted per printer, on no session
+        ]
+        assert server.poll() == []
+    finally:
+        server.close()
+
+
+def test_agent_record_and_server_record_of_one_job_share_a_key() -> None:
+    agent = PrintRecord(job="57", printer="HP_Hall", pages=3, at=1000.0, host="localhost")
+    server = ServerPrintJob(
+        key=job_key("HP_Hall", 57),
+        station="pc07",
+        record=PrintRecord(job="57", printer="HP_Hall", pages=3, at=1000.4, host="pc-07"),
+    )
+    assert record_key(agent) == server.key
+    counted = {record_key(agent): agent.pages}
+    counted.setdefault(server.key, server.record.pages)
+    assert sum(counted.values()) == 3
+
+
+# ------------------------------------------------------------------ a real cupsd
+
+
+@pytest.fixture
+def cups(tmp_path: Path) -> Iterator[CupsInstance]:
+    reason = cups_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with private_cups(tmp_path) as instance:
+        yield instance
+
+
+def test_real_cups_job_counted_once_on_its_session(
+    cups: CupsInstance, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A station printing straight into the server's queue: both sides read that scheduler's log."""
+    server = ServerPrintLog(cups.page_log, {"localhost": "pc07"})
+    agent = CupsPageLogTailer(cups.page_log, hosts=LOCAL_HOSTS)
+    request.addfinalizer(server.close)
+    request.addfinalizer(agent.close)
+    now = time.time()
+    sessions = [
+        Sess("before", "pc07", now - 7200, now - 3600),
+        Sess("visit", "pc07", now - 60, None),
+    ]
+
+    job = cups.lp(tiny_pdf(tmp_path / "cv.pdf", pages=2), title="CV [2026] final", copies=1)
+    server_jobs: list[ServerPrintJob] = []
+    agent_records: list[PrintRecord] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (server_jobs and agent_records):
+        server_jobs += server.poll()
+        agent_records += agent.poll()
+        time.sleep(0.1)
+    assert len(server_jobs) == 1, cups.log_tail()
+    assert len(agent_records) == 1
+
+    counted: dict[str, tuple[str | None, int]] = {}  # the store's UNIQUE(job_key)
+    for key, station, rec in [(record_key(agent_records[0]), "pc07", agent_records[0])] + [
+        (j.key, j.station, j.record) for j in server_jobs
+    ]:
+        counted.setdefault(key, (match_session(rec.at, station, sessions), rec.pages))
+    assert counted == {job_key("VirtualPDF", job): ("visit", 2)}
