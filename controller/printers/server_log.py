@@ -7,25 +7,31 @@ station at that instant (:func:`match_session`); and keyed by :func:`job_key`.
 
 **The deduplication key** is the printer (queue) name and the print system's
 job id: ``job_key("HP_Hall", 42) == "hp_hall#42"`` (CUPS queue names are
-case-insensitive). A job counts once when both sides produce the same key:
-the agent's ``PrintRecord(printer, job)`` and the server's ``page_log`` line
-name the same queue and job id when both read the *same scheduler's* records
-(a station printing straight to the server's queue, e.g. a CUPS client with
-``ServerName`` pointing at the server, or a Windows event read from the
-server). Caveats the store must know:
+case-insensitive). The agent's ``PrintRecord(printer, job)`` and a server
+``page_log`` line give the same key only when both come from the *same
+scheduler* (a station printing straight into the server's queue as a plain
+CUPS client, with no queue of its own). Tried on two real cupsds: a station
+queue forwarding over IPP to the server logs its **own** job id (station
+``VirtualPDF #1``, server ``VirtualPDF #2`` for the same document), so the
+keys differ, and the station's key can even equal the key of an unrelated
+job on the server. And every station's CUPS numbers its jobs from 1: two
+stations printing to same-named direct queues produce equal keys. Hence:
 
-* A station with its **own** CUPS queue that forwards to the server has its
-  own job id (and maybe its own queue name): the keys differ. For such
-  printers count one side only (the server: it sees every station).
-* CUPS job ids restart when a spool is wiped, so a key can come back months
-  later: uniqueness should be scoped (per session, or per day), not global.
+* pass ``scheduler`` (the station id for agent records, a fixed name such as
+  ``"server"`` for this log) so that keys of different schedulers never collide:
+  ``job_key("HP_Hall", 42, "pc07") == "pc07/hp_hall#42"``;
+* count each printer from one side only: jobs on printers the server logs
+  (:func:`accounted_by_server`) come from the server, attributed by host;
+  the agent's records for those printers are dropped.
+* CUPS job ids restart when a spool is wiped: scope uniqueness (per session
+  or per day) rather than for ever.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,13 +39,20 @@ from agent.probes.base import PrintRecord
 from agent.probes.print_cups import CupsPageLogTailer
 
 
-def job_key(printer: str, job_id: str | int) -> str:
-    """``printer#job``, the printer name case-folded: one print job, whoever saw it."""
-    return f"{printer.strip().casefold()}#{str(job_id).strip()}"
+def job_key(printer: str, job_id: str | int, scheduler: str = "") -> str:
+    """``[scheduler/]printer#job``, case-folded: one job of one print scheduler."""
+    key = f"{printer.strip().casefold()}#{str(job_id).strip()}"
+    return f"{scheduler.strip().casefold()}/{key}" if scheduler else key
 
 
-def record_key(record: PrintRecord) -> str:
-    return job_key(record.printer, record.job)
+def record_key(record: PrintRecord, scheduler: str = "") -> str:
+    return job_key(record.printer, record.job, scheduler)
+
+
+def accounted_by_server(printer: str, server_printers: Collection[str]) -> bool:
+    """True when ``printer`` is one of the server's queues: count its jobs from the server's log."""
+    name = printer.strip().casefold()
+    return any(name == p.strip().casefold() for p in server_printers)
 
 
 def normalize_host(host: str) -> str:
@@ -138,14 +151,22 @@ class ServerPrintLog:
     """Tails the server's ``page_log`` and attributes each job to a station. Blocking: run in an executor."""
 
     def __init__(
-        self, path: str | os.PathLike[str], hosts: Mapping[str, str], *, start_at_end: bool = False
+        self,
+        path: str | os.PathLike[str],
+        hosts: Mapping[str, str],
+        *,
+        scheduler: str = "",
+        start_at_end: bool = False,
     ) -> None:
         self.hosts = HostMap(hosts)
+        self.scheduler = scheduler
         self.tailer = CupsPageLogTailer(path, start_at_end=start_at_end)
 
     def poll(self) -> list[ServerPrintJob]:
         return [
-            ServerPrintJob(key=record_key(r), station=self.hosts.station_for(r.host), record=r)
+            ServerPrintJob(
+                key=record_key(r, self.scheduler), station=self.hosts.station_for(r.host), record=r
+            )
             for r in self.tailer.poll()
         ]
 

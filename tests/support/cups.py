@@ -123,6 +123,10 @@ class CupsInstance:
             raise RuntimeError(f"lp gave no job id: {out!r}")
         return int(found.group(1))
 
+    def add_printer(self, name: str, device_uri: str, model: str = "raw") -> None:
+        """Another queue (e.g. ``ipp://127.0.0.1:<port>/printers/X`` with ``extra_backends=["ipp"]``)."""
+        self.run("lpadmin", "-h", self.server, "-p", name, "-E", "-v", device_uri, "-m", model)
+
     def disable(self, reason: str) -> None:
         self.run("cupsdisable", "-h", self.server, "-r", reason, self.printer)
 
@@ -194,7 +198,7 @@ def _traversable(path: Path) -> bool:
     return True
 
 
-def _server_bin(root: Path, wrapper: str | None) -> Path:
+def _server_bin(root: Path, wrapper: str | None, extra_backends: Sequence[str] = ()) -> Path:
     """A private ServerBin: the system's tools, but only the backends we want."""
     bin_dir = root / "lib"
     bin_dir.mkdir(mode=0o755)
@@ -205,6 +209,8 @@ def _server_bin(root: Path, wrapper: str | None) -> Path:
     backends.mkdir(mode=0o755)
     shutil.copy2(CUPS_PDF_BACKEND, backends / "cups-pdf")
     os.chmod(backends / "cups-pdf", 0o700)
+    for name in extra_backends:  # e.g. "ipp", to forward to another private cupsd
+        (backends / name).symlink_to(CUPS_LIB / "backend" / name)
     if wrapper is not None:
         path = backends / WRAPPER_SCHEME
         path.write_text(wrapper)
@@ -247,13 +253,15 @@ def private_cups(
     printer: str = "VirtualPDF",
     markers: Sequence[Marker] | None = None,
     reasons: Sequence[str] = ("toner-low-report",),
+    extra_backends: Sequence[str] = (),
     timeout: float = 15,
 ) -> CupsInstance:
     """Start a private cupsd with one cups-pdf queue; use as ``with private_cups(tmp) as cups:``.
 
     With ``markers`` (e.g. ``[("Black", 42, "#000000"), ("Cyan", 7, "#00FFFF")]``)
     the queue prints through a wrapper backend that reports those levels and
-    ``reasons`` after each job. Raises RuntimeError when CUPS is missing or
+    ``reasons`` after each job. ``extra_backends`` links more system backends
+    into the private ServerBin (only loopback ones make sense: ``ipp``). Raises RuntimeError when CUPS is missing or
     cupsd does not come up.
     """
     missing = cups_missing_reason()
@@ -299,7 +307,7 @@ def private_cups(
         wrapper = None
         if markers is not None:
             wrapper = _wrapper_script(pdf_name, root / "lib" / "backend", markers, reasons)
-        _server_bin(root, wrapper)
+        _server_bin(root, wrapper, extra_backends)
         cups_pdf_conf.write_text(
             f"Out {root}/out/${{USER}}\nAnonDirName {root}/out/anonymous\n"
             f"Spool {root}/pdf-spool\nLog {root}/log\nGrp lp\n"

@@ -16,6 +16,7 @@ from controller.printers import (
     HostMap,
     ServerPrintJob,
     ServerPrintLog,
+    accounted_by_server,
     job_key,
     match_session,
     normalize_host,
@@ -37,6 +38,13 @@ def test_job_key_is_printer_and_job_id() -> None:
     assert job_key("hp_hall", "42") == job_key("HP_Hall", 42)
     assert job_key("HP_Hall", 42) != job_key("HP_Hall", 43)
     assert job_key("HP_Hall", 42) != job_key("Colour", 42)
+    assert job_key("HP_Hall", 42, "PC07") == "pc07/hp_hall#42"
+    assert job_key("HP_Hall", 1, "pc07") != job_key("HP_Hall", 1, "pc08")
+
+
+def test_accounted_by_server() -> None:
+    assert accounted_by_server("hp_hall", {"HP_Hall", "Colour"})
+    assert not accounted_by_server("USB_Laser", {"HP_Hall"})
 
 
 @pytest.mark.parametrize(
@@ -173,3 +181,50 @@ def test_real_cups_job_counted_once_on_its_session(
     ]:
         counted.setdefault(key, (match_session(rec.at, station, sessions), rec.pages))
     assert counted == {job_key("VirtualPDF", job): ("visit", 2)}
+
+
+def test_real_station_queue_forwarding_to_the_server_has_its_own_job_id(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two real schedulers: the station's queue forwards over IPP to the server's queue."""
+    reason = cups_missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = private_cups(tmp_path)
+    request.addfinalizer(server.stop)
+    station = private_cups(tmp_path, extra_backends=["ipp"])
+    request.addfinalizer(station.stop)
+    queue = f"ipp://127.0.0.1:{server.port}/printers/{server.printer}"
+    station.add_printer(server.printer, queue)  # same queue name on both sides
+    pdf = tiny_pdf(tmp_path / "doc.pdf", pages=2)
+    server.lp(pdf, title="staff job, straight on the server")
+    server.wait_jobs_done()
+    station.lp(pdf, title="visitor job", copies=2)
+
+    server_log = ServerPrintLog(server.page_log, {"localhost": "pc07"}, scheduler="server")
+    agent = CupsPageLogTailer(station.page_log, hosts=LOCAL_HOSTS)
+    request.addfinalizer(server_log.close)
+    request.addfinalizer(agent.close)
+    server_jobs: list[ServerPrintJob] = []
+    agent_records: list[PrintRecord] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (len(server_jobs) == 2 and agent_records):
+        server_jobs += server_log.poll()
+        agent_records += agent.poll()
+        time.sleep(0.1)
+    assert len(server_jobs) == 2, server.log_tail() + station.log_tail()
+    assert len(agent_records) == 1
+    seen_by_agent, seen_by_server = agent_records[0], server_jobs[1].record
+    assert (seen_by_agent.pages, seen_by_server.pages) == (4, 4)
+    assert (seen_by_agent.job, seen_by_server.job) == ("1", "2")  # one document, two job ids
+    # without a scheduler, the visitor's job would collide with the staff job on the server
+    assert record_key(seen_by_agent) == record_key(server_jobs[0].record)
+    assert record_key(seen_by_agent, "pc07") != server_jobs[0].key
+    # one side only: the server's printers are counted from the server's log
+    counted = [j.key for j in server_jobs] + [
+        record_key(r, "pc07")
+        for r in agent_records
+        if not accounted_by_server(r.printer, {server.printer})
+    ]
+    assert counted == ["server/virtualpdf#1", "server/virtualpdf#2"]
+    assert server_jobs[1].station == "pc07"  # the IPP backend connected from loopback
