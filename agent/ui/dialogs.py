@@ -64,7 +64,7 @@ class Dialog:
         self.relayout()
         first = next(iter(self.buttons.values()), None)
         if first is not None:
-            first.focus_force()
+            theme.focus_when_mapped(top, first)
 
     def _chooser(self, choice: Choice) -> Callable[[], None]:
         def choose() -> None:

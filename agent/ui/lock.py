@@ -68,21 +68,23 @@ class LockScreen:
 
         # The welcome: charter, start button or ticket field, status line.
         self.welcome = tk.Frame(root, bg=theme.BG)
-        self.app_name = theme.label(self.welcome, fonts["body"], fg=theme.MUTED)
-        self.app_name.pack(pady=(30, 6))
+        body = tk.Frame(self.welcome, bg=theme.BG)
+        body.pack(expand=True)  # centred in the space below the language bar
+        self.app_name = theme.label(body, fonts["body"], fg=theme.MUTED)
+        self.app_name.pack(pady=(0, 6))
         texts.bind(self.app_name, "app.name")
-        self.title = theme.label(self.welcome, fonts["title"])
+        self.title = theme.label(body, fonts["title"])
         self.title.pack(pady=(0, 24))
         texts.bind(self.title, "lock.welcome")
-        self.charter = theme.label(self.welcome, fonts["body"])
+        self.charter = theme.label(body, fonts["body"])
         self.charter.pack(pady=(0, 36))
         texts.bind(self.charter, "lock.charter_1", "lock.charter_2")
         self.start_button = theme.button(
-            self.welcome, fonts["start"], on_start, "primary", padx=48, pady=24
+            body, fonts["start"], on_start, "primary", padx=48, pady=24
         )
-        self.unavailable = theme.label(self.welcome, fonts["body"], fg=theme.PRIMARY_BG)
+        self.unavailable = theme.label(body, fonts["body"], fg=theme.PRIMARY_BG)
         texts.bind(self.unavailable, "lock.unavailable")
-        self.ticket = tk.Frame(self.welcome, bg=theme.BG)
+        self.ticket = tk.Frame(body, bg=theme.BG)
         self.ticket_intro = theme.label(self.ticket, fonts["body"])
         self.ticket_intro.pack(pady=(0, 10))
         texts.bind(self.ticket_intro, "lock.ticket_intro", "lock.ticket_label")
@@ -110,21 +112,24 @@ class LockScreen:
         )
         self.ticket_button.pack(side="left")
         texts.bind(self.ticket_button, "lock.ticket_button")
-        self.status = theme.label(self.welcome, fonts["body"], fg=theme.PRIMARY_BG)
+        self.status = theme.label(body, fonts["body"], fg=theme.PRIMARY_BG)
         self.status.pack(side="bottom", pady=(24, 0))
 
         # A notice: closed, out of order, being cleaned.
         self.notice = tk.Frame(root, bg=theme.BG)
-        self.notice_title = theme.label(self.notice, fonts["title"])
-        self.notice_title.pack(pady=(120, 24))
-        self.notice_body = theme.label(self.notice, fonts["body"])
+        box = tk.Frame(self.notice, bg=theme.BG)
+        box.pack(expand=True)
+        self.notice_title = theme.label(box, fonts["title"])
+        self.notice_title.pack(pady=(0, 24))
+        self.notice_body = theme.label(box, fonts["body"])
         self.notice_body.pack()
-        self.notice_extra = theme.label(self.notice, fonts["body"], fg=theme.PRIMARY_BG)
+        self.notice_extra = theme.label(box, fonts["body"], fg=theme.PRIMARY_BG)
         self.notice_extra.pack(pady=(24, 0))
 
     # -- screens -------------------------------------------------------------------------
 
-    def show_welcome(self, offer: dict[str, Any] | None, ticket_mode: bool) -> None:
+    def show_welcome(self, offer: dict[str, Any] | None, ticket_mode: bool) -> tk.Widget:
+        """Show the welcome; return the widget that should get the keyboard focus."""
         self.notice.pack_forget()
         for widget in (self.start_button, self.unavailable, self.ticket):
             widget.pack_forget()
@@ -143,15 +148,18 @@ class LockScreen:
             focus = self.lang_buttons[self._texts.lang]
         self.welcome.pack(expand=True, fill="both")
         self.relayout()
-        focus.focus_force()
+        return focus
 
-    def show_notice(self, title: str, body: Sequence[Part], extra: Sequence[Part] = ()) -> None:
+    def show_notice(
+        self, title: str, body: Sequence[Part], extra: Sequence[Part] = ()
+    ) -> tk.Widget:
         self.welcome.pack_forget()
         self._texts.bind(self.notice_title, title)
         self._texts.bind(self.notice_body, *body)
         self._texts.bind(self.notice_extra, *extra)
         self.notice.pack(expand=True, fill="both")
         self.relayout()
+        return self.lang_buttons[self._texts.lang]
 
     def starting(self) -> None:
         """After a press on "start": wait for the grant without a second press."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from agent.ui import theme
 from agent.ui.texts import At, Texts
+from agent.ui.xfocus import give_focus
 
 MARGIN = 16
 TASKBAR = 56  # keep clear of a taskbar at the bottom of the screen
@@ -65,17 +66,17 @@ class Panel:
         self.until.pack()
         self.prints = theme.label(self.full, fonts["small"])
         self.prints.pack(pady=(6, 0))
-        self.help_status = theme.label(self.full, fonts["body"], fg=theme.PRIMARY_BG)
-        self.help_button = theme.button(self.full, fonts["button"], on_help, "primary")
+        self._help_slot = tk.Frame(self.full, bg=theme.BG)
+        self._help_slot.pack(fill="x", pady=(10, 0))
+        self.help_status = theme.label(self._help_slot, fonts["body"], fg=theme.PRIMARY_BG)
+        self.help_button = theme.button(self._help_slot, fonts["button"], on_help, "primary")
         texts.bind(self.help_button, "session.help_button")
-        self.help_cancel = theme.button(self.full, fonts["button"], on_help_cancel)
+        self.help_cancel = theme.button(self._help_slot, fonts["button"], on_help_cancel)
         texts.bind(self.help_cancel, "help.cancel")
+        self.help_button.pack(fill="x")
         self.end_button = theme.button(self.full, fonts["button"], on_end, "danger")
         texts.bind(self.end_button, "session.end_button", "session.end_note")
         self.large_button = theme.button(self.full, fonts["small"], on_large_text, padx=8, pady=4)
-        self._help_slot = tk.Frame(self.full, bg=theme.BG)
-        self._help_slot.pack(fill="x", pady=(10, 0))
-        self.help_button.pack(in_=self._help_slot, fill="x")
         self.end_button.pack(fill="x", pady=(10, 0))
         self.large_button.pack(pady=(10, 0))
 
@@ -101,6 +102,15 @@ class Panel:
             handle.bind("<ButtonPress-1>", self._press)
             handle.bind("<B1-Motion>", self._motion)
         self.full.pack(fill="both", expand=True)
+        # A click anywhere in the panel brings the keyboard to it (Tab, Enter, Space).
+        top.bind("<ButtonPress-1>", self._claim_keyboard, add="+")
+
+    def _claim_keyboard(self, event: tk.Event) -> None:  # type: ignore[type-arg]
+        target = event.widget if isinstance(event.widget, tk.Button) else self.shrink_button
+        if self.compact and target is self.shrink_button:
+            target = self.expand_button
+        if self.window.focus_displayof() is None:
+            give_focus(target)
 
     # -- showing -----------------------------------------------------------------------------
 
@@ -144,11 +154,11 @@ class Panel:
         for widget in (self.help_status, self.help_button, self.help_cancel):
             widget.pack_forget()
         if state == "none":
-            self.help_button.pack(in_=self._help_slot, fill="x")
+            self.help_button.pack(fill="x")
         else:
             self._texts.bind(self.help_status, f"help.state.{state}")
-            self.help_status.pack(in_=self._help_slot, fill="x")
-            self.help_cancel.pack(in_=self._help_slot, fill="x", pady=(6, 0))
+            self.help_status.pack(fill="x")
+            self.help_cancel.pack(fill="x", pady=(6, 0))
         self.relayout()
 
     def set_large_label(self, large: bool) -> None:
@@ -174,7 +184,7 @@ class Panel:
 
     def relayout(self) -> None:
         """Fit the window to its content, keeping its bottom-right corner where it was."""
-        wrap = 460 if self._fonts.large else 320
+        wrap = 520 if self._fonts.large else 380
         for widget in (self.until, self.prints, self.help_status):
             widget.configure(wraplength=wrap)
         self.window.update_idletasks()

@@ -11,6 +11,8 @@ import tkinter.font as tkfont
 from collections.abc import Callable
 from typing import Literal
 
+from agent.ui.xfocus import give_focus
+
 BG = "#000000"
 FG = "#ffffff"
 MUTED = "#d0d0d0"  # still 13:1 on black
@@ -126,6 +128,26 @@ def select(widget: tk.Button, selected: bool) -> None:
     """Mark a language button as the current choice (yellow, sunken) or not."""
     widget.configure(
         bg=SELECTED_BG if selected else SECONDARY_BG,
+        activebackground=PRIMARY_ACTIVE if selected else SECONDARY_ACTIVE,
         relief="solid" if selected else "flat",
         bd=3 if selected else 0,
     )
+
+
+def focus_when_mapped(window: tk.Misc, widget: tk.Widget) -> None:
+    """Give ``widget`` the keyboard focus once ``window`` is on screen.
+
+    X refuses the focus to a window that is not mapped yet, so forcing it right after
+    ``deiconify`` (or creating a dialog) would silently do nothing.
+    """
+    if window.winfo_viewable():
+        give_focus(widget)
+        return
+
+    def on_map(event: tk.Event) -> None:  # type: ignore[type-arg]
+        if event.widget is window:
+            window.unbind("<Map>", funcid)
+            if widget.winfo_exists():
+                give_focus(widget)
+
+    funcid = window.bind("<Map>", on_map, add="+")

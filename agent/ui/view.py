@@ -114,8 +114,7 @@ class SessionUI:
     def show_lock(self, offer: dict[str, Any] | None, ticket_mode: bool = False) -> None:
         self._leave_session()
         self.mode = "lock"
-        self.lock.show_welcome(offer, ticket_mode)
-        self._cover()
+        self._cover(self.lock.show_welcome(offer, ticket_mode))
 
     def show_closed(self, next_open_ts: float | None) -> None:
         self._leave_session()
@@ -127,21 +126,18 @@ class SessionUI:
                 extra.append(("closed.reopens_today", {"time": when}))
             else:
                 extra.append(("closed.reopens_on", {"day": Day(next_open_ts), "time": when}))
-        self.lock.show_notice("closed.title", extra)
-        self._cover()
+        self._cover(self.lock.show_notice("closed.title", extra))
 
     def show_out_of_order(self, reason: str = "") -> None:
         self._leave_session()
         self.mode = "out_of_order"
         extra = [Raw(reason.strip())] if reason.strip() else []
-        self.lock.show_notice("out_of_order.title", ["out_of_order.body"], extra)
-        self._cover()
+        self._cover(self.lock.show_notice("out_of_order.title", ["out_of_order.body"], extra))
 
     def show_cleaning(self) -> None:
         self._leave_session()
         self.mode = "cleaning"
-        self.lock.show_notice("cleaning.title", ["cleaning.body"])
-        self._cover()
+        self._cover(self.lock.show_notice("cleaning.title", ["cleaning.body"]))
 
     def refused(self, reason: str) -> None:
         """The start (or the ticket) was refused; ``reason`` as in the protocol's Refuse."""
@@ -271,12 +267,13 @@ class SessionUI:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _cover(self) -> None:
+    def _cover(self, focus: tk.Widget) -> None:
         w, h = self.root.winfo_screenwidth(), self.root.winfo_screenheight()
         self.root.geometry(f"{w}x{h}+0+0")
         self.root.attributes("-topmost", True)
         self.root.deiconify()
         self.root.lift()
+        theme.focus_when_mapped(self.root, focus)
 
     def _leave_session(self) -> None:
         for kind in list(self.dialogs):
