@@ -50,6 +50,11 @@ def test_cut_to_closing_near_closing():
     assert grant(now) == Grant(now, at(2026, 11, 16, 17), "closing")
 
 
+def test_one_minute_over_closing_is_cut():
+    now = at(2026, 11, 16, 16, 1)
+    assert grant(now) == Grant(now, at(2026, 11, 16, 17), "closing")
+
+
 def test_late_thursday():
     assert grant(at(2026, 11, 19, 16, 30)) == Grant(
         at(2026, 11, 19, 16, 30), at(2026, 11, 19, 17, 30), "length"
