@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from agent.ui import theme
 from agent.ui.texts import Part, Texts
 
+Rect = tuple[int, int, int, int]  # x, y, width, height on screen
+GAP = 16
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:
@@ -32,12 +35,14 @@ class Dialog:
         choices: Sequence[Choice],
         *,
         stack: int = 0,
+        avoid: Callable[[], Rect | None] = lambda: None,
     ) -> None:
         self.kind = kind
         self._root = root
         self._texts = texts
         self._fonts = fonts
         self._stack = stack
+        self._avoid = avoid
         self.window = top = tk.Toplevel(root, bg=theme.BG)
         top.overrideredirect(True)
         top.attributes("-topmost", True)
@@ -77,16 +82,25 @@ class Dialog:
         self._texts.bind(self.body, *body)
 
     def relayout(self) -> None:
-        """Wrap the body to the screen and centre the dialog (after a language or size change)."""
+        """Wrap the body to the screen and centre the dialog (after a language or size change),
+        clear of the countdown window; narrower if that is what it takes."""
         sw, sh = self._root.winfo_screenwidth(), self._root.winfo_screenheight()
-        wrap = min(sw - 160, 900 if self._fonts.large else 640)
-        self.title.configure(wraplength=wrap)
-        self.body.configure(wraplength=wrap)
-        self.window.update_idletasks()
-        w, h = self.window.winfo_reqwidth(), self.window.winfo_reqheight()
-        offset = 30 * self._stack
-        x = max(0, (sw - w) // 2 + offset)
-        y = max(0, (sh - h) // 3 + offset)
+        other = self._avoid()
+        wraps = [min(sw - 160, 900 if self._fonts.large else 640)]
+        if other is not None and other[0] > 360:
+            wraps.append(other[0] - 2 * GAP - 100)  # the room left of the countdown
+        for wrap in wraps:
+            self.title.configure(wraplength=wrap)
+            self.body.configure(wraplength=wrap)
+            self.window.update_idletasks()
+            w, h = self.window.winfo_reqwidth(), self.window.winfo_reqheight()
+            offset = 30 * self._stack
+            x = max(0, (sw - w) // 2 + offset)
+            y = max(0, (sh - h) // 3 + offset)
+            placed = _clear_of(other, x, y, w, h, sw, sh)
+            if placed is not None:
+                x, y = placed
+                break
         self.window.geometry(f"{w}x{h}+{x}+{y}")
 
     def exists(self) -> bool:
@@ -95,3 +109,28 @@ class Dialog:
     def close(self) -> None:
         if self.window.winfo_exists():
             self.window.destroy()
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def _clear_of(
+    other: Rect | None, x: int, y: int, w: int, h: int, sw: int, sh: int
+) -> tuple[int, int] | None:
+    """Move a dialog at (x, y) off the countdown window, so that the time left stays visible:
+    to its left, else above it, below it or to its right; ``None`` if nothing fits."""
+    if other is None or not _overlap((x, y, w, h), other):
+        return x, y
+    ox, oy, ow, oh = other
+    candidates = [
+        (min(x, ox - w - GAP), y),  # to the left
+        (x, oy - h - GAP),  # above
+        (x, oy + oh + GAP),  # below
+        (ox + ow + GAP, y),  # to the right
+    ]
+    for cx, cy in candidates:
+        if 0 <= cx and cx + w <= sw and 0 <= cy and cy + h <= sh:
+            if not _overlap((cx, cy, w, h), other):
+                return cx, cy
+    return None

@@ -26,11 +26,16 @@ def offer_part(offer: dict[str, Any]) -> Part:
     at = At(float(offer.get("at_ts") or offer["end_ts"]))
     cause = offer.get("cause") or "length"
     label = (offer.get("label") or "").strip()
+    same = end == at  # the session ends right when the space closes or the booking starts
     if cause == "closing":
+        if same:
+            return ("lock.offer.closing_end", {"end": end})
         return ("lock.offer.closing", {"end": end, "at": at})
     if cause == "booking":
         if label:
             return ("lock.offer.booking_label", {"end": end, "at": at, "label": label})
+        if same:
+            return ("lock.offer.booking_end", {"end": end})
         return ("lock.offer.booking", {"end": end, "at": at})
     return ("lock.offer.length", {"end": end})
 

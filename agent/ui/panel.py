@@ -121,6 +121,15 @@ class Panel:
         self.window.deiconify()
         self.relayout()
 
+    def rect(self) -> tuple[int, int, int, int] | None:
+        """Where the countdown is on screen, while it is shown."""
+        if self.window.state() == "withdrawn":
+            return None
+        self.window.update_idletasks()
+        w, h = self.window.winfo_reqwidth(), self.window.winfo_reqheight()
+        right, bottom = self._anchor or (w, h)
+        return (right - w, bottom - h, w, h)
+
     def hide(self) -> None:
         self.window.withdraw()
 
@@ -138,6 +147,8 @@ class Panel:
             )
 
     def set_prints(self, pages: int, quota: int | None) -> None:
+        reached = quota is not None and pages >= quota
+        self.prints.configure(fg=theme.PRIMARY_BG if reached else theme.FG)
         if quota is None:
             self._texts.bind(self.prints, ("prints.count", {"pages": pages}))
         elif pages >= quota:

@@ -290,7 +290,10 @@ class SessionUI:
     def _dialog(self, kind: str, title: str, body: list[Part], choices: list[Choice]) -> Dialog:
         self._close(kind)
         live = sum(1 for d in self.dialogs.values() if d.exists())
-        dialog = Dialog(self.root, self.texts, self.fonts, kind, title, body, choices, stack=live)
+        dialog = Dialog(
+            self.root, self.texts, self.fonts, kind, title, body, choices,
+            stack=live, avoid=self.panel.rect,
+        )  # fmt: skip
         self.dialogs[kind] = dialog
         return dialog
 

@@ -120,6 +120,12 @@ def inside_screen(window: tk.Misc) -> bool:
     return x >= 0 and y >= 0 and x + w <= W and y + h <= H
 
 
+def overlaps(a: tk.Misc, b: tk.Misc) -> bool:
+    ax, ay, aw, ah = geometry(a)
+    bx, by, bw, bh = geometry(b)
+    return ax < bx + bw and bx < ax + aw and ay < by + bh and by < ay + ah
+
+
 def text(widget: tk.Misc) -> str:
     return str(widget.cget("text"))
 
@@ -193,6 +199,7 @@ def test_a_visitor_from_the_lock_screen_to_the_end(root: tk.Tk, display: str, sh
     assert text(warning.title) == "Let op"
     assert text(warning.body).startswith("Uw sessie eindigt over 5 min.")
     assert text(ui.panel.time_left) == "Nog 5 min"
+    assert not overlaps(warning.window, panel)  # the time left stays in sight
     assert ui.panel.time_left.cget("bg") == "#ffd400"
     shoot(root, display, shots, "04-warning-nl")
     warning.buttons["warn.ack"].invoke()
@@ -364,7 +371,7 @@ def test_large_text_grows_every_screen(root: tk.Tk, display: str, shots: Path) -
     assert ui.fonts["start"].metrics("linespace") > line * 1.25
     assert ui.lock.start_button.winfo_reqheight() > normal
     assert text(ui.lock.large_button) == "Normal text"
-    assert text(ui.lock.start_button) == "Start my session\nUntil 15:50 — the space closes at 15:50"
+    assert text(ui.lock.start_button) == "Start my session\nUntil 15:50, when the space closes"
     assert geometry(root) == (0, 0, W, H)
     shoot(root, display, shots, "13-lock-large-en")
     ui.show_session(NOW + 3600)
@@ -373,6 +380,7 @@ def test_large_text_grows_every_screen(root: tk.Tk, display: str, shots: Path) -
     pump(root)
     assert inside_screen(ui.panel.window)
     assert inside_screen(ui.dialogs["warn"].window)
+    assert not overlaps(ui.dialogs["warn"].window, ui.panel.window)
     assert text(ui.panel.prints).endswith("You have reached the page limit for this session.")
     shoot(root, display, shots, "14-session-large-en")
 
