@@ -90,7 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("booking_release_minutes", 15, "A booking unclaimed this long after its start releases its stations."),
     Setting("print_quota_pages", 0, "Pages per session before printing is held (0: no quota; warned at 80%)."),
     Setting("heartbeat_seconds", 10, "How often agents report idle time and health."),
-    Setting("offline_after_seconds", 35, "A station silent this long shows as offline."),
+    Setting("offline_after_seconds", 20, "A station whose link answers no ping for about this long (real seconds) shows as offline."),
     Setting("event_retention_days", 400, "Raw events older than this are pruned (sessions and prints are kept)."),
     Setting("hours", brussels_hours(), "Opening hours per weekday: {mon = [\"09:00-17:00\"], ...}."),
     Setting("closed", [], "Closed dates (public holidays), ISO dates."),

@@ -37,7 +37,6 @@ class Floor:
         self.th = Thresholds(
             ending_s=max(settings.warn_minutes, default=10) * 60,
             idle_s=settings.idle_prompt_minutes * 60 / 2,
-            offline_s=settings.offline_after_seconds,
         )
         self.live: dict[str, StationLive] = {s.id: StationLive(spec=s) for s in settings.stations}
         self.conns: dict[str, Connection] = {}

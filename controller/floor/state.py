@@ -33,7 +33,6 @@ class State(StrEnum):
 class Thresholds:
     ending_s: float = 10 * 60  # last minutes of a session
     idle_s: float = 5 * 60  # no input for this long shows "idle" to the stewards
-    offline_s: float = 35  # silence after which a connected station counts as offline
 
 
 @dataclass(slots=True)
@@ -62,7 +61,7 @@ class StationLive:
 
 
 def derive_state(live: StationLive, now: float, th: Thresholds = Thresholds()) -> State:
-    if not live.connected or live.last_seen is None or now - live.last_seen > th.offline_s:
+    if not live.connected:  # the WebSocket's own ping/pong closes a dead link, in real time
         return State.OFFLINE
     if live.locked is not None:
         return State.LOCKED

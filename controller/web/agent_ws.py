@@ -48,7 +48,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     floor, store, clock, metrics = app[keys.FLOOR], app[keys.STORE], app[keys.CLOCK], app[keys.METRICS]
     settings = app[keys.SETTINGS]
-    ws = web.WebSocketResponse(max_msg_size=p.MAX_FRAME_BYTES, heartbeat=30, autoping=True)
+    ws = web.WebSocketResponse(max_msg_size=p.MAX_FRAME_BYTES, heartbeat=settings.offline_after_seconds / 2, autoping=True)
     await ws.prepare(request)
     peer = request.remote or "?"
 
