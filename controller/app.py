@@ -15,7 +15,7 @@ from controller.floor.floor import Floor
 from controller.metrics import Metrics
 from controller.settings import Settings
 from controller.store import Store
-from controller.web import agent_ws, dashboard, floor_api, keys
+from controller.web import agent_ws, dashboard, desk, floor_api, keys
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/", _index)
     app.router.add_get("/live", _live_page)
     app.router.add_static("/static", DASHBOARD / "static", name="static")
+    desk.setup(app)
     dashboard.setup(app)
     return app
 
