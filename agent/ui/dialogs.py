@@ -107,6 +107,8 @@ class Dialog:
         return bool(self.window.winfo_exists())
 
     def close(self) -> None:
+        for widget in (self.title, self.body, *self.buttons.values()):
+            self._texts.forget(widget)
         if self.window.winfo_exists():
             self.window.destroy()
 

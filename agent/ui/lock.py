@@ -4,6 +4,7 @@ cleaned notices."""
 
 from __future__ import annotations
 
+import functools
 import tkinter as tk
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -63,7 +64,7 @@ class LockScreen:
         self.large_button.pack(side="left")
         self.lang_buttons: dict[str, tk.Button] = {}
         for lang in reversed(LANGS):
-            btn = theme.button(top, fonts["button"], lambda lang=lang: on_lang(lang), "lang")
+            btn = theme.button(top, fonts["button"], functools.partial(on_lang, lang), "lang")
             btn.pack(side="right", padx=(10, 0))
             texts.bind(btn, f"lang.{lang}")
             self.lang_buttons[lang] = btn
