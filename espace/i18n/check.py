@@ -10,9 +10,7 @@ from espace.i18n import LANGS, LOCALE_DIR, load_po, po_path
 
 def placeholders(text: str) -> frozenset[str]:
     """The ``{fields}`` of a message; raises ``ValueError`` on a malformed format string."""
-    return frozenset(
-        name for _, name, _, _ in string.Formatter().parse(text) if name is not None
-    )
+    return frozenset(name for _, name, _, _ in string.Formatter().parse(text) if name is not None)
 
 
 def check_locale_dir(locale_dir: Path = LOCALE_DIR) -> list[str]:

@@ -56,9 +56,7 @@ def test_the_check_fails_on_a_missing_translation_or_different_placeholders(
     en.write_text(en.read_text("utf-8").replace('"Until {end}"', '"Until {ending}"', 1), "utf-8")
     fr = po_path("fr", broken)
     text = fr.read_text("utf-8")
-    fr.write_text(
-        text.replace('msgid "warn.ack"\nmsgstr "J\'ai compris"\n', "", 1), "utf-8"
-    )
+    fr.write_text(text.replace('msgid "warn.ack"\nmsgstr "J\'ai compris"\n', "", 1), "utf-8")
     assert 'msgid "warn.ack"' not in fr.read_text("utf-8")
 
     problems = check_locale_dir(broken)
