@@ -11,10 +11,18 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, tzinfo
+from datetime import date, timedelta, tzinfo
 from typing import Any, NamedTuple
 
-from controller.reports.timebuckets import DayIndex, HourIndex, period_key, utc_bounds
+from controller.reports.timebuckets import (
+    DAY,
+    Wall,
+    day_number,
+    days,
+    period_key,
+    utc_bounds,
+    week_hour,
+)
 
 END_REASONS = ("time", "closing", "booking", "visitor", "idle", "steward", "station_restart")
 KINDS = ("pc", "tablet")
@@ -114,19 +122,19 @@ def summarize_sessions(
     rows: Iterable[SessionRow], from_date: date, to_date: date, tz: tzinfo
 ) -> SessionFigures:
     """Counts per local day/week/month/year (zero-filled), kind, station and end reason."""
-    index = DayIndex(from_date, to_date, tz)
-    per_day_i: Counter[int] = Counter()
+    lo, hi = utc_bounds(from_date, to_date, tz)
+    wall = Wall(lo, hi, tz)
+    first = day_number(from_date)
+    per_day_n: Counter[int] = Counter()
     kinds: Counter[str] = Counter({k: 0 for k in KINDS})
     stations: Counter[str] = Counter()
     reasons: Counter[str] = Counter({r: 0 for r in END_REASONS})
     minutes: list[float] = []
-    started = running = 0
+    running = 0
     for row in rows:
-        i = index.index_of(row.start)
-        if i is None:
+        if not lo <= row.start < hi:
             continue
-        started += 1
-        per_day_i[i] += 1
+        per_day_n[int(wall.wall(row.start) // DAY)] += 1
         kinds[row.kind] += 1
         stations[row.station] += 1
         if row.end is None:
@@ -134,20 +142,44 @@ def summarize_sessions(
             continue
         minutes.append(max(0.0, row.end - row.start) / 60)
         reasons[row.end_reason or "unknown"] += 1
-    per_day = [(d.isoformat(), per_day_i[i]) for i, d in enumerate(index.dates)]
+    return make_session_figures(
+        [per_day_n[first + i] for i, _ in enumerate(days(from_date, to_date))],
+        from_date,
+        running=running,
+        minutes=minutes,
+        per_kind=kinds,
+        per_station=stations,
+        end_reasons=reasons,
+    )
+
+
+def make_session_figures(
+    per_day: Sequence[int],
+    from_date: date,
+    *,
+    running: int,
+    minutes: list[float],
+    per_kind: Counter[str],
+    per_station: Counter[str],
+    end_reasons: Counter[str],
+) -> SessionFigures:
+    """Assemble the snapshot from counts per local day (from ``from_date`` on) and the rest."""
+    dates = list(days(from_date, from_date + timedelta(days=len(per_day) - 1)))
+    started = sum(per_day)
+    labelled = [(d.isoformat(), n) for d, n in zip(dates, per_day, strict=True)]
     return SessionFigures(
         started=started,
         running=running,
         hour_equivalents=started,
         hours_used=sum(minutes) / 60,
         duration_minutes=stats(minutes),
-        per_day=tuple(per_day),
-        per_week=_roll_up(index.dates, per_day, "week"),
-        per_month=_roll_up(index.dates, per_day, "month"),
-        per_year=_roll_up(index.dates, per_day, "year"),
-        per_kind=tuple(sorted(kinds.items())),
-        per_station=tuple(sorted(stations.items())),
-        end_reasons=tuple(reasons.items()),
+        per_day=tuple(labelled),
+        per_week=_roll_up(dates, labelled, "week"),
+        per_month=_roll_up(dates, labelled, "month"),
+        per_year=_roll_up(dates, labelled, "year"),
+        per_kind=tuple(sorted(per_kind.items())),
+        per_station=tuple(sorted(per_station.items())),
+        end_reasons=tuple(end_reasons.items()),
     )
 
 
@@ -189,20 +221,22 @@ def occupancy_of(
 ) -> Occupancy:
     """Occupancy of ``(start, end)`` intervals over the local dates, inclusive."""
     lo, hi = utc_bounds(from_date, to_date, tz)
-    hours = HourIndex(lo, hi, tz)
-    seconds = [[0.0] * 24 for _ in range(7)]
-    started = [[0] * 24 for _ in range(7)]
+    wall = Wall(lo, hi, tz)
+    seconds = [0.0] * 168
+    started = [0] * 168
     for start, end in intervals:
         if lo <= start < hi:
-            wd, h = hours.label_of(start)
-            started[wd][h] += 1
+            started[week_hour(wall.wall(start))] += 1
         if end is None:
             continue
-        for (wd, h), secs in hours.split(start, end):
-            seconds[wd][h] += secs
+        for w, w_end in wall.pieces(start, end):
+            while w < w_end:  # one local hour at a time, on wall time
+                stop = min(w_end, w - w % 3600 + 3600)
+                seconds[week_hour(w)] += stop - w
+                w = stop
     return Occupancy(
-        minutes=tuple(tuple(s / 60 for s in row) for row in seconds),
-        sessions_started=tuple(tuple(row) for row in started),
+        minutes=tuple(tuple(s / 60 for s in seconds[d * 24 : d * 24 + 24]) for d in range(7)),
+        sessions_started=tuple(tuple(started[d * 24 : d * 24 + 24]) for d in range(7)),
     )
 
 

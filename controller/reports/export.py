@@ -34,10 +34,11 @@ from controller.reports.figures import (
     check_kind,
     fetch_intervals,
     fetch_sessions,
+    per_local_day,
     resolve_period,
     summary,
 )
-from controller.reports.timebuckets import DEFAULT_TZ, DayIndex
+from controller.reports.timebuckets import DEFAULT_TZ, Wall, day_number, days, utc_bounds
 
 WHATS = ("sessions", "prints", "daily", "hourly", "annual")
 FORMATS = ("csv", "xlsx")
@@ -145,42 +146,50 @@ def _daily(
         "hours_used:float", "pages:int", "pages_bw:int", "pages_colour:int",
         "help_requests:int", "visitors_queued:int",
     )  # fmt: skip
-    index = DayIndex(from_date, to_date, tz)
-    lo, hi = index.edges[0], index.edges[-1]
-    n = len(index.dates)
+    lo, hi = utc_bounds(from_date, to_date, tz)
+    wall = Wall(lo, hi, tz)
+    dates = list(days(from_date, to_date))
+    first = day_number(from_date)
+    n = len(dates)
     pc, tablet, secs = [0] * n, [0] * n, [0.0] * n
     pages, colour, helped, queued = [0] * n, [0] * n, [0] * n, [0] * n
-    for s in fetch_sessions(conn, lo, hi, kind):
-        i = index.index_of(s.start)
-        if i is None:
-            continue
-        (pc if s.kind == "pc" else tablet)[i] += 1
-        if s.end is not None:
-            secs[i] += max(0.0, s.end - s.start)
-    join = " JOIN stations s ON s.id = t.station AND s.kind = ?" if kind else ""
-    pre = [kind] if kind else []
-    for at, p, c in conn.execute(
-        f"SELECT t.at, t.pages, t.colour_pages FROM print_jobs t{join} WHERE t.at >= ? AND t.at < ?",
-        [*pre, lo, hi],
+    local_day = "CAST((t.{} + :o) / 86400 AS INTEGER)"
+    only_kind = " AND t.station_kind = :kind" if kind else ""
+    for day, k, count, used in per_local_day(
+        conn,
+        wall,
+        f"SELECT {local_day.format('start')}, t.station_kind, COUNT(*), "
+        'TOTAL(CASE WHEN t."end" > t.start THEN t."end" - t.start END) FROM sessions t '
+        f"WHERE t.start >= :a AND t.start < :b{only_kind} GROUP BY 1, 2",
+        {"kind": kind},
     ):
-        i = index.index_of(at)
-        if i is not None:
-            pages[i] += p
-            colour[i] += c
-    for (at,) in conn.execute(
-        f"SELECT t.requested FROM help_requests t{join} "
-        "WHERE t.kind = 'visitor' AND t.requested >= ? AND t.requested < ?",
-        [*pre, lo, hi],
+        (pc if k == "pc" else tablet)[day - first] += count
+        secs[day - first] += used
+    join = " JOIN stations s ON s.id = t.station AND s.kind = :kind" if kind else ""
+    for day, p, c in per_local_day(
+        conn,
+        wall,
+        f"SELECT {local_day.format('at')}, SUM(t.pages), SUM(t.colour_pages) "
+        f"FROM print_jobs t{join} WHERE t.at >= :a AND t.at < :b GROUP BY 1",
+        {"kind": kind},
     ):
-        i = index.index_of(at)
-        if i is not None:
-            helped[i] += 1
-    for (at,) in conn.execute(
-        "SELECT issued FROM queue_waits WHERE issued >= ? AND issued < ?", (lo, hi)
+        pages[day - first] += p
+        colour[day - first] += c
+    for day, count in per_local_day(
+        conn,
+        wall,
+        f"SELECT {local_day.format('requested')}, COUNT(*) FROM help_requests t{join} "
+        "WHERE t.kind = 'visitor' AND t.requested >= :a AND t.requested < :b GROUP BY 1",
+        {"kind": kind},
     ):
-        i = index.index_of(at)
-        if i is not None:
-            queued[i] += 1
+        helped[day - first] += count
+    for day, count in per_local_day(
+        conn,
+        wall,
+        f"SELECT {local_day.format('issued')}, COUNT(*) FROM queue_waits t "
+        "WHERE t.issued >= :a AND t.issued < :b GROUP BY 1",
+    ):
+        queued[day - first] += count
     rows = [
         (
             d,
@@ -195,7 +204,7 @@ def _daily(
             helped[i],
             queued[i],
         )  # fmt: skip
-        for i, d in enumerate(index.dates)
+        for i, d in enumerate(dates)
     ]
     return Table("daily", columns, rows)
 
@@ -207,8 +216,7 @@ def _hourly(
         "weekday_number:int", "weekday", "hour:int", "sessions_started:int",
         "busy_station_minutes:int",
     )  # fmt: skip
-    index = DayIndex(from_date, to_date, tz)
-    lo, hi = index.edges[0], index.edges[-1]
+    lo, hi = utc_bounds(from_date, to_date, tz)
     occ = occupancy_of(fetch_intervals(conn, lo, hi, kind), from_date, to_date, tz)
     rows = [
         (wd + 1, WEEKDAYS[wd], h, occ.sessions_started[wd][h], round(occ.minutes[wd][h]))

@@ -20,11 +20,13 @@ Conventions:
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, tzinfo
 from typing import Any
 
 from controller.reports.aggregate import (
+    END_REASONS,
     KINDS,
     HelpFigures,
     Occupancy,
@@ -32,13 +34,21 @@ from controller.reports.aggregate import (
     QueueFigures,
     SessionFigures,
     SessionRow,
+    make_session_figures,
     occupancy_of,
     summarize_help,
     summarize_prints,
     summarize_queue,
-    summarize_sessions,
 )
-from controller.reports.timebuckets import DEFAULT_TZ, date_range, utc_bounds, zone
+from controller.reports.timebuckets import (
+    DEFAULT_TZ,
+    Wall,
+    date_range,
+    day_number,
+    days,
+    utc_bounds,
+    zone,
+)
 
 # A session cannot run longer than this; occupancy looks back this far for
 # sessions started before the period that still run into it.
@@ -131,6 +141,21 @@ def fetch_queue(
     return [(r[0], r[1], r[2]) for r in conn.execute(sql, (lo, hi))]
 
 
+def per_local_day(
+    conn: sqlite3.Connection, wall: Wall, sql: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """Run ``sql`` once per stretch of constant UTC offset and concatenate the rows.
+
+    ``sql`` binds ``:a`` and ``:b`` (the stretch, UTC) and ``:o`` (its offset in
+    seconds), so ``CAST((t + :o) / 86400 AS INTEGER)`` is the local day number
+    of instant ``t``: SQLite groups by local day without knowing any zone.
+    """
+    rows: list[tuple[Any, ...]] = []
+    for a, b, o in wall.segments:
+        rows.extend(conn.execute(sql, {**(params or {}), "a": a, "b": b, "o": o}))
+    return rows
+
+
 # -- figures for a period ----------------------------------------------------
 
 
@@ -141,8 +166,55 @@ def session_figures(
     tz: str | tzinfo | None = DEFAULT_TZ,
     kind: str | None = None,
 ) -> SessionFigures:
+    """Like ``summarize_sessions(fetch_sessions(...))``, counted in SQL (fast on years)."""
     lo_d, hi_d, zone_, lo, hi = resolve_period(from_date, to_date, tz)
-    return summarize_sessions(fetch_sessions(conn, lo, hi, check_kind(kind)), lo_d, hi_d, zone_)
+    kind = check_kind(kind)
+    where = "start >= :a AND start < :b" + (" AND station_kind = :kind" if kind else "")
+    wall = Wall(lo, hi, zone_)
+    per_day: Counter[int] = Counter()
+    per_kind: Counter[str] = Counter({k: 0 for k in KINDS})
+    for day, k, n in per_local_day(
+        conn,
+        wall,
+        f"SELECT CAST((start + :o) / 86400 AS INTEGER), station_kind, COUNT(*) FROM sessions "
+        f"WHERE {where} GROUP BY 1, 2",
+        {"kind": kind},
+    ):
+        per_day[day] += n
+        per_kind[k] += n
+    params = {"a": lo, "b": hi, "kind": kind}
+    stations = Counter(
+        dict(
+            conn.execute(f"SELECT station, COUNT(*) FROM sessions WHERE {where} GROUP BY 1", params)
+        )
+    )
+    reasons: Counter[str] = Counter({r: 0 for r in END_REASONS})
+    running = 0
+    for is_running, reason, n in conn.execute(
+        f'SELECT "end" IS NULL, end_reason, COUNT(*) FROM sessions WHERE {where} GROUP BY 1, 2',
+        params,
+    ):
+        if is_running:
+            running += n
+        else:
+            reasons[reason or "unknown"] += n
+    minutes = [
+        secs / 60
+        for (secs,) in conn.execute(
+            f'SELECT MAX(0.0, "end" - start) FROM sessions WHERE {where} AND "end" IS NOT NULL',
+            params,
+        )
+    ]
+    first = day_number(lo_d)
+    return make_session_figures(
+        [per_day[first + i] for i, _ in enumerate(days(lo_d, hi_d))],
+        lo_d,
+        running=running,
+        minutes=minutes,
+        per_kind=per_kind,
+        per_station=stations,
+        end_reasons=reasons,
+    )
 
 
 def occupancy(
@@ -230,7 +302,7 @@ def report(
         to_date=hi_d,
         tz=str(zone_),
         kind=kind,
-        sessions=summarize_sessions(fetch_sessions(conn, lo, hi, kind), lo_d, hi_d, zone_),
+        sessions=session_figures(conn, lo_d, hi_d, zone_, kind),
         occupancy=occupancy_of(fetch_intervals(conn, lo, hi, kind), lo_d, hi_d, zone_),
         help=summarize_help(fetch_help(conn, lo, hi, kind)),
         prints=summarize_prints(fetch_prints(conn, lo, hi, kind)),

@@ -83,60 +83,88 @@ def period_key(day: date, granularity: str) -> str:
     raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
 
 
-class DayIndex:
-    """Maps UTC instants to the local date they fall on, by bisecting local midnights."""
-
-    def __init__(self, from_date: date, to_date: date, tz: tzinfo) -> None:
-        self.dates: list[date] = list(days(from_date, to_date))
-        self.edges: list[float] = [local_midnight(d, tz) for d in self.dates]
-        self.edges.append(local_midnight(to_date + timedelta(days=1), tz))
-
-    def index_of(self, instant: float) -> int | None:
-        """Position of the local date holding ``instant``, None outside the range."""
-        if instant < self.edges[0] or instant >= self.edges[-1]:
-            return None
-        return bisect.bisect_right(self.edges, instant) - 1
-
-    def date_of(self, instant: float) -> date | None:
-        i = self.index_of(instant)
-        return None if i is None else self.dates[i]
+EPOCH = date(1970, 1, 1)
+DAY = 86400
+HOURS_IN_WEEK = 168
+# 1970-01-01 was a Thursday: hour n since the epoch, in wall time, falls in bucket
+# (n + 72) % 168 of a week that starts on Monday 00:00.
+WEEK_SHIFT = 72
 
 
-class HourIndex:
-    """Local hour starts within ``[lo, hi)`` as UTC instants, each with its (weekday, hour).
+def day_number(day: date) -> int:
+    """Days from 1970-01-01 to ``day``: the number ``wall_time // 86400`` gives."""
+    return (day - EPOCH).days
 
-    Walks real instants: from each edge, the next one is where the local clock
-    next shows ``:00``. Across a spring-forward the local 02:00 hour never
-    starts; across a fall-back the 02:00 hour starts twice.
+
+def from_day_number(n: int) -> date:
+    return EPOCH + timedelta(days=n)
+
+
+def week_hour(wall: float) -> int:
+    """Bucket ``weekday * 24 + hour`` (Monday = 0) of a wall time in seconds."""
+    return (int(wall // 3600) + WEEK_SHIFT) % HOURS_IN_WEEK
+
+
+def _offset(t: float, tz: tzinfo) -> int:
+    delta = datetime.fromtimestamp(t, tz).utcoffset()
+    return 0 if delta is None else int(delta.total_seconds())
+
+
+def offset_segments(lo: float, hi: float, tz: tzinfo) -> list[tuple[float, float, int]]:
+    """Split ``[lo, hi)`` where the zone's UTC offset changes: ``(start, end, offset)``.
+
+    Steps a day at a time and bisects to the second where the offset differs
+    (zones change offset at most once a day).
+    """
+    segments: list[tuple[float, float, int]] = []
+    start, offset, t = lo, _offset(lo, tz), lo
+    while t < hi:
+        step = min(t + DAY, hi)
+        if _offset(step, tz) != offset:
+            before, after = int(t), int(step)
+            while after - before > 1:
+                mid = (before + after) // 2
+                if _offset(mid, tz) == offset:
+                    before = mid
+                else:
+                    after = mid
+            if after < hi:
+                segments.append((start, float(after), offset))
+                start, offset = float(after), _offset(after, tz)
+            t = float(after)
+            continue
+        t = step
+    segments.append((start, hi, offset))
+    return segments
+
+
+class Wall:
+    """Local wall-clock time over ``[lo, hi)``: UTC instant + the offset in force then.
+
+    On wall time, a local day is ``wall // 86400`` and a local hour starts at
+    every multiple of 3600, whatever the zone; a spring-forward skips an hour
+    of wall time and a fall-back lives one twice, because the offset changes
+    at the real instant it changes.
     """
 
     def __init__(self, lo: float, hi: float, tz: tzinfo) -> None:
-        self.edges: list[int] = []
-        self.labels: list[tuple[int, int]] = []
-        t = int(lo)
-        end = int(hi)
-        while t < end:
-            local = datetime.fromtimestamp(t, tz)
-            self.edges.append(t)
-            self.labels.append((local.weekday(), local.hour))
-            t = t - (local.minute * 60 + local.second) + 3600
-        self.edges.append(end)
+        self.lo, self.hi = lo, hi
+        self.segments = offset_segments(lo, hi, tz)
+        self._starts = [a for a, _, _ in self.segments]
 
-    def label_of(self, instant: float) -> tuple[int, int]:
-        """(weekday, hour) of the local hour holding ``instant``, which must be in range."""
-        return self.labels[bisect.bisect_right(self.edges, instant) - 1]
+    def wall(self, instant: float) -> float:
+        i = max(0, bisect.bisect_right(self._starts, instant) - 1)
+        return instant + self.segments[i][2]
 
-    def split(self, start: float, end: float) -> Iterator[tuple[tuple[int, int], float]]:
-        """``((weekday, hour), seconds)`` for each local hour that ``[start, end)`` covers,
-        clipped to the index's range."""
-        start = max(start, self.edges[0])
-        end = min(end, self.edges[-1])
+    def pieces(self, start: float, end: float) -> Iterator[tuple[float, float]]:
+        """``[start, end)`` clipped to the range, as wall-time pieces of constant offset."""
+        start, end = max(start, self.lo), min(end, self.hi)
         if end <= start:
             return
-        i = bisect.bisect_right(self.edges, start) - 1
+        i = max(0, bisect.bisect_right(self._starts, start) - 1)
         while start < end:
-            edge = self.edges[i + 1]
-            stop = end if end < edge else edge
-            yield self.labels[i], stop - start
+            _, seg_end, offset = self.segments[i]
+            stop = end if end < seg_end else seg_end
+            yield start + offset, stop + offset
             start = stop
             i += 1

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from reports_fixture import BRU, add_session, build, empty_db, local
 
 from controller.reports import figures
-from controller.reports.aggregate import percentile, stats
-from controller.reports.timebuckets import HourIndex, utc_bounds
+from controller.reports.aggregate import occupancy_of, percentile, stats, summarize_sessions
+from controller.reports.timebuckets import Wall, offset_segments, utc_bounds, week_hour
 
 SPRING = ("2026-03-28", "2026-03-29")
 AUTUMN = ("2026-10-25", "2026-10-25")
@@ -104,15 +106,26 @@ def test_autumn_day(conn: sqlite3.Connection) -> None:
     assert occ.total_minutes() == pytest.approx(170)
 
 
-def test_hour_index_day_lengths() -> None:
+def test_offset_segments_on_change_days() -> None:
     lo, hi = utc_bounds(date(2026, 3, 29), date(2026, 3, 29), BRU)
-    spring = HourIndex(lo, hi, BRU)
-    assert len(spring.labels) == 23
-    assert [h for _, h in spring.labels].count(2) == 0
+    assert hi - lo == 23 * 3600
+    change = local(2026, 3, 29, 3)  # 01:00 UTC
+    assert offset_segments(lo, hi, BRU) == [(lo, change, 3600), (change, hi, 7200)]
     lo, hi = utc_bounds(date(2026, 10, 25), date(2026, 10, 25), BRU)
-    autumn = HourIndex(lo, hi, BRU)
-    assert len(autumn.labels) == 25
-    assert [h for _, h in autumn.labels].count(2) == 2
+    assert hi - lo == 25 * 3600
+    back = local(2026, 10, 25, 2, fold=1)  # 01:00 UTC
+    assert offset_segments(lo, hi, BRU) == [(lo, back, 7200), (back, hi, 3600)]
+    lo, hi = utc_bounds(date(2026, 1, 1), date(2026, 12, 31), BRU)
+    assert len(offset_segments(lo, hi, BRU)) == 3
+
+
+def test_wall_pieces_split_at_the_change() -> None:
+    lo, hi = utc_bounds(date(2026, 10, 25), date(2026, 10, 25), BRU)
+    wall = Wall(lo, hi, BRU)
+    start, end = local(2026, 10, 25, 2, 30), local(2026, 10, 25, 2, 30, fold=1)
+    pieces = list(wall.pieces(start, end))
+    assert [b - a for a, b in pieces] == [1800, 1800]
+    assert {week_hour(a) for a, _ in pieces} == {SUN * 24 + 2}
 
 
 def test_help_figures(conn: sqlite3.Connection) -> None:
@@ -217,3 +230,44 @@ def test_percentile_and_stats() -> None:
     assert percentile([5], 90) == 5
     s = stats([3, 1, 2, 10])
     assert (s.count, s.mean, s.median, s.p90) == (4, 4, 2.5, 10)
+
+
+@pytest.mark.parametrize(
+    ("period", "kind"),
+    [
+        (SPRING, None),
+        (SPRING, "pc"),
+        (SPRING, "tablet"),
+        (AUTUMN, None),
+        (("2026-01-01", "2026-12-31"), None),
+    ],
+)
+def test_sql_and_pure_session_figures_agree(
+    conn: sqlite3.Connection, period: tuple[str, str], kind: str | None
+) -> None:
+    lo_d, hi_d, zone_, lo, hi = figures.resolve_period(*period, "Europe/Brussels")
+    pure = summarize_sessions(figures.fetch_sessions(conn, lo, hi, kind), lo_d, hi_d, zone_)
+    assert figures.session_figures(conn, *period, kind=kind) == pure
+
+
+@pytest.mark.parametrize(
+    "tz", ["Europe/Brussels", "America/St_Johns", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]
+)
+def test_occupancy_matches_minute_by_minute(tz: str) -> None:
+    """Against a brute-force count: every minute of every session looked up in the zone."""
+    zone_ = ZoneInfo(tz)
+    rng = random.Random(tz)
+    lo, hi = figures.resolve_period("2026-03-25", "2026-04-08", tz)[3:]
+    intervals: list[tuple[float, float | None]] = []
+    for _ in range(150):
+        start = lo - 6 * 3600 + 60 * rng.randrange(int((hi - lo) / 60) + 360)
+        intervals.append((start, start + 60 * rng.randrange(1, 600)))
+    expected = [[0] * 24 for _ in range(7)]
+    for start, end in intervals:
+        assert end is not None
+        for t in range(int(start), int(end), 60):
+            if lo <= t < hi:
+                local_t = datetime.fromtimestamp(t, zone_)
+                expected[local_t.weekday()][local_t.hour] += 1
+    occ = occupancy_of(intervals, date(2026, 3, 25), date(2026, 4, 8), zone_)
+    assert [[round(m, 6) for m in row] for row in occ.minutes] == expected
