@@ -1,9 +1,122 @@
-"""Staff pages and their API: login, the floor, actions on stations (filled in by the dashboard work)."""
+"""Staff pages and their API: login, the floor, actions on stations, help.
+
+``setup(app)`` adds everything (called once by ``create_app``):
+
+- :mod:`controller.web.auth` — the middleware that guards every route, login, logout, ``/api/me``;
+- :mod:`controller.web.actions` — ``POST /api/stations/{id}/extend|end|message|lock|unlock|open|approve|revoke``;
+- :mod:`controller.web.help_api` — ``GET /api/help``, ``POST /api/help/{id}/take|done``;
+- here: ``GET /floor`` (the page), ``GET /api/site`` (printers, queue length, the map's size),
+  ``GET /i18n/{lang}.json`` (public), ``/ws/floor`` (the live feed, closed at logout),
+  and ``/live`` redirected to ``/floor``.
+"""
 
 from __future__ import annotations
 
-from aiohttp import web
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from controller.web import actions, auth, help_api, keys
+from controller.web.auth import STATIC, Handler, current
+from espace.i18n import LANGS, catalog
+
+I18N_PREFIX = "floor.", "lang.", "common."
+
+
+async def floor_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "floor.html")
+
+
+async def i18n_json(request: web.Request) -> web.Response:
+    lang = request.match_info["lang"]
+    if lang not in LANGS:
+        raise web.HTTPNotFound()
+    strings = {k: v for k, v in catalog(lang).items() if k.startswith(I18N_PREFIX)}
+    return web.json_response(strings, headers={"Cache-Control": "max-age=300"})
+
+
+def _printers(db: Any) -> dict[str, dict[str, Any]]:
+    return {r["id"]: r for r in db.query("SELECT id, state, reasons, updated FROM printers")}
+
+
+async def site(request: web.Request) -> web.Response:
+    """What the map needs besides the stations: printers, queue length, the grid's size."""
+    app = request.app
+    settings = app[keys.SETTINGS]
+    known = await app[keys.STORE].read(_printers)
+    printers = []
+    for spec in settings.printers:
+        row = known.get(spec.id, {})
+        reasons = row.get("reasons") or "[]"
+        printers.append({"id": spec.id, "x": spec.x, "y": spec.y, "state": row.get("state", "offline"), "reasons": json.loads(reasons)})
+    xs = [s.x for s in settings.stations] + [pr.x for pr in settings.printers]
+    ys = [s.y for s in settings.stations] + [pr.y for pr in settings.printers]
+    return web.json_response(
+        {
+            "site": settings.site_name,
+            "now": app[keys.CLOCK].now(),
+            "queue_waiting": app[actions.HOOKS].queue_waiting(),
+            "printers": printers,
+            "grid": {"w": max(xs, default=0) + 1, "h": max(ys, default=0) + 1},
+        }
+    )
+
+
+async def floor_ws(request: web.Request) -> web.WebSocketResponse:
+    """A snapshot, then every station change; closed when the staff session ends."""
+    app = request.app
+    floor, registry = app[keys.FLOOR], app[auth.AUTH]
+    session = current(request)
+    ws = web.WebSocketResponse(heartbeat=20, max_msg_size=4096)
+    await ws.prepare(request)
+    registry.sockets.setdefault(session.token_hash, set()).add(ws)
+    q = floor.subscribe()
+    try:
+        await ws.send_str(json.dumps(floor.snapshot()))
+
+        async def pump() -> None:
+            while True:
+                msg = await q.get()
+                await ws.send_str(json.dumps(msg))
+
+        pumping = asyncio.create_task(pump())
+        try:
+            async for msg in ws:  # dashboards only listen
+                if msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            pumping.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await pumping
+    finally:
+        floor.unsubscribe(q)
+        socks = registry.sockets.get(session.token_hash)
+        if socks is not None:
+            socks.discard(ws)
+            if not socks:
+                registry.sockets.pop(session.token_hash, None)
+    return ws
+
+
+@web.middleware
+async def takeover_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Routes ``create_app`` declares that the dashboard now serves: ``/live`` and ``/ws/floor``."""
+    if request.path in ("/live", "/"):
+        raise web.HTTPFound("/floor")
+    if request.path == "/ws/floor":
+        return await floor_ws(request)
+    return await handler(request)
 
 
 def setup(app: web.Application) -> None:
     """Add the staff routes and middlewares to ``app`` (called once by ``create_app``)."""
+    auth.setup(app)
+    app.middlewares.append(takeover_middleware)  # inside the auth middleware: only for staff
+    actions.setup(app)
+    help_api.setup(app)
+    app.router.add_get("/floor", floor_page)
+    app.router.add_get("/api/site", site)
+    app.router.add_get("/i18n/{lang}.json", i18n_json)

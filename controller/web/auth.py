@@ -1,0 +1,279 @@
+"""Staff authentication for every route: the middleware, login, logout, ``/api/me``.
+
+Every route needs a staff session except the public ones (:data:`PUBLIC_EXACT`,
+:data:`PUBLIC_PREFIXES`): the agents' socket, health and metrics, the kiosk,
+the "now serving" page, the catalogs and ``/api/public/``. A route nobody
+listed is protected by default. Without a session, JSON and WebSocket routes
+answer 401 JSON and pages redirect to ``/login``; with the wrong role, 403.
+Every POST/PUT/PATCH/DELETE also needs the session's CSRF token (header
+``X-CSRF-Token`` or form field ``csrf``). :func:`required_capability` maps a
+route to what it needs; :func:`controller.staff.allowed` says which role has it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from aiohttp import web
+
+from controller import staff
+from controller.staff import LoginThrottle, StaffSession
+from controller.web import keys
+
+STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
+COOKIE = "espace_staff"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RECHECK_S = 15.0  # a cached session is re-read from the store this often (real seconds)
+
+PUBLIC_EXACT = frozenset({"/login", "/healthz", "/metrics", "/ws/agent", "/now-serving", "/favicon.ico"})
+PUBLIC_PREFIXES = ("/static/", "/kiosk/", "/kiosk", "/now-serving/", "/now-serving.", "/i18n/", "/api/public/")
+
+# (method or "*", path prefix, capability); the first match wins; the default is floor.view.
+ROUTE_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
+    ("POST", "/api/stations/", "floor.act"),  # approve/revoke are refined below
+    ("POST", "/api/help/", "floor.act"),
+    ("*", "/api/staff", "admin"),
+    ("*", "/admin", "admin"),
+    ("*", "/reports", "reports"),
+    ("*", "/api/reports", "reports"),
+    ("*", "/exports", "reports"),
+    ("*", "/api/exports", "reports"),
+)
+ADMIN_STATION_ACTIONS = ("/approve", "/revoke")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_EXACT or path.startswith(PUBLIC_PREFIXES)
+
+
+def required_capability(method: str, path: str) -> str:
+    if method == "POST" and path.startswith("/api/stations/") and path.endswith(ADMIN_STATION_ACTIONS):
+        return "admin"
+    for m, prefix, cap in ROUTE_CAPABILITIES:
+        if (m == "*" or m == method) and path.startswith(prefix):
+            return cap
+    return "floor.view"
+
+
+def wants_json(path: str) -> bool:
+    return path.startswith(("/api/", "/ws/"))
+
+
+def json_error(status: int, error: str, message: str, **extra: object) -> web.Response:
+    return web.json_response({"error": error, "message": message, **extra}, status=status)
+
+
+@dataclass(slots=True)
+class Auth:
+    """Sessions cached in memory in front of the store, the throttle, and live sockets per session."""
+
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    cache: dict[str, tuple[StaffSession, float]] = field(default_factory=dict)
+    sockets: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
+
+    async def session(self, app: web.Application, token: str | None) -> StaffSession | None:
+        if not token or len(token) > 100:
+            return None
+        digest = staff.token_digest(token)
+        now = app[keys.CLOCK].now()
+        hit = self.cache.get(digest)
+        if hit is not None and time.monotonic() - hit[1] < RECHECK_S:
+            return hit[0] if hit[0].expires > now else None
+        found = await app[keys.STORE].read(lambda db: staff.load_session(db, digest, now))
+        if found is None:
+            self.cache.pop(digest, None)
+            await self.close_sockets(digest)
+            return None
+        self.cache[digest] = (found, time.monotonic())
+        return found
+
+    async def forget(self, digest: str) -> None:
+        self.cache.pop(digest, None)
+        await self.close_sockets(digest)
+
+    async def close_sockets(self, digest: str) -> None:
+        for ws in list(self.sockets.pop(digest, ())):
+            await ws.close(code=4401, message=b"logged out")
+
+
+AUTH = web.AppKey("staff_auth", Auth)
+SESSION_KEY = "staff_session"  # request[...] for handlers
+
+
+def current(request: web.Request) -> StaffSession:
+    """The request's staff session (the middleware guarantees one on protected routes)."""
+    return request[SESSION_KEY]  # type: ignore[no-any-return]
+
+
+async def _csrf_ok(request: web.Request, session: StaffSession) -> bool:
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not sent and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()  # cached by aiohttp: the handler can read it again
+        value = form.get("csrf", "")
+        sent = value if isinstance(value, str) else ""
+    return bool(sent) and secrets.compare_digest(sent, session.csrf)
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null" and request.method == "GET":
+        return True
+    return urlsplit(origin).netloc == request.host
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if is_public(path):
+        return await handler(request)
+    auth = request.app[AUTH]
+    session = await auth.session(request.app, request.cookies.get(COOKIE))
+    if session is None:
+        if wants_json(path):
+            return json_error(401, "login_required", "log in first")
+        target = path if request.method == "GET" and path not in ("/", "/live") else "/floor"
+        raise web.HTTPFound(f"/login?next={quote(target)}")
+    if not _same_origin(request):
+        return json_error(403, "cross_origin", "request from another origin")
+    cap = required_capability(request.method, path)
+    if not staff.allowed(session.role, cap):
+        return json_error(403, "forbidden", f"your role ({session.role}) may not do this ({cap})")
+    if request.method in UNSAFE and not await _csrf_ok(request, session):
+        return json_error(403, "csrf", "missing or wrong CSRF token")
+    request[SESSION_KEY] = session
+    return await handler(request)
+
+
+@web.middleware
+async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if not isinstance(response, web.WebSocketResponse) and not response.prepared:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.path in ("/login", "/floor"):
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+            )
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# ---------------------------------------------------------------- routes
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC / "login.html")
+
+
+async def _credentials(request: web.Request) -> tuple[str, str, str]:
+    if request.content_type == "application/json":
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+    else:
+        body = dict(await request.post())
+    login, password, nxt = body.get("login", ""), body.get("password", ""), body.get("next", "")
+    if not all(isinstance(v, str) for v in (login, password, nxt)):
+        return "", "", ""
+    return login.strip().lower()[:64], password[:1024], nxt
+
+
+def _safe_next(nxt: str) -> str:
+    return nxt if nxt.startswith("/") and not nxt.startswith("//") and not is_public(nxt) else "/floor"
+
+
+async def login_post(request: web.Request) -> web.Response:
+    if not _same_origin(request):
+        return json_error(403, "cross_origin", "request from another origin")
+    app = request.app
+    auth, clock = app[AUTH], app[keys.CLOCK]
+    login, password, nxt = await _credentials(request)
+    ip = request.remote or "?"
+    now = clock.now()
+    wait = auth.throttle.retry_after(login, ip, now)
+    if wait > 0:
+        return web.json_response(
+            {"error": "throttled", "message": "too many failed attempts; wait", "retry_after": round(wait)},
+            status=429,
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )
+    who = await app[keys.STORE].read(lambda db: staff.verify_password(db, login, password)) if login else None
+    if who is None:
+        auth.throttle.failed(login, ip, now)
+        return json_error(401, "bad_credentials", "wrong login or password")
+    auth.throttle.succeeded(login, ip)
+    await app[keys.STORE].write(lambda db: staff.rehash_if_needed(db, login, password))
+    token, session = await app[keys.STORE].write(lambda db: staff.create_session(db, who, now))
+    resp = web.json_response({"ok": True, "next": _safe_next(nxt), "me": _me(session)})
+    resp.set_cookie(COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/")
+    return resp
+
+
+async def logout(request: web.Request) -> web.Response:
+    session = current(request)
+    await request.app[keys.STORE].write(lambda db: staff.delete_session(db, session.token_hash))
+    await request.app[AUTH].forget(session.token_hash)
+    resp = web.json_response({"ok": True})
+    resp.del_cookie(COOKIE, path="/")
+    return resp
+
+
+def _me(session: StaffSession) -> dict[str, object]:
+    return {
+        "login": session.login,
+        "role": session.role,
+        "lang": session.lang,
+        "csrf": session.csrf,
+        "capabilities": sorted(staff.CAPABILITIES.get(session.role, ())),
+    }
+
+
+async def me(request: web.Request) -> web.Response:
+    return web.json_response(_me(current(request)))
+
+
+async def set_lang(request: web.Request) -> web.Response:
+    session = current(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    lang = body.get("lang") if isinstance(body, dict) else None
+    if lang not in staff.LANGS:
+        return json_error(400, "bad_lang", "lang must be fr, nl or en")
+    await request.app[keys.STORE].write(
+        lambda db: db.execute("UPDATE staff SET lang = ? WHERE login = ?", [lang, session.login])
+    )
+    await request.app[AUTH].forget(session.token_hash)  # re-read with the new language
+    return web.json_response({"ok": True, "lang": lang})
+
+
+def setup(app: web.Application) -> None:
+    app[AUTH] = Auth()
+    app.middlewares.append(headers_middleware)
+    app.middlewares.append(auth_middleware)
+    app.cleanup_ctx.append(_sessions_table_ctx)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_post)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/api/me", me)
+    app.router.add_post("/api/me/lang", set_lang)
+
+
+async def _sessions_table_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    # runs after the store is open (cleanup contexts start in order; create_app adds the store's first)
+    await app[keys.STORE].write(staff.ensure_sessions_table)
+    yield
