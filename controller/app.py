@@ -15,7 +15,7 @@ from controller.floor.floor import Floor
 from controller.metrics import Metrics
 from controller.settings import Settings
 from controller.store import Store
-from controller.web import agent_ws, dashboard, desk, floor_api, keys
+from controller.web import agent_ws, dashboard, desk, floor_api, keys, kiosk
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
@@ -43,6 +43,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_get("/live", _live_page)
     app.router.add_static("/static", DASHBOARD / "static", name="static")
     desk.setup(app)
+    kiosk.setup(app)
     dashboard.setup(app)
     return app
 

@@ -1,0 +1,91 @@
+"""Committing agents' events: idempotent, ordered, and never half-applied."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import stations
+from controller.settings import make_settings
+from controller.store import Store, StoreError
+from controller.store.apply import EventRejected, apply_event
+from espace import protocol as p
+
+T = 1_800_000_000.0
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = Store(tmp_path / "espace.db")
+    await s.open()
+    settings = make_settings()
+    await s.write(lambda db: stations.sync_stations(db, settings, T))
+    yield s
+    await s.close()
+
+
+def started(seq: int, sid: str = "s1", eid: str | None = None) -> p.SessionStarted:
+    return p.SessionStarted(id=eid or f"e{seq}", seq=seq, at=T, session_id=sid, start=T, end=T + 3600)
+
+
+async def apply(store: Store, station: str, ev: p.Event) -> str:
+    return await store.write(lambda db: apply_event(db, station, ev, T + 1))
+
+
+async def count(store: Store, table: str) -> int:
+    return await store.read(lambda db: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+async def test_a_replayed_event_is_a_duplicate_and_applied_once(store):
+    assert await apply(store, "PC-01", started(1)) == "new"
+    assert await apply(store, "PC-01", started(1)) == "duplicate"
+    assert await count(store, "sessions") == 1
+    assert await count(store, "events") == 1
+
+
+async def test_a_sequence_from_the_past_is_rejected_and_nothing_is_stored(store):
+    await apply(store, "PC-01", started(1))
+    with pytest.raises(EventRejected, match="from the past"):
+        await apply(store, "PC-01", started(1, sid="s2", eid="other"))
+    assert await count(store, "sessions") == 1 and await count(store, "events") == 1
+
+
+async def test_an_event_cannot_touch_another_stations_session(store):
+    await apply(store, "PC-01", started(1))
+    ended = p.SessionEnded(id="x", seq=1, at=T + 5, session_id="s1", reason="visitor")
+    with pytest.raises(EventRejected, match="another station"):
+        await apply(store, "PC-02", ended)
+    with pytest.raises(EventRejected, match="another station"):
+        await apply(store, "PC-02", p.SessionEnded(id="e1", seq=1, at=T, session_id="zz", reason="idle"))
+    assert await count(store, "events") == 1
+
+
+async def test_a_session_ends_once_with_its_reason_and_print_pages_add_up(store):
+    await apply(store, "PC-01", started(1))
+    await apply(store, "PC-01", p.PrintJob(id="e2", seq=2, at=T + 60, job="7", printer="PRN-1", pages=5, colour_pages=2, session_id="s1"))
+    await apply(store, "PC-01", p.PrintJob(id="e3", seq=3, at=T + 61, job="7", printer="PRN-1", pages=5, colour_pages=2, session_id="s1"))
+    await apply(store, "PC-01", p.SessionEnded(id="e4", seq=4, at=T + 900, session_id="s1", reason="idle"))
+    await apply(store, "PC-01", p.SessionEnded(id="e5", seq=5, at=T + 999, session_id="s1", reason="visitor"))
+    row = await store.read(lambda db: db.execute("SELECT end, end_reason, pages_bw, pages_colour FROM sessions").fetchone())
+    assert tuple(row) == (T + 900, "idle", 3, 2)  # the same job seen twice counts once
+    assert await count(store, "print_jobs") == 1
+
+
+async def test_a_failing_write_rolls_back_alone_in_a_group_commit(store):
+    import asyncio
+
+    def boom(db):
+        db.execute("INSERT INTO staff (login, password_hash, role, created) VALUES ('a','h','steward',1)")
+        raise RuntimeError("boom")
+
+    good = store.submit(lambda db: apply_event(db, "PC-03", started(1, sid="s3"), T))
+    bad = store.submit(boom)
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert results[0] == "new" and isinstance(results[1], RuntimeError)
+    assert await count(store, "staff") == 0 and await count(store, "sessions") == 1
+
+
+async def test_a_commit_that_cannot_reach_the_disk_acknowledges_nothing(store):
+    await store.write(lambda db: db.execute("PRAGMA max_page_count = 1"))  # the file cannot grow: SQLITE_FULL
+    with pytest.raises(StoreError, match="could not commit|full"):
+        for n in range(1, 200):
+            await apply(store, "PC-04", started(n, sid=f"s{n}", eid=f"e{n}x" * 5))
