@@ -2,7 +2,9 @@
 
 Every function here only reads (SELECT) from a ``sqlite3.Connection`` (pass
 ``db.conn`` for a sqlite-utils ``Database``), then hands the rows to the pure
-functions of ``aggregate.py``. Periods are local dates, both ends included;
+functions of ``aggregate.py``; counts over long periods are grouped in SQL
+(per local day through ``per_local_day``). Blocking: call them from the
+store's reader threads, never on the event loop. Periods are local dates, both ends included;
 the station kind filter is ``"pc"``, ``"tablet"`` or None for both.
 
 Conventions:
