@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -23,7 +24,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         outbox = Outbox(state / "outbox.db")
-        agent = Agent(args.station, token, args.url, outbox, clock=clock, probes=Probes(), heartbeat_s=args.heartbeat)
+        agent = Agent(
+            args.station, token, args.url, outbox, clock=clock, probes=Probes(), heartbeat_s=args.heartbeat,
+            token_file=state / "token", hostname=socket.gethostname(), platform=sys.platform,
+        )
         if args.control:
             from agent.control import serve_control
 
@@ -48,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sp = sub.add_parser("run", help="run one station with simulated OS probes")
     sp.add_argument("--station", required=True, help="station id, e.g. PC-01")
-    sp.add_argument("--token", help="station token (or env ESPACE_TOKEN)")
+    sp.add_argument("--token", help="station token (or env ESPACE_TOKEN); none: enrol and wait for approval")
     sp.add_argument("--url", required=True, help="controller WebSocket URL, e.g. ws://127.0.0.1:8080/ws/agent")
     sp.add_argument("--state-dir", required=True, help="folder for the outbox and cached rules")
     sp.add_argument("--clock", default=None, help="virtual clock spec shared with the controller (tests)")

@@ -17,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import secrets
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 UNAUTHORISED = 4401
+PENDING = 4403
 
 
 @dataclass
@@ -64,6 +68,10 @@ class Agent:
         heartbeat_s: float = 10.0,
         print_poll_s: float = 5.0,
         ssl: Any = None,
+        token_file: str | os.PathLike[str] | None = None,
+        hostname: str = "",
+        platform: str = "",
+        mac: str = "",
     ) -> None:
         self.station = station
         self.token = token
@@ -74,6 +82,12 @@ class Agent:
         self.heartbeat_s = heartbeat_s
         self.print_poll_s = print_poll_s
         self.ssl = ssl
+        self.token_file = Path(token_file) if token_file else None
+        if self.token is None and self.token_file is not None and self.token_file.exists():
+            self.token = self.token_file.read_text(encoding="utf-8").strip() or None
+        self.identity = {"hostname": hostname, "platform": platform, "mac": mac}
+        self.enrol_key: str | None = None
+        self.fingerprint: str | None = None
         self.rules: p.Rules | None = None
         self.session: LocalSession | None = None
         self.locked: str | None = None
@@ -125,6 +139,10 @@ class Agent:
             with contextlib.suppress(msgspec.ValidationError):
                 self.rules = msgspec.convert(cached, p.Rules)
         self.locked = await self.outbox.get("locked")
+        self.enrol_key = await self.outbox.get("enrol_key")
+        if self.enrol_key is None:
+            self.enrol_key = secrets.token_urlsafe(24)
+            await self.outbox.put("enrol_key", self.enrol_key)
         held = await self.outbox.get("session")
         if held is not None:
             self.session = LocalSession.from_dict(held)
@@ -337,23 +355,37 @@ class Agent:
                         if not fut.done():
                             fut.cancel()
                 code = self.last_close[0]
-                delay = backoff_delay(attempt + (4 if code == UNAUTHORISED else 0))
+                delay = backoff_delay(attempt + (4 if code in (UNAUTHORISED, PENDING) else 0))
                 attempt += 1
                 await asyncio.sleep(delay)  # transport backoff, real time
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         """One connection's life. Returns True if it got as far as the welcome."""
         hello = p.Hello(
-            station=self.station, token=self.token, agent_version=AGENT_VERSION,
-            capabilities=["session", "print", "help"], session=self.session.info() if self.session else None,
+            station=self.station, token=self.token, enrol_key=None if self.token else self.enrol_key,
+            agent_version=AGENT_VERSION, capabilities=["session", "print", "help"],
+            session=self.session.info() if self.session else None, **self.identity,
         )
         await ws.send_str(p.encode(hello))
         first = await ws.receive(timeout=15)
-        if first.type != aiohttp.WSMsgType.TEXT:
+        if first.type == aiohttp.WSMsgType.TEXT:
+            welcome = p.decode_from_controller(first.data)
+            if isinstance(welcome, p.Pending):
+                self.fingerprint = welcome.fingerprint
+                log.warning("%s: waiting for an admin to approve this station (code %s)", self.station, welcome.fingerprint)
+                self._ui({"ui": "pending", "fingerprint": welcome.fingerprint})
+                await ws.receive(timeout=15)
+                self.last_close = (PENDING, "pending")
+                return False
+        else:
             self.last_close = (ws.close_code, str(first.extra or ""))
             log.warning("%s: controller closed before welcome: %s %s", self.station, ws.close_code, first.extra)
+            if ws.close_code == UNAUTHORISED and self.token is not None and self.token_file is not None:
+                log.warning("%s: token refused; asking to enrol again", self.station)
+                self.token = None
+                with contextlib.suppress(OSError):
+                    self.token_file.unlink()
             return False
-        welcome = p.decode_from_controller(first.data)
         if not isinstance(welcome, p.Welcome):
             log.warning("%s: expected welcome, got %s", self.station, type(welcome).__name__)
             return False
@@ -383,6 +415,10 @@ class Agent:
         return True
 
     async def _welcomed(self, w: p.Welcome) -> None:
+        if w.token:
+            self.token = w.token
+            self._save_token(w.token)
+            log.info("%s: enrolled; token stored", self.station)
         self.rules = w.rules
         await self.outbox.put("rules", msgspec.to_builtins(w.rules))
         await self.outbox.committed_up_to(w.last_seq)
@@ -392,6 +428,17 @@ class Agent:
             await self._set_locked(w.locked)
         elif w.locked is None and self.locked is not None and not self.locked.startswith("reset failed"):
             await self._set_locked(None)
+
+    def _save_token(self, token: str) -> None:
+        """Readable by the service account only (mode 0600; on Windows the folder's ACL, set by the installer)."""
+        if self.token_file is None:
+            return
+        self.token_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.token_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(token)
+        os.replace(tmp, self.token_file)
 
     async def _sender(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         while True:

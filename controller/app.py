@@ -76,10 +76,20 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _ticker_ctx(app: web.Application) -> AsyncIterator[None]:
     floor = app[keys.FLOOR]
 
+    store = app[keys.STORE]
+
     async def tick() -> None:
+        n = 0
         while True:
             await asyncio.sleep(0.5)  # transport cadence, not policy: re-derives time-based states
             floor.tick()
+            n += 1
+            if n % 10 == 0:  # a token revoked from the command line drops the live link within seconds
+                revoked = await store.read(lambda db: [r[0] for r in db.execute("SELECT id FROM stations WHERE status = 'revoked'")])
+                for station in revoked:
+                    conn = floor.conns.get(station)
+                    if conn is not None:
+                        await conn.close(4401, "token revoked")
 
     task = asyncio.create_task(tick(), name="floor-ticker")
     yield

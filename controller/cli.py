@@ -85,6 +85,50 @@ def cmd_station_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_station_pending(args: argparse.Namespace) -> int:
+    from controller import enrolment
+
+    rows = _with_store(_settings(args), lambda store: store.read(enrolment.pending))
+    if not rows:
+        print("no enrolment requests")
+    for r in rows:
+        print(f"{r['station']:8} {r['status']:9} code {r['fingerprint']}  host={r['hostname']} platform={r['platform']} mac={r['mac']} from {r['peer']}")
+    return 0
+
+
+def _decide(args: argparse.Namespace, approve: bool) -> int:
+    import getpass
+    import time
+
+    from controller import enrolment
+
+    done = _with_store(_settings(args), lambda store: store.write(lambda db: enrolment.decide(db, args.station, approve, f"cli:{getpass.getuser()}", time.time())))
+    if not done:
+        print(f"error: no pending enrolment for {args.station} (see 'station pending')", file=sys.stderr)
+        return 1
+    print(f"{args.station}: {'approved: it receives its token when it next connects' if approve else 'rejected'}")
+    return 0
+
+
+def cmd_station_approve(args: argparse.Namespace) -> int:
+    return _decide(args, True)
+
+
+def cmd_station_reject(args: argparse.Namespace) -> int:
+    return _decide(args, False)
+
+
+def cmd_station_revoke(args: argparse.Namespace) -> int:
+    from controller import enrolment
+
+    done = _with_store(_settings(args), lambda store: store.write(lambda db: enrolment.revoke(db, args.station)))
+    if not done:
+        print(f"error: no station {args.station}", file=sys.stderr)
+        return 1
+    print(f"{args.station}: token revoked; its connection is dropped and it must enrol again")
+    return 0
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """An online backup: SQLite's backup API copies a consistent snapshot while the controller runs."""
     settings = _settings(args)
@@ -136,6 +180,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = stsub.add_parser("list", help="list stations, their status and last event sequence")
     _common(sp)
     sp.set_defaults(func=cmd_station_list)
+
+    for name, func, text in (
+        ("pending", cmd_station_pending, "list enrolment requests from stations with no token"),
+        ("approve", cmd_station_approve, "approve a station's enrolment request"),
+        ("reject", cmd_station_reject, "reject a station's enrolment request"),
+        ("revoke", cmd_station_revoke, "revoke a station's token at once"),
+    ):
+        sp = stsub.add_parser(name, help=text)
+        _common(sp)
+        if name != "pending":
+            sp.add_argument("station", help="station id, e.g. PC-01")
+        sp.set_defaults(func=func)
 
     sp = sub.add_parser("backup", help="online backup of the store to a new file")
     _common(sp)

@@ -105,6 +105,7 @@ class SessionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
 class Hello(_Msg, tag="hello", kw_only=True):
     station: StationId
     token: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    enrol_key: Annotated[str, msgspec.Meta(min_length=16, max_length=200)] | None = None  # with no token: asks to enrol
     protocol: int = PROTOCOL_VERSION
     agent_version: ShortText = ""
     capabilities: list[ShortText] = msgspec.field(default_factory=list)
@@ -213,9 +214,10 @@ class Welcome(_Msg, tag="welcome", kw_only=True):
 
 
 class Pending(_Msg, tag="pending", kw_only=True):
-    """Enrolment asked; an admin must approve the station."""
+    """Enrolment asked; an admin must approve the station. The connection closes; ask again later."""
 
     station: StationId
+    fingerprint: ShortText = ""  # shown on the station and on the admin's list, to match the two
 
 
 class _Command(_Msg, kw_only=True):

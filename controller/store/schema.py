@@ -132,4 +132,19 @@ MIGRATIONS: list[str] = [
         disabled INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 3: enrolment requests (a station with no token asks to join; an admin approves)
+    """
+    CREATE TABLE enrolments (
+        station TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL,         -- SHA-256 of the agent's one-time enrolment key
+        hostname TEXT NOT NULL DEFAULT '',
+        platform TEXT NOT NULL DEFAULT '',
+        mac TEXT NOT NULL DEFAULT '',
+        peer TEXT NOT NULL DEFAULT '',
+        requested REAL NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',    -- pending | approved | rejected
+        decided REAL,
+        decided_by TEXT
+    );
+    """,
 ]

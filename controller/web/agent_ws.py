@@ -19,7 +19,7 @@ import logging
 
 from aiohttp import WSMsgType, web
 
-from controller import sessions, stations
+from controller import enrolment, sessions, stations
 from controller.floor.floor import Connection
 from controller.store import StoreError
 from controller.store.apply import EventRejected, apply_event
@@ -34,6 +34,7 @@ HELLO_TIMEOUT = 10.0
 BAD_MESSAGE = 4400
 UNAUTHORISED = 4401
 REPLACED = 4409
+PENDING = 4403
 PROTOCOL_MISMATCH = 4426
 STORE_DOWN = 4503
 
@@ -72,10 +73,30 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     if station not in floor.live:
         metrics.inc("agent_auth_failures")
         return await _close(ws, UNAUTHORISED, f"unknown station {station}", peer)
+    issued_token: str | None = None
+    if not hello.token:
+        if not settings.enrolment:
+            return await _close(ws, UNAUTHORISED, "no token, and enrolment is closed", peer)
+        if not hello.enrol_key:
+            return await _close(ws, UNAUTHORISED, "missing token", peer)
+        key, now = hello.enrol_key, clock.now()
+        status = await store.write(
+            lambda db: enrolment.request(db, station, key, hello.hostname, hello.platform, hello.mac, request.remote or "", now)
+        )
+        if status == "approved":
+            issued_token = await store.write(lambda db: enrolment.complete(db, settings, station, key, now))
+        if issued_token is None:
+            if status == "rejected":
+                return await _close(ws, UNAUTHORISED, "enrolment rejected", peer)
+            await ws.send_str(p.encode(p.Pending(station=station, fingerprint=enrolment.fingerprint(key))))
+            log.info("%s: enrolment pending (%s, %s)", peer, hello.hostname, enrolment.fingerprint(key))
+            return await _close(ws, PENDING, "waiting for approval", peer)
+        log.info("%s: enrolled", peer)
     row = await store.read(lambda db: stations.station_row(db, station))
-    if row is None or row["status"] != "approved" or not stations.token_matches(hello.token, row["token_hash"]):
+    token = issued_token or hello.token
+    if row is None or row["status"] != "approved" or not stations.token_matches(token, row["token_hash"]):
         metrics.inc("agent_auth_failures")
-        return await _close(ws, UNAUTHORISED, "wrong or missing token", peer)
+        return await _close(ws, UNAUTHORISED, "wrong or revoked token", peer)
 
     send_lock = asyncio.Lock()
 
@@ -103,6 +124,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
                 last_seq=row["last_seq"],
                 locked=row["locked_reason"],
                 session=live.session,
+                token=issued_token,
             )
         )
     )
