@@ -15,7 +15,8 @@ from controller.floor.floor import Floor
 from controller.metrics import Metrics
 from controller.settings import Settings
 from controller.store import Store
-from controller.web import agent_ws, dashboard, desk, floor_api, keys, kiosk
+from controller import discovery, stations
+from controller.web import agent_ws, dashboard, desk, floor_api, keys, kiosk, printing, reports
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
@@ -44,6 +45,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app.router.add_static("/static", DASHBOARD / "static", name="static")
     desk.setup(app)
     kiosk.setup(app)
+    printing.setup(app)
+    reports.setup(app)
+    if settings.zeroconf:
+        app.cleanup_ctx.append(discovery.zeroconf_ctx)  # last: goodbye packets go out before the rest stops
     dashboard.setup(app)
     return app
 
