@@ -10,7 +10,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from controller import stations
 from controller.floor.floor import Floor
 from controller.metrics import Metrics
 from controller.settings import Settings
