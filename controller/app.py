@@ -31,6 +31,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     app[keys.STORE] = Store(settings.database)
     app[keys.FLOOR] = Floor(settings, app[keys.CLOCK])
     app[keys.METRICS] = Metrics()
+    if settings.zeroconf:
+        app.cleanup_ctx.append(discovery.zeroconf_ctx)  # first in, so closed last: goodbye packets go out
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ticker_ctx)
 
@@ -46,8 +48,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     kiosk.setup(app)
     printing.setup(app)
     reports.setup(app)
-    if settings.zeroconf:
-        app.cleanup_ctx.append(discovery.zeroconf_ctx)  # last: goodbye packets go out before the rest stops
     dashboard.setup(app)
     return app
 
