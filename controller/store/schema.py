@@ -147,4 +147,15 @@ MIGRATIONS: list[str] = [
         decided_by TEXT
     );
     """,
+    # 4: bookings that recur until a date; what the site did with each occurrence
+    """
+    ALTER TABLE bookings ADD COLUMN until REAL;    -- recurring: no occurrence starts after this
+    CREATE TABLE booking_holds (
+        occurrence TEXT NOT NULL,       -- booking id @ start (epoch, rounded)
+        station TEXT NOT NULL,
+        state TEXT NOT NULL,            -- assigned | claimed | released
+        at REAL NOT NULL,
+        PRIMARY KEY (occurrence, station, state)
+    );
+    """,
 ]
