@@ -106,12 +106,12 @@ class Auth:
 
 
 AUTH = web.AppKey("staff_auth", Auth)
-SESSION_KEY = "staff_session"  # request[...] for handlers
+SESSION_KEY = web.RequestKey("staff_session", StaffSession)
 
 
 def current(request: web.Request) -> StaffSession:
     """The request's staff session (the middleware guarantees one on protected routes)."""
-    return request[SESSION_KEY]  # type: ignore[no-any-return]
+    return request[SESSION_KEY]
 
 
 async def _csrf_ok(request: web.Request, session: StaffSession) -> bool:
@@ -138,7 +138,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     auth = request.app[AUTH]
     session = await auth.session(request.app, request.cookies.get(COOKIE))
     if session is None:
-        if wants_json(path):
+        if wants_json(path) or request.method != "GET":
             return json_error(401, "login_required", "log in first")
         target = path if request.method == "GET" and path not in ("/", "/live") else "/floor"
         raise web.HTTPFound(f"/login?next={quote(target)}")

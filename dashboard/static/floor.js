@@ -1,0 +1,390 @@
+"use strict";
+// The stewards' floor: live map, help first, actions. Plain JS, no build step.
+(() => {
+  const STATES = ["help", "free", "in_session", "ending", "idle", "reserved", "resetting", "locked", "offline"];
+  const ICONS = { free: "○", reserved: "◆", in_session: "▶", ending: "⏳", idle: "☾", help: "✋", resetting: "↻", locked: "⛔", offline: "✕" };
+  const BUSY = new Set(["in_session", "ending", "idle", "resetting"]);
+  const PRINTER_ICONS = { ok: "🖶", low: "⚠", empty: "⚠", jam: "⚠", offline: "✕" };
+  const $ = (id) => document.getElementById(id);
+  let strings = {};
+  let me = null;
+  let offset = 0; // server clock minus browser clock (s)
+  const stations = new Map();
+  const tiles = new Map();
+  let helps = [];
+  let seenHelp = null; // null until the first help list: no alarm for what was already open
+  let site = { printers: [], queue_waiting: 0, grid: { w: 11, h: 8 } };
+  let ws = null;
+  let retry = 0;
+  let sheetStation = null;
+  let pending = null; // the action waiting for its confirm button
+  let audio = null;
+
+  const t = (id, vars = {}) => (strings[id] || id).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+  const now = () => Date.now() / 1000 + offset;
+  const can = (cap) => !!me && me.capabilities.includes(cap);
+  const clockFmt = (ts) => new Date(ts * 1000).toLocaleTimeString(document.documentElement.lang || "fr",
+    { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Brussels" });
+  function dur(s) {
+    s = Math.max(0, Math.floor(s));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = String(s % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
+  }
+
+  // ------------------------------------------------------------ server
+  async function api(path, body) {
+    const opts = body === undefined ? {} : {
+      method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": me ? me.csrf : "" },
+    };
+    const r = await fetch(path, { credentials: "same-origin", ...opts });
+    if (r.status === 401) { location.assign(`/login?next=${encodeURIComponent("/floor")}`); throw new Error("login"); }
+    const data = await r.json().catch(() => ({}));
+    return { ok: r.ok, status: r.status, data };
+  }
+
+  async function loadStrings(lang) {
+    const r = await fetch(`/i18n/${lang}.json`);
+    if (r.ok) strings = await r.json();
+    document.documentElement.lang = lang;
+    $("lang").value = lang;
+    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+    document.title = `Espace — ${t("floor.title")}`;
+    renderLegend();
+    renderAll();
+  }
+
+  async function refreshHelp() {
+    const { ok, data } = await api("/api/help");
+    if (!ok) return;
+    offset = data.now - Date.now() / 1000;
+    helps = data.help;
+    const fresh = seenHelp === null ? [] : helps.filter((h) => !seenHelp.has(h.id) && !h.taken_by);
+    seenHelp = new Set(helps.map((h) => h.id));
+    renderHelp();
+    if (fresh.length) alarm(fresh);
+  }
+  let helpTimer = null;
+  const helpSoon = () => { clearTimeout(helpTimer); helpTimer = setTimeout(refreshHelp, 60); };
+
+  async function refreshSite() {
+    try { const { ok, data } = await api("/api/site"); if (ok) { site = data; renderMapFrame(); renderCounts(); } } catch { /* offline: retried */ }
+  }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    ws = new WebSocket(`${proto}://${location.host}/ws/floor`);
+    ws.onopen = () => { retry = 0; setConn(true); refreshHelp(); refreshSite(); };
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      if (typeof m.now === "number") offset = m.now - Date.now() / 1000;
+      if (m.type === "snapshot") {
+        stations.clear();
+        for (const s of m.stations) stations.set(s.id, s);
+        renderAll();
+        helpSoon();
+      } else if (m.type === "station") {
+        const old = stations.get(m.station.id);
+        stations.set(m.station.id, m.station);
+        renderTile(m.station);
+        renderCounts();
+        if (!old || old.help_since !== m.station.help_since || old.help_taken_by !== m.station.help_taken_by) helpSoon();
+        if (sheetStation === m.station.id) renderSheetState();
+      }
+    };
+    ws.onclose = async (e) => {
+      setConn(false);
+      if (e.code === 4401) { location.assign("/login"); return; }
+      const delay = Math.min(5000, 300 * 2 ** retry++) * (0.7 + Math.random() * 0.6);
+      setTimeout(async () => {
+        try { await api("/api/me"); } catch (err) { if (err.message === "login") return; }
+        connect();
+      }, delay);
+    };
+  }
+  function setConn(up) {
+    const c = $("conn");
+    c.textContent = up ? `● ${t("floor.status.live")}` : `⟳ ${t("floor.status.reconnecting")}`;
+    c.classList.toggle("down", !up);
+  }
+
+  // ------------------------------------------------------------ rendering
+  function renderLegend() {
+    $("legend").innerHTML = "";
+    for (const s of STATES) {
+      const li = document.createElement("li");
+      li.innerHTML = `<span class="sw tile ${s}" aria-hidden="true">${ICONS[s]}</span><span></span>`;
+      li.lastChild.textContent = t(`floor.state.${s}`);
+      $("legend").append(li);
+    }
+  }
+
+  function renderMapFrame() {
+    const map = $("map");
+    map.style.gridTemplateColumns = `repeat(${site.grid.w}, minmax(64px, 1fr))`;
+    for (const p of site.printers) {
+      let el = tiles.get(`printer:${p.id}`);
+      if (!el) {
+        el = document.createElement("div");
+        el.setAttribute("role", "img");
+        tiles.set(`printer:${p.id}`, el);
+        map.append(el);
+      }
+      el.className = `tile printer ${p.state}`;
+      el.style.gridColumn = String(p.x + 1);
+      el.style.gridRow = String(p.y + 1);
+      const label = t(`floor.printer.${p.state}`);
+      el.innerHTML = `<span class="id"></span><span class="st"><span class="ico" aria-hidden="true">${PRINTER_ICONS[p.state] || "?"}</span><span class="txt"></span></span>`;
+      el.querySelector(".id").textContent = p.id;
+      el.querySelector(".txt").textContent = label;
+      el.setAttribute("aria-label", `${t("floor.printers")}: ${p.id}, ${label}`);
+    }
+  }
+
+  function subText(s) {
+    if (s.state === "help" && s.help_taken_by) return t("floor.help.taken_by", { who: s.help_taken_by });
+    if (s.state === "locked" && s.locked) return s.locked;
+    if (s.state === "reserved" && s.reserved_for) return s.reserved_for;
+    const parts = [];
+    if (s.session_end) parts.push(t("floor.time_left", { time: dur(s.session_end - now()) }));
+    if (s.idle_s >= 60) parts.push(t("floor.idle_min", { min: Math.floor(s.idle_s / 60) }));
+    return parts.join(" · ");
+  }
+
+  function renderTile(s) {
+    let el = tiles.get(s.id);
+    if (!el) {
+      el = document.createElement("button");
+      el.type = "button";
+      el.dataset.station = s.id;
+      el.innerHTML = `<span class="id"></span><span class="st"><span class="ico" aria-hidden="true"></span><span class="txt"></span></span><span class="sub"></span>`;
+      el.addEventListener("click", () => openSheet(s.id));
+      tiles.set(s.id, el);
+      $("map").append(el);
+    }
+    el.className = `tile ${s.state}`;
+    el.dataset.state = s.state;
+    el.style.gridColumn = String(s.x + 1);
+    el.style.gridRow = String(s.y + 1);
+    el.querySelector(".id").textContent = s.id + (s.accessible ? " ♿" : "");
+    el.querySelector(".ico").textContent = ICONS[s.state] || "?";
+    el.querySelector(".txt").textContent = t(`floor.state.${s.state}`);
+    const sub = subText(s);
+    el.querySelector(".sub").textContent = sub;
+    el.setAttribute("aria-label", [s.id, s.accessible ? t("floor.accessible") : "", t(`floor.state.${s.state}`), sub].filter(Boolean).join(", "));
+  }
+
+  function renderCounts() {
+    let free = 0, busy = 0, help = 0, offline = 0;
+    for (const s of stations.values()) {
+      if (s.state === "free") free++;
+      else if (s.state === "help") help++;
+      else if (s.state === "offline") offline++;
+      else if (BUSY.has(s.state)) busy++;
+    }
+    $("n-free").textContent = free; $("n-busy").textContent = busy;
+    $("n-help").textContent = help; $("n-offline").textContent = offline;
+    document.querySelector(".count.help").classList.toggle("on", help > 0);
+    $("queue").textContent = t("floor.queue", { n: site.queue_waiting || 0 });
+  }
+
+  function renderHelp() {
+    const list = $("help-list");
+    list.innerHTML = "";
+    $("help-none").hidden = helps.length > 0;
+    for (const h of helps) {
+      const li = document.createElement("li");
+      li.className = `help-item${h.taken_by ? " taken" : ""}`;
+      li.dataset.help = h.id;
+      li.dataset.station = h.station;
+      li.innerHTML = `<div class="row"><span class="station"></span><span class="wait"></span></div><div class="by"></div><div class="btns"></div>`;
+      li.querySelector(".station").textContent = `✋ ${h.station}`;
+      li.querySelector(".wait").dataset.since = h.requested;
+      li.querySelector(".by").textContent = h.taken_by ? t("floor.help.taken_by", { who: h.taken_by }) : "";
+      if (can("floor.act")) {
+        const btns = li.querySelector(".btns");
+        if (!h.taken_by) btns.append(button(t("floor.help.take"), "btn-take", () => helpAction(h, "take")));
+        btns.append(button(t("floor.help.done"), "btn-done", () => helpAction(h, "done")));
+      }
+      list.append(li);
+    }
+    tickHelp();
+  }
+  function tickHelp() {
+    for (const w of document.querySelectorAll(".help-item .wait")) w.textContent = t("floor.help.waiting", { time: dur(now() - Number(w.dataset.since)) });
+  }
+
+  function renderAll() {
+    for (const s of stations.values()) renderTile(s);
+    renderMapFrame();
+    renderCounts();
+    renderHelp();
+  }
+
+  function button(label, cls, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = cls;
+    b.textContent = label;
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  // ------------------------------------------------------------ alerts
+  function alarm(fresh) {
+    const names = fresh.map((h) => h.station).join(", ");
+    $("alert").textContent = t("floor.help.new", { station: names });
+    const panel = $("help-panel");
+    panel.classList.remove("flash");
+    void panel.offsetWidth;
+    panel.classList.add("flash");
+    if ($("sound").checked) beep();
+  }
+  function unlockAudio() {
+    if (!audio && window.AudioContext) audio = new AudioContext();
+    if (audio && audio.state === "suspended") audio.resume();
+  }
+  function beep() {
+    unlockAudio();
+    if (!audio) return;
+    const t0 = audio.currentTime;
+    for (const [i, f] of [[0, 880], [1, 660], [2, 880]]) {
+      const o = audio.createOscillator(), g = audio.createGain();
+      o.frequency.value = f;
+      g.gain.setValueAtTime(0.0001, t0 + i * 0.18);
+      g.gain.exponentialRampToValueAtTime(0.3, t0 + i * 0.18 + 0.02);
+      g.gain.exponentialRampToValueAtTime(0.0001, t0 + i * 0.18 + 0.16);
+      o.connect(g).connect(audio.destination);
+      o.start(t0 + i * 0.18);
+      o.stop(t0 + i * 0.18 + 0.17);
+    }
+  }
+  let toastTimer = null;
+  function toast(text) {
+    const el = $("toast");
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.hidden = true; }, 4000);
+  }
+
+  // ------------------------------------------------------------ actions
+  async function helpAction(h, what) {
+    const { ok, data } = await api(`/api/help/${encodeURIComponent(h.id)}/${what}`, {});
+    if (!ok) toast(t("floor.error.failed", { reason: data.message || data.error || "?" }));
+    refreshHelp();
+  }
+
+  function actionsFor(s) {
+    const out = [];
+    if (!can("floor.act")) return out;
+    const live = s.state !== "offline";
+    if (s.session_end && live) out.push(["extend", "floor.action.extend", null], ["end", "floor.action.end", "floor.reason"], ["message", "floor.action.message", "floor.message_text"]);
+    else if (live && (s.state === "free" || s.state === "reserved")) out.push(["open", "floor.action.open", null], ["message", "floor.action.message", "floor.message_text"]);
+    if (s.state === "locked" || s.locked) out.push(["unlock", "floor.action.unlock", "floor.reason"]);
+    else out.push(["lock", "floor.action.lock", "floor.reason"]);
+    return out;
+  }
+
+  function renderSheetState() {
+    const s = stations.get(sheetStation);
+    if (!s) return;
+    const bits = [`${ICONS[s.state]} ${t(`floor.state.${s.state}`)}`];
+    if (s.session_end) bits.push(t("floor.until", { time: clockFmt(s.session_end) }));
+    const sub = subText(s);
+    if (sub) bits.push(sub);
+    $("sheet-state").textContent = bits.join(" · ");
+  }
+
+  function openSheet(id) {
+    const s = stations.get(id);
+    if (!s) return;
+    sheetStation = id;
+    pending = null;
+    $("sheet-title").textContent = t("floor.action.title", { station: id });
+    renderSheetState();
+    $("sheet-error").textContent = "";
+    $("sheet-input").hidden = true;
+    const box = $("sheet-actions");
+    box.innerHTML = "";
+    for (const [name, label, input] of actionsFor(s)) {
+      const b = button(t(label), ["end", "lock"].includes(name) ? "danger" : "", () => choose(name, label, input, b));
+      b.dataset.action = name;
+      b.setAttribute("aria-pressed", "false");
+      box.append(b);
+    }
+    $("sheet").showModal();
+    (box.querySelector("button") || $("sheet").querySelector(".close")).focus();
+  }
+
+  function choose(name, label, input, btn) {
+    for (const b of $("sheet-actions").querySelectorAll("button")) b.setAttribute("aria-pressed", String(b === btn));
+    pending = name;
+    $("sheet-error").textContent = "";
+    $("sheet-input").hidden = false;
+    const text = $("sheet-text");
+    text.hidden = !input;
+    $("sheet-input-label").hidden = !input;
+    $("sheet-input-label").textContent = input ? t(input) : "";
+    text.value = "";
+    $("override-row").hidden = name !== "extend";
+    $("override").checked = false;
+    $("sheet-confirm").textContent = name === "message" ? t("floor.action.send") : t(label);
+    (input ? text : $("sheet-confirm")).focus();
+  }
+
+  async function confirmAction() {
+    if (!pending || !sheetStation) return;
+    const name = pending, station = sheetStation;
+    const value = $("sheet-text").value.trim();
+    const body = {};
+    if (name === "message") body.text = value;
+    if (["end", "lock", "unlock"].includes(name)) body.reason = value;
+    if (name === "extend") body.override = $("override").checked;
+    if ((name === "end" || name === "lock" || name === "message") && !value) { $("sheet-text").focus(); $("sheet-error").textContent = t("floor.reason"); return; }
+    $("sheet-confirm").disabled = true;
+    try {
+      const { ok, status, data } = await api(`/api/stations/${encodeURIComponent(station)}/${name}`, body);
+      if (ok) {
+        $("sheet").close();
+        const label = $("sheet-confirm").textContent;
+        toast(status === 202 ? t("floor.result.later", { station }) : t("floor.result.ok", { action: label, station }));
+      } else {
+        $("sheet-error").textContent = status === 503 ? t("floor.error.offline", { station }) : t("floor.error.failed", { reason: data.message || data.error });
+      }
+    } finally {
+      $("sheet-confirm").disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------ start
+  async function main() {
+    document.addEventListener("pointerdown", unlockAudio, { once: true });
+    document.addEventListener("keydown", unlockAudio, { once: true });
+    $("sheet-confirm").addEventListener("click", confirmAction);
+    $("sheet").addEventListener("close", () => { sheetStation = null; pending = null; });
+    $("logout").addEventListener("click", async () => { try { await api("/logout", {}); } finally { location.assign("/login"); } });
+    $("lang").addEventListener("change", async () => {
+      const lang = $("lang").value;
+      await api("/api/me/lang", { lang });
+      const { data } = await api("/api/me");
+      me = data;
+      await loadStrings(lang);
+      setConn(ws && ws.readyState === WebSocket.OPEN);
+    });
+    me = (await api("/api/me")).data;
+    $("who").textContent = t("floor.signed_in", { login: me.login });
+    await loadStrings(me.lang);
+    $("who").textContent = t("floor.signed_in", { login: me.login });
+    await refreshSite();
+    connect();
+    setInterval(() => {
+      $("clock").textContent = clockFmt(now());
+      for (const s of stations.values()) if (s.session_end || s.state === "help") renderTile(s);
+      tickHelp();
+    }, 1000);
+    setInterval(refreshSite, 20000);
+  }
+  main();
+})();

@@ -1,0 +1,208 @@
+"""Staff authentication: every protected route refused without login, with the wrong role and
+without a CSRF token; throttled failed logins; argon2 hashes; logout invalidates."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from yarl import URL
+
+from controller import staff
+from controller.app import create_app
+from controller.settings import make_settings
+from controller.web import keys
+from espace.clock import ManualClock, parse_instant
+from tests.support.procs import free_port
+
+PASSWORD = "correct horse battery"
+GET_ROUTES = ["/floor", "/api/floor", "/api/help", "/api/me", "/api/site", "/live"]
+POST_ACTIONS = [
+    "/api/stations/PC-01/extend", "/api/stations/PC-01/end", "/api/stations/PC-01/message",
+    "/api/stations/PC-01/lock", "/api/stations/PC-01/unlock", "/api/stations/PC-01/open",
+    "/api/help/abc/take", "/api/help/abc/done",
+]  # fmt: skip
+ADMIN_ONLY = ["/api/stations/PC-01/approve", "/api/stations/PC-01/revoke"]
+
+
+class Site:
+    def __init__(self, url: str, app: web.Application, db: Path, clock: ManualClock) -> None:
+        self.url, self.app, self.db, self.clock = url, app, db, clock
+
+    async def add(self, login: str, role: str) -> None:
+        now = self.clock.now()
+        await self.app[keys.STORE].write(lambda db: staff.add_staff(db, login, PASSWORD, role, "fr", now))
+
+    def client(self) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(self.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    async def login(self, http: aiohttp.ClientSession, login: str, password: str = PASSWORD) -> dict[str, Any]:
+        async with http.post("/login", json={"login": login, "password": password}) as r:
+            assert r.status == 200, await r.text()
+            body = await r.json()
+            cookie = r.cookies["espace_staff"]
+            assert cookie["httponly"] and cookie["samesite"] == "Strict"
+            return body["me"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    clock = ManualClock(parse_instant("2026-11-19T10:00"))
+    db = tmp_path / "db.sqlite"
+    app = create_app(make_settings(database=str(db)), clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    s = Site(f"http://127.0.0.1:{port}", app, db, clock)
+    await s.add("sam", "steward")
+    await s.add("bob", "backoffice")
+    await s.add("ada", "admin")
+    yield s
+    await runner.cleanup()
+
+
+async def test_every_protected_route_refuses_without_login(site: Site) -> None:
+    async with site.client() as http:
+        for path in GET_ROUTES:
+            async with http.get(path, allow_redirects=False) as r:
+                if path.startswith("/api/"):
+                    assert r.status == 401, path
+                    assert (await r.json())["error"] == "login_required"
+                else:
+                    assert r.status == 302, path
+                    assert r.headers["Location"].startswith("/login"), path
+        for path in POST_ACTIONS + ADMIN_ONLY + ["/logout", "/api/me/lang"]:
+            async with http.post(path, json={}, allow_redirects=False) as r:
+                assert r.status == 401, path
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await http.ws_connect("/ws/floor")
+        assert err.value.status == 401
+        # the public routes stay public
+        for path in ["/healthz", "/login", "/i18n/nl.json", "/static/floor.css"]:
+            async with http.get(path) as r:
+                assert r.status == 200, path
+
+
+async def test_wrong_role_is_forbidden(site: Site) -> None:
+    async with site.client() as http:
+        me = await site.login(http, "bob")
+        assert me["role"] == "backoffice"
+        headers = {"X-CSRF-Token": me["csrf"]}
+        async with http.get("/api/floor") as r:
+            assert r.status == 200  # back office may look at the floor
+        for path in POST_ACTIONS:
+            async with http.post(path, json={"reason": "x", "text": "x"}, headers=headers) as r:
+                assert r.status == 403, path
+                assert (await r.json())["error"] == "forbidden"
+    async with site.client() as http:
+        me = await site.login(http, "sam")
+        for path in ADMIN_ONLY:
+            async with http.post(path, headers={"X-CSRF-Token": me["csrf"]}) as r:
+                assert r.status == 403, path
+        async with http.get("/reports") as r:
+            assert r.status == 403
+    async with site.client() as http:
+        me = await site.login(http, "ada")
+        async with http.post("/api/stations/PC-01/revoke", headers={"X-CSRF-Token": me["csrf"]}) as r:
+            assert r.status == 200
+    rows = _rows(site.db, "SELECT actor, type FROM events WHERE type LIKE 'staff.%'")
+    assert rows == [("ada", "staff.revoke")]
+
+
+async def test_state_changes_need_the_csrf_token(site: Site) -> None:
+    async with site.client() as http:
+        me = await site.login(http, "sam")
+        for path in POST_ACTIONS + ["/logout"]:
+            async with http.post(path, json={"reason": "x"}) as r:
+                assert r.status == 403, path
+                assert (await r.json())["error"] == "csrf"
+            async with http.post(path, json={"reason": "x"}, headers={"X-CSRF-Token": "wrong" + me["csrf"]}) as r:
+                assert r.status == 403, path
+        # with the token, the action runs and meets the floor: PC-01 is offline here
+        async with http.post("/api/stations/PC-01/message", json={"text": "hello"}, headers={"X-CSRF-Token": me["csrf"]}) as r:
+            assert r.status == 503
+            assert (await r.json())["error"] == "offline"
+        async with http.post("/api/stations/PC-01/extend", json={}, headers={"X-CSRF-Token": me["csrf"]}) as r:
+            assert r.status == 409
+            assert (await r.json())["error"] == "no_session"
+        # a cross-origin request is refused even with the cookie and token
+        async with http.post("/api/stations/PC-01/message", json={"text": "x"},
+                             headers={"X-CSRF-Token": me["csrf"], "Origin": "http://evil.example"}) as r:  # fmt: skip
+            assert r.status == 403
+    assert [r[0] for r in _rows(site.db, "SELECT type FROM events WHERE actor = 'sam' ORDER BY at")] == ["staff.message", "staff.extend"]
+
+
+async def test_failed_logins_are_throttled(site: Site) -> None:
+    async with site.client() as http:
+        for _ in range(staff.FREE_FAILURES - 1):
+            async with http.post("/login", json={"login": "sam", "password": "nope"}) as r:
+                assert r.status == 401
+        async with http.post("/login", json={"login": "sam", "password": "nope"}) as r:
+            assert r.status == 401  # the fifth failure locks the login
+        async with http.post("/login", json={"login": "sam", "password": PASSWORD}) as r:
+            assert r.status == 429  # even the right password waits
+            assert int(r.headers["Retry-After"]) == 60
+        site.clock.set(site.clock.now() + 61)
+        async with http.post("/login", json={"login": "sam", "password": "nope"}) as r:
+            assert r.status == 401
+        async with http.post("/login", json={"login": "sam", "password": PASSWORD}) as r:
+            assert r.status == 429
+            assert int(r.headers["Retry-After"]) == 120  # doubled
+        site.clock.set(site.clock.now() + 121)
+        await site.login(http, "sam")
+    # per address too: many logins tried from one address
+    async with site.client() as http:
+        for i in range(staff.FREE_FAILURES):
+            async with http.post("/login", json={"login": f"guess{i}", "password": "x"}) as r:
+                assert r.status in (401, 429)
+        async with http.post("/login", json={"login": "ada", "password": PASSWORD}) as r:
+            assert r.status == 429
+
+
+async def test_passwords_are_stored_as_argon2_hashes(site: Site) -> None:
+    rows = _rows(site.db, "SELECT login, password_hash FROM staff")
+    assert len(rows) == 3
+    for _login, h in rows:
+        assert h.startswith("$argon2id$")
+        assert PASSWORD not in h
+    raw = site.db.read_bytes()
+    assert PASSWORD.encode() not in raw
+
+
+async def test_logout_invalidates_the_session_and_its_socket(site: Site) -> None:
+    async with site.client() as http:
+        me = await site.login(http, "sam")
+        token = http.cookie_jar.filter_cookies(URL(site.url))["espace_staff"].value
+        ws = await http.ws_connect("/ws/floor")
+        first = await ws.receive_json()
+        assert first["type"] == "snapshot" and len(first["stations"]) == 61
+        async with http.post("/logout", headers={"X-CSRF-Token": me["csrf"]}) as r:
+            assert r.status == 200
+        msg = await ws.receive()
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        await ws.close()
+    async with site.client() as http:  # the old cookie, replayed, is worth nothing
+        http.cookie_jar.update_cookies({"espace_staff": token})
+        async with http.get("/api/me") as r:
+            assert r.status == 401
+    assert _rows(site.db, "SELECT count(*) FROM staff_sessions WHERE login = 'sam'") == [(0,)]
+
+
+async def test_disabled_staff_cannot_log_in(site: Site) -> None:
+    await site.app[keys.STORE].write(lambda db: staff.disable_staff(db, "bob"))
+    async with site.client() as http, http.post("/login", json={"login": "bob", "password": PASSWORD}) as r:
+        assert r.status == 401
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
