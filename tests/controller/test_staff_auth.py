@@ -46,7 +46,8 @@ class Site:
             assert r.status == 200, await r.text()
             body = await r.json()
             cookie = r.cookies["espace_staff"]
-            assert cookie["httponly"] and cookie["samesite"] == "Strict"
+            assert cookie["httponly"]
+            assert cookie["samesite"] == "Strict"
             return body["me"]  # type: ignore[no-any-return]
 
 
@@ -181,7 +182,8 @@ async def test_logout_invalidates_the_session_and_its_socket(site: Site) -> None
         token = http.cookie_jar.filter_cookies(URL(site.url))["espace_staff"].value
         ws = await http.ws_connect("/ws/floor")
         first = await ws.receive_json()
-        assert first["type"] == "snapshot" and len(first["stations"]) == 61
+        assert first["type"] == "snapshot"
+        assert len(first["stations"]) == 61
         async with http.post("/logout", headers={"X-CSRF-Token": me["csrf"]}) as r:
             assert r.status == 200
         msg = await ws.receive()
