@@ -46,6 +46,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_service(args: argparse.Namespace) -> int:
+    """The privileged station service: real probes, the session channel, the controller link."""
+    from agent.config import ConfigError, build_probes, load_config
+
+    try:
+        cfg = load_config(args.config)
+        probes = build_probes(cfg)
+    except (ConfigError, ValueError) as exc:
+        print(f"error: configuration: {exc}", file=sys.stderr)
+        return 2
+    state = Path(cfg.agent.state_dir)
+
+    async def main() -> None:
+        url: object = cfg.controller.url
+        finder = None
+        if cfg.controller.discover:
+            from agent.discovery import ControllerFinder
+
+            finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None)
+            await finder.start()
+            url = finder.url
+        outbox = Outbox(state / "outbox.db")
+        agent = Agent(
+            cfg.station_id, None, url, outbox, probes=probes, heartbeat_s=cfg.agent.heartbeat_seconds,
+            print_poll_s=cfg.agent.print_poll_seconds, token_file=state / "token",
+            hostname=socket.gethostname(), platform=sys.platform, mac=_mac(),
+        )
+        from agent.control import serve_control
+
+        allowed = {os.getuid()}
+        if cfg.wipe.user and sys.platform != "win32":
+            import pwd
+
+            try:
+                allowed.add(pwd.getpwnam(cfg.wipe.user).pw_uid)
+            except KeyError:
+                print(f"warning: visitor user {cfg.wipe.user!r} does not exist", file=sys.stderr)
+        Path(cfg.agent.control_socket).parent.mkdir(parents=True, exist_ok=True)
+        server = await serve_control(agent, cfg.agent.control_socket, allowed)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await agent.start()
+        await stop.wait()
+        server.close()
+        await agent.stop()
+        if finder is not None:
+            await finder.async_close()
+        outbox.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def _mac() -> str:
+    import uuid
+
+    node = uuid.getnode()
+    return ":".join(f"{(node >> s) & 0xFF:02x}" for s in range(40, -1, -8))
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="espace-agent", description="The Espace agent: a station's side of Espace.")
     ap.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
@@ -59,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
     sp.set_defaults(func=cmd_run)
+    sp = sub.add_parser("service", help="the station service with real OS probes (systemd unit / Windows service)")
+    sp.add_argument("--config", "-c", required=True, help="agent configuration (see deploy/station/agent.sample.toml)")
+    sp.set_defaults(func=cmd_service)
     return ap
 
 

@@ -21,7 +21,7 @@ import os
 import random
 import secrets
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ class Agent:
         self,
         station: str,
         token: str | None,
-        url: str,
+        url: str | Callable[[], Awaitable[str | None]],
         outbox: Outbox,
         *,
         clock: Clock | None = None,
@@ -341,11 +341,14 @@ class Agent:
         async with aiohttp.ClientSession() as http:
             while not self._stopping:
                 try:
-                    async with http.ws_connect(self.url, heartbeat=30, max_msg_size=4 * p.MAX_FRAME_BYTES, ssl=self.ssl) as ws:
+                    url = await self._resolve_url()
+                    if url is None:
+                        raise ConnectionError("no controller found yet (discovery) and no fallback URL")
+                    async with http.ws_connect(url, heartbeat=30, max_msg_size=4 * p.MAX_FRAME_BYTES, ssl=self.ssl) as ws:
                         self._ws = ws
                         if await self._serve(ws):
                             attempt = 0
-                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError) as exc:
                     log.debug("%s: connection failed: %s", self.station, exc)
                 finally:
                     self._ws = None
@@ -358,6 +361,12 @@ class Agent:
                 delay = backoff_delay(attempt + (4 if code in (UNAUTHORISED, PENDING) else 0))
                 attempt += 1
                 await asyncio.sleep(delay)  # transport backoff, real time
+
+    async def _resolve_url(self) -> str | None:
+        """The URL for this attempt: a fixed string, or asked of discovery each time (it follows the controller)."""
+        if isinstance(self.url, str):
+            return self.url
+        return await self.url()
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         """One connection's life. Returns True if it got as far as the welcome."""
