@@ -24,8 +24,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         outbox = Outbox(state / "outbox.db")
+        ssl = None
+        if args.tls_fingerprint:
+            from controller.tls import pin
+
+            ssl = pin(args.tls_fingerprint)
         agent = Agent(
-            args.station, token, args.url, outbox, clock=clock, probes=Probes(), heartbeat_s=args.heartbeat,
+            args.station, token, args.url, outbox, clock=clock, probes=Probes(), heartbeat_s=args.heartbeat, ssl=ssl,
             token_file=state / "token", hostname=socket.gethostname(), platform=sys.platform,
         )
         if args.control:
@@ -68,8 +73,13 @@ def cmd_service(args: argparse.Namespace) -> int:
             await finder.start()
             url = finder.url
         outbox = Outbox(state / "outbox.db")
+        ssl = None
+        if cfg.controller.tls_fingerprint:
+            from controller.tls import pin
+
+            ssl = pin(cfg.controller.tls_fingerprint)
         agent = Agent(
-            cfg.station_id, None, url, outbox, probes=probes, heartbeat_s=cfg.agent.heartbeat_seconds,
+            cfg.station_id, None, url, outbox, probes=probes, ssl=ssl, heartbeat_s=cfg.agent.heartbeat_seconds,
             print_poll_s=cfg.agent.print_poll_seconds, token_file=state / "token",
             hostname=socket.gethostname(), platform=sys.platform, mac=_mac(),
         )
@@ -119,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--state-dir", required=True, help="folder for the outbox and cached rules")
     sp.add_argument("--clock", default=None, help="virtual clock spec shared with the controller (tests)")
     sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
+    sp.add_argument("--tls-fingerprint", default=None, help="pin the controller's certificate (sha256 hex) for wss:// URLs")
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
     sp.set_defaults(func=cmd_run)
     sp = sub.add_parser("service", help="the station service with real OS probes (systemd unit / Windows service)")

@@ -349,7 +349,8 @@ class Agent:
                         if await self._serve(ws):
                             attempt = 0
                 except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError) as exc:
-                    log.debug("%s: connection failed: %s", self.station, exc)
+                    # the first failure of a streak is worth a line; the retries are not
+                    (log.warning if attempt == 0 else log.debug)("%s: cannot reach the controller: %r", self.station, exc)
                 finally:
                     self._ws = None
                     self.connected.clear()

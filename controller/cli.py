@@ -148,6 +148,19 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tls_init(args: argparse.Namespace) -> int:
+    from controller.tls import make_self_signed
+
+    cert, key = Path(args.cert), Path(args.key)
+    if (cert.exists() or key.exists()) and not args.force:
+        print(f"error: {cert} or {key} exists (use --force to replace; agents pinning the old one must be updated)", file=sys.stderr)
+        return 2
+    fp = make_self_signed(cert, key, args.name or ["espace-controller", "localhost", "127.0.0.1"])
+    print(f"certificate: {cert}\nkey: {key} (mode 0600)\nfingerprint (sha256): {fp}")
+    print("set tls_cert and tls_key in the site configuration; agents pin the fingerprint (zeroconf TXT or [controller] tls_fingerprint)")
+    return 0
+
+
 def cmd_sample_config(args: argparse.Namespace) -> int:
     print(sample_toml())
     return 0
@@ -197,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sp)
     sp.add_argument("dest", help="path of the backup file to create")
     sp.set_defaults(func=cmd_backup)
+
+    sp = sub.add_parser("tls", help="the controller's own TLS certificate")
+    tsub = sp.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
+    sp = tsub.add_parser("init", help="make a self-signed certificate and print its fingerprint for the agents to pin")
+    sp.add_argument("--cert", default="var/tls/controller.pem", help="certificate file to write")
+    sp.add_argument("--key", default="var/tls/controller.key", help="private key file to write (mode 0600)")
+    sp.add_argument("--name", action="append", help="host name or IP in the certificate (repeatable)")
+    sp.add_argument("--force", action="store_true", help="replace existing files")
+    sp.set_defaults(func=cmd_tls_init)
 
     sp = sub.add_parser("sample-config", help="print a commented site configuration with every setting")
     sp.set_defaults(func=cmd_sample_config)

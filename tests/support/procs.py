@@ -53,7 +53,8 @@ def _env() -> dict[str, str]:
 
 
 class ControllerProc:
-    def __init__(self, tmp: Path, clock: ScaledClock, config: Path | None = None) -> None:
+    def __init__(self, tmp: Path, clock: ScaledClock, config: Path | None = None, tls: bool = False) -> None:
+        self.tls = tls
         self.tmp = tmp
         self.db = tmp / "controller.db"
         self.port = free_port()
@@ -64,11 +65,21 @@ class ControllerProc:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http{'s' if self.tls else ''}://127.0.0.1:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/agent"
+        return f"ws{'s' if self.tls else ''}://127.0.0.1:{self.port}/ws/agent"
+
+    def _urlopen(self, path: str):
+        ctx = None
+        if self.tls:
+            import ssl
+
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE  # the test only checks liveness; agents pin the fingerprint
+        return urllib.request.urlopen(self.url + path, timeout=5, context=ctx)
 
     def _args(self) -> list[str]:
         args = [sys.executable, "-m", "controller.cli", "--log-level", "INFO"]
@@ -93,7 +104,7 @@ class ControllerProc:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"controller exited: {self.log.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                with self._urlopen("/healthz") as r:
                     if r.status == 200:
                         return
             except OSError:
@@ -107,12 +118,15 @@ class ControllerProc:
         self.proc = None
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url + path, timeout=5) as r:
+        with self._urlopen(path) as r:
             return json.loads(r.read())
 
 
 class AgentProc:
-    def __init__(self, tmp: Path, station: str, token: str, ws_url: str, clock: ScaledClock, heartbeat: float = 1.0) -> None:
+    def __init__(
+        self, tmp: Path, station: str, token: str, ws_url: str, clock: ScaledClock, heartbeat: float = 1.0, extra: list[str] | None = None
+    ) -> None:
+        self.extra = extra or []
         self.station = station
         self.token = token
         self.ws_url = ws_url
@@ -128,7 +142,7 @@ class AgentProc:
         cmd = [
             sys.executable, "-m", "agent.cli", "run", "--station", self.station, "--token", self.token,
             "--url", self.ws_url, "--state-dir", str(self.state), "--clock", self.clock.spec(),
-            "--heartbeat", str(self.heartbeat), "--control", str(self.sock),
+            "--heartbeat", str(self.heartbeat), "--control", str(self.sock), *self.extra,
         ]
         logf = open(self.log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)

@@ -1,0 +1,66 @@
+"""The controller's own TLS certificate, and its fingerprint for the agents to pin.
+
+A site has no public CA for its controller: ``espace-controller tls init``
+makes a self-signed certificate; agents pin its SHA-256 fingerprint (from the
+zeroconf TXT record ``tls=`` or their configuration), so a machine on the
+public LAN cannot pose as the controller even though no CA vouches for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import os
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def make_self_signed(cert_path: str | Path, key_path: str | Path, names: list[str], days: int = 3650) -> str:
+    """Write a new key (mode 0600) and certificate; returns the certificate's fingerprint."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    alt: list[x509.GeneralName] = []
+    for n in names:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(n)))
+        except ValueError:
+            alt.append(x509.DNSName(n))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "espace-controller")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key_bytes)
+    Path(cert_path).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return fingerprint(cert_path)
+
+
+def fingerprint(cert_path: str | Path) -> str:
+    """SHA-256 of the certificate's DER bytes, lower-case hex (what aiohttp.Fingerprint pins)."""
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def pin(fp: str):  # -> aiohttp.Fingerprint
+    """An aiohttp ``ssl=`` value that accepts exactly the certificate with this fingerprint."""
+    import aiohttp
+
+    clean = fp.replace(":", "").strip().lower()
+    if len(clean) != 64:
+        raise ValueError("a TLS fingerprint is 64 hex digits (SHA-256)")
+    return aiohttp.Fingerprint(bytes.fromhex(clean))
