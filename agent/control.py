@@ -7,8 +7,10 @@ service checks the peer's uid with SO_PEERCRED against ``allowed_uids``.
 
 Requests: ``{"op": "start", "lang": "fr", "ticket": null, "dry_run": false}``,
 ``{"op": "end"}``, ``{"op": "help"}``, ``{"op": "cancel_help"}``,
-``{"op": "status"}``, and, with fake probes only, ``{"op": "set_idle",
-"seconds": 700}`` and ``{"op": "print", "pages": 2}`` for tests and the demo.
+``{"op": "status"}``, ``{"op": "idle", "seconds": 12.5}`` (the session process's
+measure of input idleness: from then on the agent reads a :class:`ReportedIdle`), and,
+with fake probes only, ``{"op": "set_idle", "seconds": 700}`` and ``{"op": "print",
+"pages": 2}`` for tests and the demo.
 Every request gets one ``{"ok": ..., ...}`` line; UI updates arrive as
 ``{"ui": ...}`` lines in between.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 from agent.core import Agent
 from agent.probes.base import FakeIdle, FakePrints, PrintRecord
+from agent.probes.reported import ReportedIdle
 from espace import protocol as p
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,12 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "last_seq": await agent.outbox.get("last_seq"),
             "now": agent.clock.now(),
         }
+    if op == "idle":
+        seconds = float(req["seconds"])
+        if not isinstance(agent.probes.idle, ReportedIdle):
+            agent.probes.idle = ReportedIdle()  # a session process is here: its measure wins
+        agent.probes.idle.report(seconds)
+        return {"ok": True}
     if op == "set_idle" and isinstance(agent.probes.idle, FakeIdle):
         agent.probes.idle.value = float(req["seconds"])
         await agent.send_heartbeat()
