@@ -2,9 +2,9 @@
 // The stewards' floor: live map, help first, actions. Plain JS, no build step.
 (() => {
   const STATES = ["help", "free", "in_session", "ending", "idle", "reserved", "resetting", "locked", "offline"];
-  const ICONS = { free: "○", reserved: "◆", in_session: "▶", ending: "⏳", idle: "☾", help: "✋", resetting: "↻", locked: "⛔", offline: "✕" };
+  const ICONS = { free: "○", reserved: "◆", in_session: "▶", ending: "◔", idle: "☾", help: "⚑", resetting: "↻", locked: "⊘", offline: "✕" };
   const BUSY = new Set(["in_session", "ending", "idle", "resetting"]);
-  const PRINTER_ICONS = { ok: "🖶", low: "⚠", empty: "⚠", jam: "⚠", offline: "✕" };
+  const PRINTER_ICONS = { ok: "▤", low: "⚠", empty: "⚠", jam: "⚠", offline: "✕" };
   const $ = (id) => document.getElementById(id);
   let strings = {};
   let me = null;
@@ -24,7 +24,7 @@
   const now = () => Date.now() / 1000 + offset;
   const can = (cap) => !!me && me.capabilities.includes(cap);
   const clockFmt = (ts) => new Date(ts * 1000).toLocaleTimeString(document.documentElement.lang || "fr",
-    { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Brussels" });
+    { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "Europe/Brussels" });
   function dur(s) {
     s = Math.max(0, Math.floor(s));
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = String(s % 60).padStart(2, "0");
@@ -83,6 +83,7 @@
         stations.clear();
         for (const s of m.stations) stations.set(s.id, s);
         renderAll();
+        $("clock").textContent = clockFmt(now());
         helpSoon();
       } else if (m.type === "station") {
         const old = stations.get(m.station.id);
@@ -114,7 +115,7 @@
     $("legend").innerHTML = "";
     for (const s of STATES) {
       const li = document.createElement("li");
-      li.innerHTML = `<span class="sw tile ${s}" aria-hidden="true">${ICONS[s]}</span><span></span>`;
+      li.innerHTML = `<span class="sw ${s}" aria-hidden="true">${ICONS[s]}</span><span></span>`;
       li.lastChild.textContent = t(`floor.state.${s}`);
       $("legend").append(li);
     }
@@ -169,7 +170,7 @@
     el.style.gridRow = String(s.y + 1);
     el.querySelector(".id").textContent = s.id + (s.accessible ? " ♿" : "");
     el.querySelector(".ico").textContent = ICONS[s.state] || "?";
-    el.querySelector(".txt").textContent = t(`floor.state.${s.state}`);
+    el.querySelector(".txt").textContent = t(s.state === "help" ? "floor.count.help" : `floor.state.${s.state}`);
     const sub = subText(s);
     el.querySelector(".sub").textContent = sub;
     el.setAttribute("aria-label", [s.id, s.accessible ? t("floor.accessible") : "", t(`floor.state.${s.state}`), sub].filter(Boolean).join(", "));
@@ -199,7 +200,7 @@
       li.dataset.help = h.id;
       li.dataset.station = h.station;
       li.innerHTML = `<div class="row"><span class="station"></span><span class="wait"></span></div><div class="by"></div><div class="btns"></div>`;
-      li.querySelector(".station").textContent = `✋ ${h.station}`;
+      li.querySelector(".station").textContent = `⚑ ${h.station}`;
       li.querySelector(".wait").dataset.since = h.requested;
       li.querySelector(".by").textContent = h.taken_by ? t("floor.help.taken_by", { who: h.taken_by }) : "";
       if (can("floor.act")) {
@@ -379,8 +380,10 @@
     $("who").textContent = t("floor.signed_in", { login: me.login });
     await refreshSite();
     connect();
+    const tick = () => { $("clock").textContent = clockFmt(now()); };
+    tick();
     setInterval(() => {
-      $("clock").textContent = clockFmt(now());
+      tick();
       for (const s of stations.values()) if (s.session_end || s.state === "help") renderTile(s);
       tickHelp();
     }, 1000);
