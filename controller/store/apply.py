@@ -9,9 +9,11 @@ raises :class:`EventRejected` with the reason (nothing is stored).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 import sqlite_utils
 
+from controller.printers.server_log import accounted_by_server, job_key
 from espace import protocol as p
 
 log = logging.getLogger(__name__)
@@ -106,16 +108,38 @@ def _help_cancelled(conn, station: str, kind: str, ev: p.HelpCancelled) -> None:
     )
 
 
-def print_job_key(printer: str, job: str) -> str:
-    """The same job seen by the station and by the print server counts once."""
-    return f"{printer}#{job}"
+# Print servers' queues: their jobs are counted from the server's page_log (by
+# controller.web.printing, key "server/<queue>#<job>"), never from the agents. The names
+# live in a TEMP table of the writer's connection, filled at start-up from the site's
+# printers (PrinterSpec.via_server); without it every printer is counted from the agents.
+SERVER_QUEUES_DDL = "CREATE TEMP TABLE IF NOT EXISTS print_server_queues (name TEXT PRIMARY KEY)"
+
+
+def server_queues(conn) -> frozenset[str]:
+    """The queue names (case-folded) counted from the print server, on this connection."""
+    if conn.execute("SELECT 1 FROM sqlite_temp_master WHERE name = 'print_server_queues'").fetchone() is None:
+        return frozenset()
+    return frozenset(r[0] for r in conn.execute("SELECT name FROM temp.print_server_queues"))
+
+
+def print_job_key(printer: str, job: str, station: str, server: Collection[str] = ()) -> str | None:
+    """``<station>/<printer>#<job>`` for a printer the station prints to directly; None for a
+    print server's queue (``server``): the server's log counts that job, the agent's record
+    would count it twice (a forwarding station queue gives the job another id on each
+    scheduler, and every CUPS numbers from 1, so keys cannot be matched across schedulers)."""
+    if accounted_by_server(printer, server):
+        return None
+    return job_key(printer, job, station)
 
 
 def _print(conn, station: str, kind: str, ev: p.PrintJob) -> None:
+    key = print_job_key(ev.printer, ev.job, station, server_queues(conn))
+    if key is None:
+        return  # kept in the events trail only
     cur = conn.execute(
         "INSERT OR IGNORE INTO print_jobs (id, job_key, station, session_id, printer, pages, colour_pages, at, source)"
         " VALUES (?,?,?,?,?,?,?,?,?)",
-        (ev.id, print_job_key(ev.printer, ev.job), station, ev.session_id, ev.printer, ev.pages, ev.colour_pages, ev.at, ev.source),
+        (ev.id, key, station, ev.session_id, ev.printer, ev.pages, ev.colour_pages, ev.at, ev.source),
     )
     if cur.rowcount and ev.session_id:
         conn.execute(
