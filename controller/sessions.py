@@ -1,50 +1,61 @@
-"""Granting sessions: the controller decides, from the site's rules.
+"""Granting sessions: the controller decides, from the site's rules (:mod:`controller.rules`).
 
-``build_rules`` tells a station what it needs to enforce sessions alone;
-``decide_start`` answers a visitor's "start my session".
+``build_rules`` tells a station what it needs to enforce sessions alone
+(opening hours for two days, its own bookings ahead); ``decide_start``
+answers a visitor's "start my session", in this order:
+
+1. with a ticket (``StartRequest.ticket``): the ticket must be called to this
+   station and still held (else ``bad_ticket``); the grant is a walk-up grant
+   with the hold lifted (origin ``ticket``), and the ticket is claimed;
+2. on a station its booking holds (from the lead time to the end): a session
+   of the booking (origin ``booking``) until the booking's end or closing;
+   this claims the booking's station;
+3. otherwise :func:`controller.rules.decide_grant`: cut to closing (cause
+   ``closing``) or to the next booking on the station (cause ``booking``, with
+   its label), refused when closed, locked, busy, held for a ticket, or too
+   short. A free station that a waiting ticket may have (the accessible rule)
+   goes to the queue first: a walk-up there is refused ``reserved``.
+
+A ``dry_run`` request is answered the same way and claims nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from controller.floor.state import StationLive
+from controller.rules import Grant, accessible_rule_allows, normalise_code
 from controller.settings import Settings
 from espace import protocol as p
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+if TYPE_CHECKING:
+    from controller.site import Site
+
+_HOURS: dict[int, tuple[Settings, object]] = {}
 
 
-def _parse_range(text: str) -> tuple[time, time]:
-    a, _, b = text.partition("-")
-    return time.fromisoformat(a.strip()), time.fromisoformat(b.strip())
+def _hours(settings: Settings):  # type: ignore[no-untyped-def]
+    from controller.site import hours_of
+
+    hit = _HOURS.get(id(settings))
+    if hit is None or hit[0] is not settings:
+        hit = (settings, hours_of(settings))
+        _HOURS[id(settings)] = hit
+    return hit[1]
 
 
 def open_slots(settings: Settings, now: float, days: int = 2) -> list[tuple[float, float]]:
     """Open periods (epoch) from today (local) for ``days`` days."""
-    tz = settings.tz
-    today = datetime.fromtimestamp(now, tz).date()
-    out: list[tuple[float, float]] = []
-    for offset in range(days):
-        day = today + timedelta(days=offset)
-        iso = day.isoformat()
-        if iso in settings.closed:
-            continue
-        ranges = settings.exceptions.get(iso, settings.hours.get(_WEEKDAYS[day.weekday()], []))
-        for text in ranges:
-            a, b = _parse_range(text)
-            out.append(
-                (datetime.combine(day, a, tz).timestamp(), datetime.combine(day, b, tz).timestamp())
-            )
-    return out
+    hours = _hours(settings)
+    today = hours.local_date(now)
+    return [slot for d in range(days) for slot in hours.slots_on(today + timedelta(days=d))]
 
 
 def closing_after(settings: Settings, now: float) -> float | None:
-    for start, end in open_slots(settings, now):
-        if start <= now < end:
-            return end
-    return None
+    """When the open period containing ``now`` closes; None when closed."""
+    return _hours(settings).closing_after(now)
 
 
 def _days_end(settings: Settings, now: float, days: int) -> float:
@@ -52,7 +63,12 @@ def _days_end(settings: Settings, now: float, days: int) -> float:
     return datetime.combine(today + timedelta(days=days), time(0), settings.tz).timestamp()
 
 
-def build_rules(settings: Settings, station: str, now: float) -> p.Rules:
+def build_rules(site: Site | Settings, station: str, now: float) -> p.Rules:
+    """The rules a station caches; with a :class:`Site`, its bookings ahead too."""
+    settings = site if isinstance(site, Settings) else site.settings
+    bookings = [] if isinstance(site, Settings) else [
+        p.Slot(start=o.start, end=o.end, label=(o.label or o.booking_id)[:200]) for o in site.station_bookings(station, now)
+    ]  # fmt: skip
     return p.Rules(
         session_minutes=settings.session_minutes,
         warn_minutes=sorted(settings.warn_minutes, reverse=True),
@@ -64,7 +80,7 @@ def build_rules(settings: Settings, station: str, now: float) -> p.Rules:
         timezone=settings.timezone,
         open_slots=[p.Slot(start=a, end=b) for a, b in open_slots(settings, now)],
         slots_until=_days_end(settings, now, 2),
-        bookings=[],
+        bookings=bookings,
     )
 
 
@@ -74,27 +90,70 @@ class Decision:
     refuse: p.Refuse | None = None
 
 
-def decide_start(settings: Settings, live: StationLive, req: p.StartRequest, now: float) -> Decision:
-    if live.locked is not None:
-        return Decision(refuse=p.Refuse(cmd=p.new_id(), request=req.request, reason="locked"))
-    if live.session is not None:
-        return Decision(refuse=p.Refuse(cmd=p.new_id(), request=req.request, reason="busy"))
-    closing = closing_after(settings, now)
-    if closing is None:
-        return Decision(refuse=p.Refuse(cmd=p.new_id(), request=req.request, reason="closed"))
-    end, cause = now + settings.session_minutes * 60, "length"
-    if closing < end:
-        end, cause = closing, "closing"
-    if end - now < settings.min_session_minutes * 60:
-        return Decision(refuse=p.Refuse(cmd=p.new_id(), request=req.request, reason="no_time"))
-    grant = p.Grant(
-        cmd=p.new_id(),
-        request=req.request,
-        session_id=p.new_id(),
-        start=now,
-        end=end,
-        cause=cause,
-        origin="ticket" if req.ticket else "walkup",
-        dry_run=req.dry_run,
+def _refuse(req: p.StartRequest, reason: str, until: float | None = None) -> Decision:
+    refuse = p.Refuse(cmd=p.new_id(), request=req.request, reason=reason, until=until)  # type: ignore[arg-type]
+    return Decision(refuse=refuse)
+
+
+def _grant(req: p.StartRequest, g: Grant, origin: str) -> Decision:
+    return Decision(
+        grant=p.Grant(
+            cmd=p.new_id(), request=req.request, session_id=p.new_id(), start=g.start, end=g.end,
+            cause=g.cause, origin=origin, label=g.label[:200], dry_run=req.dry_run,  # type: ignore[arg-type]
+        )
+    )  # fmt: skip
+
+
+def _queue_first(site: Site, station: str, now: float) -> bool:
+    """Does a waiting ticket come before a walk-up on this free station?"""
+    spec = site.by_id[station]
+    other_free = any(
+        not s.accessible and s.id != station and site._is_free(s.id, now) for s in site.catalog
     )
-    return Decision(grant=grant)
+    return any(
+        accessible_rule_allows(
+            wants_accessible=t.accessible, station_accessible=spec.accessible, other_free=other_free
+        )
+        for t in site.queue.waiting()
+    )
+
+
+def decide_start(site: Site, live: StationLive, req: p.StartRequest, now: float) -> Decision:
+    station = live.spec.id
+    if live.locked is not None:
+        return _refuse(req, "locked")
+    if live.session is not None:
+        return _refuse(req, "busy")
+
+    if req.ticket:
+        code = normalise_code(req.ticket)
+        call = site.queue.held_stations().get(station)
+        if call is None or call.code != code or now >= call.hold_until:
+            return _refuse(req, "bad_ticket")
+        decided = site.walkup_grant(
+            station, now, reserved_for=site.held_by_booking(now).get(station) and "booking"
+        )
+        if not isinstance(decided, Grant):
+            return _refuse(req, decided.reason, decided.until)
+        if not req.dry_run and not site.claim_ticket(code, station, now):
+            return _refuse(req, "bad_ticket")
+        return _grant(req, decided, "ticket")
+
+    occ = site.held_by_booking(now).get(station)
+    if occ is not None:
+        closing = site.hours.closing_after(now)
+        if closing is None:
+            return _refuse(req, "closed", site.hours.next_opening(now))
+        end, cause = (occ.end, "length") if occ.end <= closing else (closing, "closing")
+        if end - now < site.settings.min_session_minutes * 60:
+            return _refuse(req, "no_time")
+        return _grant(req, Grant(now, end, cause, occ.label), "booking")  # type: ignore[arg-type]
+
+    call = site.queue.held_stations().get(station)
+    reserved_for = f"ticket {call.code}" if call is not None else None
+    decided = site.walkup_grant(station, now, reserved_for=reserved_for)
+    if not isinstance(decided, Grant):
+        return _refuse(req, decided.reason, decided.until)
+    if _queue_first(site, station, now):
+        return _refuse(req, "reserved")
+    return _grant(req, decided, "walkup")

@@ -24,6 +24,7 @@ from controller.floor.floor import Connection
 from controller.store import StoreError
 from controller.store.apply import EventRejected, apply_event
 from controller.web import keys
+from controller.web.desk import SITE
 from espace import protocol as p
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
             p.Welcome(
                 station=station,
                 server_time=now,
-                rules=sessions.build_rules(settings, station, now),
+                rules=sessions.build_rules(app[SITE], station, now),
                 last_seq=row["last_seq"],
                 locked=row["locked_reason"],
                 session=live.session,
@@ -154,7 +155,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
                 fut = store.submit(lambda db, m=m, received=received: apply_event(db, station, m, received))
                 acks.put_nowait((m, fut))
             elif isinstance(m, p.StartRequest):
-                decision = sessions.decide_start(settings, floor.live[station], m, clock.now())
+                decision = sessions.decide_start(app[SITE], floor.live[station], m, clock.now())
                 await send(p.encode(decision.grant or decision.refuse))
             elif isinstance(m, p.CommandAck):
                 floor.command_acked(m)

@@ -1,9 +1,293 @@
-"""Bookings, the queue and the public "now serving" page (filled in by the time-slot work)."""
+"""Bookings, the queue and the public "now serving" page: the desk's routes.
+
+JSON API (described in ``controller/openapi.json``)::
+
+    GET    /api/bookings                   bookings, and today's occurrences with their stations
+    POST   /api/bookings                   create one (named stations, or count of a kind/zone)
+    DELETE /api/bookings/{id}              cancel one
+    POST   /api/queue/tickets              the desk issues a ticket ({"accessible": true} optional)
+    GET    /api/queue                      waiting tickets, calls, held stations
+    POST   /api/queue/tickets/{code}/cancel
+    GET    /api/public/now-serving         public: codes called and their station
+
+Pages: ``/desk`` (staff) and ``/now-serving`` (public, for the screens of the
+space), with their strings from the catalog at ``/now-serving/i18n/{lang}.json``.
+
+Roles: the staff middleware (``controller/web/auth.py``) guards every route
+but ``/api/public/*`` and ``/now-serving*``; reading needs ``floor.view``
+(steward, backoffice, admin); every write here (bookings, tickets) needs
+``floor.act`` (steward or admin), checked by :func:`_may_act`, and the
+session's CSRF token (the middleware checks it).
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
 from aiohttp import web
+
+from controller import staff
+from controller.rules import Booking, normalise_code, station_sort_key
+from controller.site import Site, booking_dict
+from controller.web import keys
+from controller.web.auth import SESSION_KEY
+from espace import protocol as p
+from espace.clock import parse_instant
+from espace.i18n import LANGS, catalog
+
+log = logging.getLogger(__name__)
+
+SITE = web.AppKey("site", Site)
+STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
+MAX_LABEL = 120
+
+
+def _error(status: int, error: str, message: str) -> web.Response:
+    return web.json_response({"error": error, "message": message}, status=status)
+
+
+def _actor(request: web.Request) -> str | None:
+    session = request.get(SESSION_KEY)
+    return getattr(session, "login", None)
+
+
+def _may_act(request: web.Request) -> web.Response | None:
+    """403 unless the staff session (if the login middleware set one) may act (steward or above)."""
+    session = request.get(SESSION_KEY)
+    if session is not None and not staff.allowed(session.role, "floor.act"):
+        return _error(403, "forbidden", f"your role ({session.role}) may not do this (floor.act)")
+    return None
+
+
+async def _body(request: web.Request) -> dict[str, Any] | web.Response:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "bad_json", "the body must be JSON")
+    if not isinstance(body, dict):
+        return _error(400, "bad_json", "the body must be a JSON object")
+    return body
+
+
+# ---------------------------------------------------------------- bookings
+
+
+def _instant(value: Any, name: str, site: Site) -> float:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"{name}: give an instant (epoch seconds or 2026-11-19T14:00)")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return parse_instant(value, site.hours.tz)
+        except ValueError:
+            pass
+    raise ValueError(f"{name}: {value!r} is not an instant (epoch seconds or 2026-11-19T14:00)")
+
+
+def _booking_from(body: dict[str, Any], site: Site) -> Booking:
+    label = body.get("label", "")
+    if not isinstance(label, str) or len(label.strip()) > MAX_LABEL:
+        raise ValueError(f"label: text of at most {MAX_LABEL} characters")
+    stations = body.get("stations", [])
+    if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
+        raise ValueError("stations: a list of station ids")
+    count = body.get("count", 0)
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ValueError("count: a whole number")
+    for name in ("kind", "zone", "recurrence"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise ValueError(f"{name}: text")
+    until = body.get("until")
+    return Booking(
+        id=p.new_id()[:16], label=label.strip(),
+        start=_instant(body.get("start"), "start", site), end=_instant(body.get("end"), "end", site),
+        stations=tuple(sorted(set(stations), key=station_sort_key)), kind=body.get("kind"), zone=body.get("zone"),
+        count=count, recurrence=body.get("recurrence"), until=None if until is None else _instant(until, "until", site),
+    )  # fmt: skip
+
+
+def _occurrence_dict(site: Site, occ: Any) -> dict[str, Any]:
+    return {
+        "booking_id": occ.booking_id, "key": occ.key, "label": occ.label, "start": occ.start, "end": occ.end,
+        "stations": list(occ.stations), "kind": occ.kind, "zone": occ.zone, "count": occ.count,
+        "released": sorted((s for k, s in site.released if k == occ.key), key=station_sort_key),
+        "claimed": sorted(site.claimed.get(occ.key, ()), key=station_sort_key),
+    }  # fmt: skip
+
+
+async def bookings_list(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    now = site.clock.now()
+    items = sorted(site.bookings.values(), key=lambda b: (b.start, b.id))
+    return web.json_response({
+        "now": now,
+        "bookings": [booking_dict(b) for b in items],
+        "occurrences": [_occurrence_dict(site, o) for o in site.occurrences(now)],
+    })  # fmt: skip
+
+
+async def bookings_create(request: web.Request) -> web.Response:
+    if (denied := _may_act(request)) is not None:
+        return denied
+    site = request.app[SITE]
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        booking = _booking_from(body, site)
+    except ValueError as exc:
+        return _error(400, "bad_booking", str(exc))
+    try:
+        await site.add_booking(booking, _actor(request))
+    except ValueError as exc:
+        return _error(409, "booking_conflict", str(exc))
+    return web.json_response(booking_dict(booking), status=201)
+
+
+async def bookings_delete(request: web.Request) -> web.Response:
+    if (denied := _may_act(request)) is not None:
+        return denied
+    booking_id = request.match_info["id"]
+    if not await request.app[SITE].cancel_booking(booking_id):
+        return _error(404, "no_such_booking", f"no booking {booking_id}")
+    return web.json_response({"ok": True, "id": booking_id})
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def _ticket_dict(site: Site, t: Any) -> dict[str, Any]:
+    return {
+        "code": t.code,
+        "issued": t.issued,
+        "accessible": t.accessible,
+        "position": site.queue.position(t.code),
+    }
+
+
+async def ticket_issue(request: web.Request) -> web.Response:
+    if (denied := _may_act(request)) is not None:
+        return denied
+    site = request.app[SITE]
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    accessible = body.get("accessible", False)
+    if not isinstance(accessible, bool):
+        return _error(400, "bad_accessible", "accessible must be true or false")
+    now = site.clock.now()
+    if not site.hours.is_open(now):
+        return _error(409, "closed", "the space is closed; tickets are given during opening hours")
+    ticket = site.issue_ticket(accessible)
+    await site.flush()
+    out = _ticket_dict(site, ticket)
+    call = next((c for c in site.queue.held_stations().values() if c.code == ticket.code), None)
+    out["station"] = None if call is None else call.station
+    return web.json_response(out, status=201)
+
+
+async def queue_view(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    calls = sorted(site.queue.held_stations().values(), key=lambda c: c.called)
+    return web.json_response({
+        "now": site.clock.now(),
+        "open": site.hours.is_open(site.clock.now()),
+        "waiting": [_ticket_dict(site, t) for t in site.queue.waiting()],
+        "called": [c.as_dict() for c in calls],
+        "held": {c.station: c.code for c in calls},
+    })  # fmt: skip
+
+
+async def ticket_cancel(request: web.Request) -> web.Response:
+    if (denied := _may_act(request)) is not None:
+        return denied
+    site = request.app[SITE]
+    code = normalise_code(request.match_info["code"])
+    ticket = site.cancel_ticket(code)
+    if ticket is None:
+        return _error(404, "no_such_ticket", f"no live ticket {code}")
+    await site.flush()
+    return web.json_response({"ok": True, "code": ticket.code, "station": ticket.station})
+
+
+async def now_serving(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    now = site.clock.now()
+    return web.json_response({
+        "now": now,
+        "open": site.hours.is_open(now),
+        "closing": site.hours.closing_after(now),
+        "serving": [{"code": code, "station": station} for code, station in site.queue.now_serving()],
+        "waiting": len(site.queue.waiting()),
+    })  # fmt: skip
+
+
+# ---------------------------------------------------------------- pages
+
+
+async def desk_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "desk.html")
+
+
+async def now_serving_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "now-serving.html")
+
+
+async def page_strings(request: web.Request) -> web.Response:
+    """The ``desk.`` and ``queue.`` strings of one language, for the two pages."""
+    lang = request.match_info["lang"]
+    if lang not in LANGS:
+        return _error(404, "no_such_lang", "fr, nl or en")
+    strings = {k: v for k, v in catalog(lang).items() if k.startswith(("desk.", "queue."))}
+    return web.json_response(strings, headers={"Cache-Control": "max-age=300"})
+
+
+# ---------------------------------------------------------------- wiring
+
+
+async def _site_ctx(app: web.Application) -> AsyncIterator[None]:
+    site = app[SITE]
+    await site.start()
+    _wire_hooks(app, site)
+    yield
+    await site.stop()
+
+
+def _wire_hooks(app: web.Application, site: Site) -> None:
+    """Give the stewards' actions the queue length and the next booking, if they are there."""
+    try:
+        from controller.web.actions import HOOKS
+    except ImportError:  # pragma: no cover - before the dashboard work lands
+        return
+    if HOOKS in app:
+        hooks = app[HOOKS]
+        hooks.queue_waiting = lambda: len(site.queue.waiting())
+
+        def next_start(station: str, now: float) -> float | None:
+            nxt = site.next_booking(station, now)
+            return None if nxt is None else nxt[0]
+
+        hooks.next_booking_start = next_start
 
 
 def setup(app: web.Application) -> None:
     """Add the site's rule state, its sweeper and the desk routes to ``app`` (called once by ``create_app``)."""
+    app[SITE] = Site(app[keys.SETTINGS], app[keys.CLOCK], app[keys.STORE], app[keys.FLOOR])
+    app.cleanup_ctx.append(_site_ctx)
+    app.router.add_get("/api/bookings", bookings_list)
+    app.router.add_post("/api/bookings", bookings_create)
+    app.router.add_delete("/api/bookings/{id}", bookings_delete)
+    app.router.add_post("/api/queue/tickets", ticket_issue)
+    app.router.add_get("/api/queue", queue_view)
+    app.router.add_post("/api/queue/tickets/{code}/cancel", ticket_cancel)
+    app.router.add_get("/api/public/now-serving", now_serving)
+    app.router.add_get("/desk", desk_page)
+    app.router.add_get("/now-serving", now_serving_page)
+    app.router.add_get("/now-serving/i18n/{lang}.json", page_strings)
