@@ -208,3 +208,32 @@ def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+def test_the_cli_adds_lists_and_disables_staff(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import io
+
+    from controller import cli_staff
+
+    parser = argparse.ArgumentParser()
+    cli_staff.add_parser(parser.add_subparsers(dest="command", required=True))
+    db = str(tmp_path / "cli.db")
+
+    def run(*argv: str) -> int:
+        args = parser.parse_args(list(argv))
+        return int(args.func(args))
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert run("staff", "add", "amina", "--role", "admin", "--lang", "nl", "--password-stdin", "--database", db) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert run("staff", "add", "joe", "--role", "steward", "--password-stdin", "--database", db) == 2
+    assert run("staff", "list", "--database", db) == 0
+    assert run("staff", "disable", "amina", "--database", db) == 0
+    assert run("staff", "disable", "nobody", "--database", db) == 2
+    out = capsys.readouterr()
+    assert "amina                admin       nl" in out.out
+    assert "at least 10 characters" in out.err
+    [(h, disabled)] = _rows(Path(db), "SELECT password_hash, disabled FROM staff")
+    assert str(h).startswith("$argon2id$")
+    assert disabled == 1
