@@ -125,6 +125,8 @@ def build_probes(cfg: AgentConfig) -> Any:
         health = PsutilHealth(cfg.health.disk_path)
     except OSError:
         health = FakeHealth()
+    from agent.probes.print_gate import CupsPrintGate, FakePrintGate
     from agent.probes.reported import ReportedIdle
 
-    return Probes(idle=ReportedIdle(), prints=prints, reset=reset, health=health)
+    gate = CupsPrintGate(cfg.wipe.user) if source == "cups" and cfg.wipe.user else FakePrintGate()
+    return Probes(idle=ReportedIdle(), prints=prints, reset=reset, health=health, print_gate=gate)

@@ -30,6 +30,7 @@ import msgspec
 
 from agent.outbox import Outbox
 from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, HealthSource, IdleSource, PrintSource, Resetter
+from agent.probes.print_gate import FakePrintGate, PrintGate
 from agent.timer import End, IdleClear, IdlePrompt, LocalSession, Warn, due, local_grant, mark_warned, next_deadline
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
@@ -47,6 +48,7 @@ class Probes:
     prints: PrintSource = field(default_factory=FakePrints)
     reset: Resetter = field(default_factory=FakeResetter)
     health: HealthSource = field(default_factory=FakeHealth)
+    print_gate: PrintGate = field(default_factory=FakePrintGate)
 
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> float:
@@ -81,7 +83,7 @@ class Agent:
         self.probes = probes or Probes()
         self.heartbeat_s = heartbeat_s
         self.print_poll_s = print_poll_s
-        self.ssl = ssl
+        self.ssl = ssl if ssl is not None else True  # True: normal verification (wss:// with a CA)
         self.token_file = Path(token_file) if token_file else None
         if self.token is None and self.token_file is not None and self.token_file.exists():
             self.token = self.token_file.read_text(encoding="utf-8").strip() or None
@@ -101,6 +103,7 @@ class Agent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._inflight: set[str] = set()
         self._stopping = False
+        self._print_held = False
         self.connects = 0
         self.last_close: tuple[int | None, str] = (None, "")
 
@@ -232,7 +235,11 @@ class Agent:
         self.session = None
         await self.outbox.put("session", None)
         self._ui({"ui": "cleaning", "reason": reason})
-        report = await asyncio.get_running_loop().run_in_executor(None, self.probes.reset.reset)
+        loop = asyncio.get_running_loop()
+        report = await loop.run_in_executor(None, self.probes.reset.reset)
+        if self._print_held or (self.rules is not None and self.rules.print_quota_pages):
+            await loop.run_in_executor(None, self.probes.print_gate.release)  # the next visitor starts with a fresh quota
+            self._print_held = False
         await self._emit(
             lambda seq: p.StationReset(
                 id=p.new_id(), seq=seq, at=self.clock.now(), session_id=s.session_id, ok=report.ok,
@@ -310,8 +317,19 @@ class Agent:
                     )
                 )
                 if s is not None and sid is not None:
-                    quota = self.rules.print_quota_pages if self.rules else 0
-                    self._ui({"ui": "prints", "pages": s.pages, "quota": quota})
+                    await self._check_quota(s)
+
+    async def _check_quota(self, s: LocalSession) -> None:
+        """Warn at 80% of the session's print quota; hold further jobs at 100%."""
+        quota = self.rules.print_quota_pages if self.rules else 0
+        state = "ok"
+        if quota and s.pages >= quota:
+            state = "held"
+            if not self._print_held:
+                self._print_held = await asyncio.get_running_loop().run_in_executor(None, self.probes.print_gate.hold)
+        elif quota and s.pages >= 0.8 * quota:
+            state = "warn"
+        self._ui({"ui": "prints", "pages": s.pages, "quota": quota, "state": state})
 
     # ================================================================ events and UI
 
@@ -348,7 +366,9 @@ class Agent:
                         self._ws = ws
                         if await self._serve(ws):
                             attempt = 0
-                except (aiohttp.ClientError, OSError, TimeoutError, ConnectionError) as exc:
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the link must never die for good
                     # the first failure of a streak is worth a line; the retries are not
                     (log.warning if attempt == 0 else log.debug)("%s: cannot reach the controller: %r", self.station, exc)
                 finally:

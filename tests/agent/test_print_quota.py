@@ -1,0 +1,67 @@
+"""The print quota: warned at 80 %, further jobs held at 100 %, released at the reset."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp import web
+
+from agent.core import Agent, Probes
+from agent.outbox import Outbox
+from agent.probes.base import FakePrints, PrintRecord
+from agent.probes.print_gate import CupsPrintGate, FakePrintGate
+from controller import stations
+from controller.app import create_app
+from controller.settings import make_settings
+from controller.web import keys
+from espace.clock import ScaledClock, parse_instant
+from tests.support.cups import cups_missing_reason, private_cups, tiny_pdf
+from tests.support.procs import free_port, wait_for
+
+
+async def test_quota_warns_then_holds_then_releases(tmp_path):
+    clock = ScaledClock(parse_instant("2026-11-19T10:00"), 1.0)
+    port = free_port()
+    app = create_app(make_settings(database=str(tmp_path / "c.db"), print_quota_pages=10), clock)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    spec = app[keys.SETTINGS].station("PC-05")
+    token = await app[keys.STORE].write(lambda db: stations.set_token(db, spec, clock.now()))
+    prints, gate = FakePrints(), FakePrintGate()
+    agent = Agent("PC-05", token, f"ws://127.0.0.1:{port}/ws/agent", Outbox(":memory:"), clock=clock,
+                  probes=Probes(prints=prints, print_gate=gate), print_poll_s=0.05)
+    ui: list[dict] = []
+    agent.ui_listeners.append(ui.append)
+    try:
+        await agent.start()
+        await wait_for(agent.connected.is_set, what="connection")
+        await agent.start_session()
+
+        async def job(pages: int) -> dict:
+            before = len([m for m in ui if m["ui"] == "prints"])
+            prints.add(PrintRecord(job=f"j{len(ui)}", printer="PRN-1", pages=pages, at=clock.now()))
+            await wait_for(lambda: len([m for m in ui if m["ui"] == "prints"]) > before, what="the print to be counted")
+            return [m for m in ui if m["ui"] == "prints"][-1]
+
+        assert (await job(5)) == {"ui": "prints", "pages": 5, "quota": 10, "state": "ok"}
+        assert (await job(3))["state"] == "warn"
+        assert not gate.held
+        assert (await job(4)) == {"ui": "prints", "pages": 12, "quota": 10, "state": "held"}
+        assert gate.held and gate.calls == ["hold"]
+        await agent.end_by_visitor()
+        assert not gate.held and gate.calls == ["hold", "release"]
+    finally:
+        await agent.stop()
+        await runner.cleanup()
+
+
+@pytest.mark.skipif(cups_missing_reason() is not None, reason=str(cups_missing_reason()))
+def test_the_cups_gate_denies_the_visitor_and_allows_again(tmp_path):
+    with private_cups(tmp_path) as cups:
+        gate = CupsPrintGate("root", server=cups.server)
+        doc = tiny_pdf(tmp_path / "a.pdf", 1)
+        assert gate.hold()
+        with pytest.raises(RuntimeError, match="Not allowed to print"):
+            cups.lp(doc, "after the quota")
+        assert gate.release()
+        assert cups.lp(doc, "next visitor") > 0
