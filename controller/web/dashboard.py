@@ -119,4 +119,5 @@ def setup(app: web.Application) -> None:
     help_api.setup(app)
     app.router.add_get("/floor", floor_page)
     app.router.add_get("/api/site", site)
-    app.router.add_get("/i18n/{lang}.json", i18n_json)
+    if not any(r.canonical == "/i18n/{lang}.json" for r in app.router.resources()):
+        app.router.add_get("/i18n/{lang}.json", i18n_json)  # the kiosk's serves the whole catalog, when present
