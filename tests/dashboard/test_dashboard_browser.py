@@ -178,6 +178,10 @@ async def test_screenshots_of_the_61_station_floor(site: Site, browser, tmp_path
     for name, viewport in (("desktop", {"width": 1440, "height": 900}), ("phone", {"width": 390, "height": 844})):
         ctx = await browser.new_context(viewport=viewport, device_scale_factor=1)
         page = await ctx.new_page()
+        await page.goto(url + "/login")
+        await page.click('.lang[data-lang="nl"]')
+        await page.wait_for_function("document.documentElement.lang === 'nl'")
+        await page.screenshot(path=str(shots / f"login-{name}.png"))
         await login(page, url)
         await page.wait_for_selector(tile("PC-02", "help"))
         await page.wait_for_selector(tile("PC-11", "idle"))
