@@ -120,6 +120,7 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "locked": agent.locked,
             "outbox": await agent.outbox.count(),
             "last_seq": await agent.outbox.get("last_seq"),
+            "prints_pending": len(agent.probes.prints.queued) if isinstance(agent.probes.prints, FakePrints) else 0,
             "now": agent.clock.now(),
         }
     if op == "idle":

@@ -177,6 +177,6 @@ class AgentProc:
 
         async def check() -> dict[str, Any] | None:
             st = await self.call("status")
-            return st if st["connected"] and st["outbox"] == 0 else None
+            return st if st["connected"] and st["outbox"] == 0 and not st.get("prints_pending") else None
 
         return await wait_for(check, timeout, f"{self.station} to drain its outbox")
