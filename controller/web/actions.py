@@ -72,7 +72,7 @@ async def audit(request: web.Request, type_: str, station: str | None, body: dic
         "id": p.new_id(), "station": station, "seq": None, "type": type_, "at": now, "received": now,
         "session_id": session_id, "actor": actor, "body": json.dumps(body, sort_keys=True),
     }  # fmt: skip
-    await request.app[keys.STORE].write(lambda db: db["events"].insert(row))
+    await request.app[keys.STORE].write(lambda db: db.table("events").insert(row))
 
 
 async def _send(request: web.Request, station: str, cmd: p.Command, type_: str, body: dict[str, Any], session_id: str | None = None) -> web.Response | None:

@@ -237,3 +237,34 @@ def test_the_cli_adds_lists_and_disables_staff(tmp_path: Path, monkeypatch: pyte
     [(h, disabled)] = _rows(Path(db), "SELECT password_hash, disabled FROM staff")
     assert str(h).startswith("$argon2id$")
     assert disabled == 1
+
+
+async def test_help_is_taken_by_one_steward_and_its_times_are_recorded(site: Site) -> None:
+    await site.add("lea", "steward")
+    t0 = site.clock.now()
+    await site.app[keys.STORE].write(
+        lambda db: db.execute("INSERT INTO help_requests (id, station, requested) VALUES ('h1', 'PC-04', ?)", [t0])
+    )
+    async with site.client() as sam, site.client() as lea:
+        sam_csrf = (await site.login(sam, "sam"))["csrf"]
+        lea_csrf = (await site.login(lea, "lea"))["csrf"]
+        site.clock.set(t0 + 75)
+        async with sam.get("/api/help") as r:
+            [item] = (await r.json())["help"]
+            assert item["waiting_s"] == 75
+        async with sam.post("/api/help/h1/take", headers={"X-CSRF-Token": sam_csrf}) as r:
+            assert r.status == 200
+            body = await r.json()
+            assert body["answer_s"] == 75
+            assert body["station_told"] is False  # PC-04 is offline; the record is kept anyway
+        async with lea.post("/api/help/h1/take", headers={"X-CSRF-Token": lea_csrf}) as r:
+            assert r.status == 409
+            assert (await r.json())["taken_by"] == "sam"
+        site.clock.set(t0 + 200)
+        async with lea.post("/api/help/h1/done", headers={"X-CSRF-Token": lea_csrf}) as r:
+            assert r.status == 200
+        async with lea.get("/api/help") as r:
+            assert (await r.json())["help"] == []
+        async with lea.post("/api/help/h1/done", headers={"X-CSRF-Token": lea_csrf}) as r:
+            assert r.status == 409
+    assert _rows(site.db, "SELECT taken - requested, taken_by, done - requested FROM help_requests") == [(75.0, "sam", 200.0)]
