@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -14,6 +13,7 @@ from pathlib import Path
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from espace.clock import clock_from_spec
+from espace.logs import setup_logging
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -121,6 +121,7 @@ def _mac() -> str:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="espace-agent", description="The Espace agent: a station's side of Espace.")
     ap.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    ap.add_argument("--log-format", choices=("text", "json"), default="text", help="text, or JSON lines for a log collector")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sp = sub.add_parser("run", help="run one station with simulated OS probes")
     sp.add_argument("--station", required=True, help="station id, e.g. PC-01")
@@ -140,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level, args.log_format)
     return args.func(args)
 
 

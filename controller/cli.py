@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sqlite3
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from controller.settings import Settings, SettingsError, load_settings, sample_toml
 from espace.clock import clock_from_spec
+from espace.logs import setup_logging
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -175,6 +175,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="espace-controller", description="The Espace controller: sessions, rules, the floor, the store.")
     ap.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    ap.add_argument("--log-format", choices=("text", "json"), default="text", help="text, or JSON lines for a log collector")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sp = sub.add_parser("serve", help="run the controller (agents' WebSocket, dashboard, API)")
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(args.log_level, args.log_format)
     try:
         return args.func(args)
     except SettingsError as exc:
