@@ -1,0 +1,242 @@
+"""The tablet kiosk page in headless Chromium against a real controller process.
+
+The page is the agent: it says hello with the token from the URL fragment, asks for a grant,
+counts down on a virtual clock shared with the controller, warns, calls a steward, ends, wipes
+the visitor's storage and reloads. The controller's database must show exactly what happened.
+Screenshots at tablet size (800x1280) go to $ESPACE_SHOTS (or the test's tmp dir).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.support.procs import ControllerProc, shared_clock, wait_for
+
+pw = pytest.importorskip("playwright.async_api")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TABLET = {"width": 800, "height": 1280}
+STATION_KEYS = {"espace.token", "espace.seq", "espace.rules", "espace.clock", "espace.locked"}
+
+pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium")
+
+
+class Site:
+    def __init__(self, tmp: Path) -> None:
+        self.clock = shared_clock(speed=120.0)  # one virtual hour in 30 real seconds
+        config = tmp / "site.toml"
+        config.write_text("warn_minutes = [55, 5, 1]\n")  # a first warning 5 virtual minutes in
+        self.controller = ControllerProc(tmp, self.clock, config)
+
+    def rows(self, sql: str, *args: object) -> list[sqlite3.Row]:
+        conn = sqlite3.connect(self.controller.db)
+        conn.row_factory = sqlite3.Row
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+
+    def kiosk_url(self, station: str, token: str) -> str:
+        return f"{self.controller.url}/kiosk/{station}#token={quote(token)}&clock={quote(self.clock.spec())}"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    s = Site(tmp_path)
+    s.controller.start()
+    try:
+        yield s
+    finally:
+        s.controller.kill()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[object]:
+    async with pw.async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    base = os.environ.get("ESPACE_SHOTS")
+    folder = Path(base) / request.node.name if base else tmp_path / "shots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_the_page_and_the_catalog_are_served_publicly(site: Site) -> None:
+    url = site.controller.url
+    with urllib.request.urlopen(f"{url}/kiosk/TAB-02", timeout=5) as r:
+        html = r.read().decode()
+        assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert "/static/kiosk.js" in html
+    assert "/static/kiosk.css" in html
+    with urllib.request.urlopen(f"{url}/i18n/nl.json", timeout=5) as r:
+        nl = json.loads(r.read())
+    assert nl["lock.start_button"] == "Mijn sessie starten"
+    assert nl["kiosk.charter_2"].startswith("Er wordt niets bewaard")
+    for bad in ("/i18n/de.json", "/kiosk/TAB%2002"):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url + bad, timeout=5)
+        assert err.value.code == 404
+        err.value.close()
+
+
+async def test_a_full_tablet_session(site: Site, browser, shots: Path) -> None:
+    token = site.controller.add_station("TAB-02")
+    page = await browser.new_page(viewport=TABLET)
+    await page.goto(site.kiosk_url("TAB-02", token))
+
+    # The lock screen, connected, with the offer from the controller's dry-run grant.
+    await page.wait_for_selector(
+        'body[data-connected="1"][data-screen="lock"] #start:not([hidden])'
+    )
+    assert "token" not in page.url  # the token left the address bar ...
+    assert await page.evaluate("localStorage.getItem('espace.token')") == json.dumps(
+        token
+    )  # ... for storage
+    await page.wait_for_function(
+        "() => document.querySelector('#offer').textContent.startsWith('Jusqu')"
+    )
+    assert await page.inner_text("#screen-lock h1") == "Bienvenue"
+    assert await page.get_by_role("button", name=re.compile("^Commencer ma session")).is_visible()
+    start = page.locator("#start")
+    box = await start.bounding_box()
+    assert box["height"] >= 48
+    await page.screenshot(path=str(shots / "01-kiosk-lock-fr.png"))
+
+    # Dutch, then start.
+    await page.get_by_role("button", name="Nederlands").click()
+    assert await page.get_attribute("html", "lang") == "nl"
+    assert (await page.inner_text("#start")).startswith("Mijn sessie starten")
+    assert await page.get_attribute('button[data-lang="nl"]', "aria-pressed") == "true"
+    await start.click()
+    await page.wait_for_selector('body[data-screen="session"]')
+    assert re.fullmatch(r"Nog \d+ min", await page.inner_text("#time-left"))
+    assert (await page.inner_text("#until")).startswith("Tot ")
+    assert await page.get_attribute("#time-left", "role") == "timer"
+    # What a visitor's browsing leaves behind, for the wipe to find.
+    await page.evaluate(
+        "localStorage.setItem('visitor-draft', 'my CV'); sessionStorage.setItem('tab', '1')"
+    )
+    await wait_for(
+        lambda: site.rows("SELECT * FROM sessions WHERE station = 'TAB-02'"), what="session row"
+    )
+
+    # Help: confirm, sent, and the controller has the request.
+    await page.click("#help")
+    await page.click('#dialog-help [data-key="help.confirm_yes"]')
+    await page.wait_for_function(
+        "() => document.querySelector('#help-status').textContent.startsWith('Uw vraag is verstuurd')"
+    )
+    assert await page.is_visible("#help-cancel")
+    helps = await wait_for(
+        lambda: site.rows("SELECT * FROM help_requests WHERE station = 'TAB-02'"), what="help row"
+    )
+    assert helps[0]["cancelled"] is None
+    await page.screenshot(path=str(shots / "02-kiosk-session-help-sent-nl.png"))
+
+    # Five virtual minutes in: the warning, an alert dialog with the focus on its button.
+    await page.wait_for_selector('#dialog-warn[role="alertdialog"]', timeout=20000)
+    assert (await page.inner_text("#dialog-warn-body")).startswith("Uw sessie eindigt over 55 min.")
+    assert await page.evaluate("document.activeElement.dataset.key") == "warn.ack"
+    assert "55 min" in await page.inner_text("#announce")  # read out by a screen reader
+    await page.screenshot(path=str(shots / "03-kiosk-warning-nl.png"))
+    await page.keyboard.press("Enter")  # acknowledged with the keyboard
+    await page.wait_for_selector("#dialog-warn", state="detached")
+
+    # Cancel the help request.
+    await page.click("#help-cancel")
+    await wait_for(
+        lambda: site.rows("SELECT cancelled FROM help_requests WHERE station = 'TAB-02'")[0][
+            "cancelled"
+        ],
+        what="the cancellation",
+    )
+    assert await page.is_visible("#help")
+
+    # End: the confirmation says files are erased; then cleaning, the wipe and a reload.
+    await page.evaluate("window.__before_reload = true")
+    await page.click("#end")
+    assert "gewist" in await page.inner_text("#dialog-end-body")
+    assert (
+        await page.evaluate("document.activeElement.dataset.key") == "end.confirm_no"
+    )  # the safe choice first
+    async with page.expect_event("load", timeout=20000):
+        await page.click('#dialog-end [data-key="end.confirm_yes"]')
+        await page.wait_for_selector('body[data-screen="notice"]')
+        assert await page.inner_text("#notice-title") == "Bedankt voor uw bezoek!"
+    await page.wait_for_selector(
+        'body[data-connected="1"][data-screen="lock"] #start:not([hidden])'
+    )
+    assert await page.evaluate("window.__before_reload === undefined")
+    assert (await page.inner_text("#start")).startswith("Commencer ma session")  # French again
+    await page.wait_for_function(
+        "() => localStorage.getItem('espace.outbox') === null"
+    )  # all acknowledged
+    keys = set(await page.evaluate("Object.keys(localStorage)"))
+    assert "espace.token" in keys
+    assert keys <= STATION_KEYS, keys
+    assert await page.evaluate("sessionStorage.length") == 0
+    await page.screenshot(path=str(shots / "04-kiosk-lock-again-fr.png"))
+
+    sessions = site.rows("SELECT * FROM sessions WHERE station = 'TAB-02'")
+    assert len(sessions) == 1
+    s = sessions[0]
+    assert (s["end_reason"], s["lang"], s["offline"], s["warnings"], s["station_kind"]) == (
+        "visitor",
+        "nl",
+        0,
+        1,
+        "tablet",
+    )
+    kinds = [
+        r["type"]
+        for r in site.rows("SELECT type FROM events WHERE station = 'TAB-02' ORDER BY seq")
+    ]
+    assert kinds == [
+        "session_started",
+        "help_requested",
+        "session_warned",
+        "help_cancelled",
+        "session_ended",
+        "station_reset",
+    ]
+    seqs = [
+        r["seq"] for r in site.rows("SELECT seq FROM events WHERE station = 'TAB-02' ORDER BY seq")
+    ]
+    assert seqs == list(range(1, len(kinds) + 1))
+    await page.close()
+
+
+async def test_a_wrong_token_shows_not_set_up(site: Site, browser, shots: Path) -> None:
+    site.controller.add_station("TAB-05")
+    page = await browser.new_page(viewport=TABLET)
+    await page.goto(site.kiosk_url("TAB-05", "not-the-token"))
+    await page.wait_for_function(
+        "() => document.querySelector('#notice-title').textContent === 'Tablette non configurée'"
+    )
+    assert await page.is_hidden("#screen-lock")
+    await page.close()
