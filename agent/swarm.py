@@ -1,0 +1,441 @@
+"""Many simulated stations from one process, for load tests and benchmarks.
+
+Each station is the real :class:`agent.core.Agent` (real protocol, real
+outbox logic, real enforcement and backoff) with an in-memory outbox and the
+fake OS probes. Simulated visitors walk up on the accelerated clock, start
+sessions, print, ask for help and leave (early, or when the station ends the
+session). Connections are opened with at most ``max_handshakes`` in flight at
+once, so 5,000 stations do not knock at the same millisecond.
+
+:class:`SwarmStats` counts what the swarm did (the simulation's ground truth)
+and keeps the figures the benchmarks need: event -> commit -> ack latency
+(measured from the moment the event enters the outbox to the moment its ack
+is handled) and, with ``floor_url``, event -> dashboard latency for help
+requests (from the event's instant to the /ws/floor update that shows it).
+
+``prepare_site`` writes a site configuration with N stations and their tokens
+straight into a fresh controller store (faster than N ``station add`` calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from agent.core import Agent, Probes
+from agent.outbox import Outbox
+from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, PrintRecord
+from espace import protocol as p
+from espace.clock import Clock, ScaledClock, clock_from_spec
+
+log = logging.getLogger(__name__)
+
+
+def percentile(samples: Iterable[float], q: float) -> float:
+    """The q-th percentile (0-100, nearest rank) of ``samples``; NaN when empty."""
+    data = sorted(samples)
+    if not data:
+        return float("nan")
+    k = max(0, min(len(data) - 1, round(q / 100 * len(data) + 0.5) - 1))
+    return data[k]
+
+
+@dataclass
+class SwarmStats:
+    """What the swarm did, and latency samples (seconds)."""
+
+    stations: int = 0
+    emitted: int = 0  # events put into the outboxes
+    acked: int = 0  # events that left the outboxes on an ack (or a reject)
+    sessions_started: int = 0
+    sessions_offline: int = 0  # granted locally: the controller was away or slow
+    refused: int = 0
+    prints: int = 0
+    pages: int = 0
+    helps: int = 0
+    ack_latency: list[float] = field(default_factory=list)
+    dashboard_latency: list[float] = field(default_factory=list)
+
+    def reset_latency(self) -> None:
+        self.ack_latency.clear()
+        self.dashboard_latency.clear()
+
+    def as_dict(self, connected: int = 0) -> dict[str, Any]:
+        def ms(xs: list[float], q: float) -> float:
+            return round(percentile(xs, q) * 1000, 2)
+
+        return {
+            "stations": self.stations, "connected": connected, "emitted": self.emitted, "acked": self.acked,
+            "sessions_started": self.sessions_started, "sessions_offline": self.sessions_offline,
+            "refused": self.refused, "prints": self.prints, "pages": self.pages, "helps": self.helps,
+            "ack_ms_p50": ms(self.ack_latency, 50), "ack_ms_p99": ms(self.ack_latency, 99), "ack_samples": len(self.ack_latency),
+            "dash_ms_p50": ms(self.dashboard_latency, 50), "dash_ms_p99": ms(self.dashboard_latency, 99),
+            "dash_samples": len(self.dashboard_latency),
+        }  # fmt: skip
+
+
+class _TimedOutbox(Outbox):
+    """An in-memory outbox that notes when each event went in and when its ack took it out."""
+
+    def __init__(self, stats: SwarmStats) -> None:
+        super().__init__(":memory:")
+        self._stats = stats
+        self._born: dict[str, float] = {}
+
+    async def add(self, build: Callable[[int], p.Event]) -> p.Event:
+        t0 = time.perf_counter()
+        ev = await super().add(build)
+        self._born[ev.id] = t0
+        self._stats.emitted += 1
+        return ev
+
+    async def remove(self, event_id: str) -> None:
+        await super().remove(event_id)
+        t0 = self._born.pop(event_id, None)
+        if t0 is not None:
+            self._stats.acked += 1
+            self._stats.ack_latency.append(time.perf_counter() - t0)
+
+
+@dataclass
+class Visitors:
+    """How the simulated visitors behave, in virtual minutes."""
+
+    gap_minutes: float = 20.0  # mean time a free station waits for its next visitor
+    leave_early: float = 0.4  # chance a visitor ends the session before the time is up
+    print_chance: float = 0.5
+    help_chance: float = 0.3
+
+
+class Swarm:
+    def __init__(
+        self,
+        url: str,
+        tokens: dict[str, str],
+        clock: Clock,
+        *,
+        heartbeat_s: float = 10.0,
+        visitors: Visitors | None = None,
+        seed: int = 0,
+        max_handshakes: int = 100,
+        print_poll_s: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.clock = clock
+        self.stats = SwarmStats(stations=len(tokens))
+        self.visitors = visitors
+        self.rng = random.Random(seed)
+        self.max_handshakes = max_handshakes
+        self.agents: dict[str, Agent] = {}
+        for station, token in tokens.items():
+            probes = Probes(idle=FakeIdle(), prints=FakePrints(), reset=FakeResetter(), health=FakeHealth())
+            self.agents[station] = Agent(
+                station, token, url, _TimedOutbox(self.stats), clock=clock, probes=probes,
+                heartbeat_s=heartbeat_s, print_poll_s=print_poll_s,
+            )  # fmt: skip
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def connected(self) -> int:
+        return sum(1 for a in self.agents.values() if a.connected.is_set())
+
+    async def start(self, connect_within: float = 600.0) -> None:
+        """Start every station, at most ``max_handshakes`` connecting at once; returns when all are connected."""
+        deadline = time.monotonic() + connect_within
+        window = asyncio.Semaphore(self.max_handshakes)
+
+        async def one(agent: Agent) -> None:
+            async with window:
+                await agent.start()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(agent.connected.wait(), max(1.0, deadline - time.monotonic()))
+
+        await asyncio.gather(*(one(a) for a in self.agents.values()))
+        if self.visitors is not None:
+            for agent in self.agents.values():
+                rng = random.Random(self.rng.random())
+                self._tasks.append(asyncio.create_task(self._visit(agent, rng), name=f"{agent.station}-visitor"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
+        for a in self.agents.values():
+            a.outbox.close()
+
+    async def _visit(self, agent: Agent, rng: random.Random) -> None:
+        v = self.visitors
+        assert v is not None
+        st, clock = self.stats, self.clock
+        while True:
+            await clock.sleep(rng.expovariate(1.0 / (v.gap_minutes * 60)))
+            if agent.session is not None or agent.locked is not None:
+                continue
+            answer = await agent.start_session(rng.choice(("fr", "nl", "en")))
+            if not isinstance(answer, p.Grant):
+                st.refused += 1
+                continue
+            st.sessions_started += 1
+            if answer.request is None:  # made by the station itself: the controller was away or slow
+                st.sessions_offline += 1
+            session_id = answer.session_id
+            stay = answer.end - clock.now()
+            if rng.random() < v.leave_early:
+                stay = rng.uniform(0.1, 0.9) * stay
+            plan: list[tuple[float, str]] = [(stay, "leave")]
+            if rng.random() < v.print_chance:
+                plan.append((rng.uniform(0.05, 0.95) * stay, "print"))
+            if rng.random() < v.help_chance:
+                at = rng.uniform(0.05, 0.8) * stay
+                plan += [(at, "help"), (at + rng.uniform(0.05, 0.15) * stay, "cancel_help")]
+            elapsed = 0.0
+            for at, what in sorted(plan):
+                await clock.sleep(at - elapsed)
+                elapsed = at
+                s = agent.session
+                if s is None or s.session_id != session_id:
+                    break  # the station ended it (time, closing, steward)
+                if what == "print":
+                    pages = rng.randint(1, 6)
+                    agent.probes.prints.add(PrintRecord(job=p.new_id()[:12], printer="PRN-1", pages=pages, at=clock.now()))  # type: ignore[attr-defined]
+                    st.prints += 1
+                    st.pages += pages
+                elif what == "help":
+                    if await agent.request_help() is not None:
+                        st.helps += 1
+                elif what == "cancel_help":
+                    await agent.cancel_help()
+                elif what == "leave" and agent.session is not None and agent.session.session_id == session_id:
+                    await agent.end_by_visitor()
+
+    async def print_burst(self, per_station: int, pages: int = 1) -> int:
+        """Queue ``per_station`` print jobs on every station (they leave at the next print poll)."""
+        n = 0
+        for agent in self.agents.values():
+            for _ in range(per_station):
+                agent.probes.prints.add(PrintRecord(job=p.new_id()[:12], printer="PRN-1", pages=pages, at=self.clock.now()))  # type: ignore[attr-defined]
+                n += 1
+        self.stats.prints += n
+        self.stats.pages += n * pages
+        return n
+
+    async def pending(self) -> int:
+        """Events still waiting in the outboxes."""
+        counts = await asyncio.gather(*(a.outbox.count() for a in self.agents.values()))
+        return sum(counts)
+
+
+async def watch_floor(floor_url: str, clock: ScaledClock, stats: SwarmStats, ready: asyncio.Event | None = None,
+                      headers: dict[str, str] | None = None) -> None:
+    """Subscribe to /ws/floor; each help flag that appears gives one event -> dashboard sample.
+
+    ``help_since`` is the help event's instant on the shared virtual clock; it
+    maps back to the real instant the station emitted it.
+    """
+    seen: dict[str, float | None] = {}
+    async with aiohttp.ClientSession() as http, http.ws_connect(floor_url, headers=headers, max_msg_size=64 * 1024 * 1024) as ws:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            now_real = time.time()
+            data = json.loads(msg.data)
+            if data.get("type") == "snapshot":
+                for v in data["stations"]:
+                    seen[v["id"]] = v.get("help_since")
+                if ready is not None:
+                    ready.set()
+                continue
+            v = data.get("station")
+            if not v:
+                continue
+            since = v.get("help_since")
+            if since is not None and seen.get(v["id"]) != since:
+                emitted_real = clock.anchor + (since - clock.start) / clock.speed
+                stats.dashboard_latency.append(max(0.0, now_real - emitted_real))
+            seen[v["id"]] = since
+
+
+# ---------------------------------------------------------------- site preparation
+
+
+def station_ids(count: int) -> list[str]:
+    """The Brussels floor's ids for the first 61, then SIM-00062, SIM-00063, ..."""
+    from controller.settings import brussels_stations
+
+    ids = [s.id for s in brussels_stations()][:count]
+    ids += [f"SIM-{n:05d}" for n in range(len(ids) + 1, count + 1)]
+    return ids
+
+
+def prepare_site(folder: str | Path, count: int) -> tuple[Path, Path, dict[str, str]]:
+    """A site configuration with ``count`` stations and a fresh store holding their tokens.
+
+    Returns (site.toml, controller.db, {station: token}); the tokens also go to
+    ``tokens.txt`` (``station token`` per line) for ``espace-agent swarm``.
+    Uses the controller's own code (settings, migrations, ``set_token``) on the
+    store directly, in one transaction.
+    """
+    import sqlite3
+
+    from controller import stations
+    from controller.settings import brussels_stations, load_settings
+    from controller.store.store import connect, migrate
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config, db_path, tokens_path = folder / "site.toml", folder / "controller.db", folder / "tokens.txt"
+    known = {s.id: s for s in brussels_stations()}
+    lines = [f'database = "{db_path}"', ""]
+    for i, sid in enumerate(station_ids(count)):
+        spec = known.get(sid)
+        kind = spec.kind if spec else ("tablet" if i % 4 == 3 else "pc")
+        x, y = (spec.x, spec.y) if spec else (i % 80, i // 80)
+        lines += ["[[stations]]", f'id = "{sid}"', f'kind = "{kind}"', f"x = {x}", f"y = {y}"]
+        if spec is not None:
+            lines += [f"accessible = {'true' if spec.accessible else 'false'}", f'zone = "{spec.zone}"']
+        lines.append("")
+    config.write_text("\n".join(lines), encoding="utf-8")
+    settings = load_settings(config)
+    with contextlib.suppress(FileNotFoundError):
+        db_path.unlink()
+    db = connect(db_path)
+    try:
+        migrate(db)
+        now = time.time()
+        tokens: dict[str, str] = {}
+        db.conn.execute("BEGIN IMMEDIATE")
+        for spec in settings.stations:
+            tokens[spec.id] = stations.set_token(db, spec, now)
+        db.conn.execute("COMMIT")
+    except sqlite3.Error:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    finally:
+        db.conn.close()
+    tokens_path.write_text("".join(f"{s} {t}\n" for s, t in tokens.items()), encoding="utf-8")
+    return config, db_path, tokens
+
+
+def read_tokens(path: str | Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            station, token = line.split()
+            out[station] = token
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+
+def _write_stats(path: str | Path, figures: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(figures), encoding="utf-8")  # small, once a second
+
+
+async def run_swarm(
+    count: int,
+    url: str,
+    tokens: dict[str, str],
+    clock: Clock,
+    heartbeat_s: float = 10.0,
+    *,
+    duration: float | None = None,
+    visitors: Visitors | None = None,
+    seed: int = 0,
+    stats_file: str | Path | None = None,
+    floor_url: str | None = None,
+    stop: asyncio.Event | None = None,
+) -> SwarmStats:
+    """Run ``count`` stations (the first ``count`` of ``tokens``) until ``duration`` real seconds pass or ``stop`` is set."""
+    chosen = dict(list(tokens.items())[:count])
+    if len(chosen) < count:
+        raise ValueError(f"{count} stations asked, only {len(chosen)} tokens given")
+    swarm = Swarm(url, chosen, clock, heartbeat_s=heartbeat_s, visitors=visitors, seed=seed)
+    stop = stop or asyncio.Event()
+    watcher = None
+    if floor_url and isinstance(clock, ScaledClock):
+        watcher = asyncio.create_task(watch_floor(floor_url, clock, swarm.stats))
+    t0 = time.monotonic()
+    await swarm.start()
+    log.info("swarm: %d stations connected in %.1f s", swarm.connected(), time.monotonic() - t0)
+    try:
+        while not stop.is_set():
+            if duration is not None and time.monotonic() - t0 >= duration:
+                break
+            if stats_file:
+                _write_stats(stats_file, swarm.stats.as_dict(swarm.connected()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+        await swarm.stop()
+        if stats_file:
+            _write_stats(stats_file, swarm.stats.as_dict(0))
+    return swarm.stats
+
+
+def cmd_swarm(args: argparse.Namespace) -> int:
+    import signal
+
+    if args.prepare:
+        config, db, tokens = prepare_site(args.prepare, args.count)
+        print(f"site: {config}\nstore: {db}\ntokens: {Path(args.prepare) / 'tokens.txt'}")
+        return 0
+    if not args.url or not args.tokens_file:
+        print("error: --url and --tokens-file are required (or --prepare DIR)")
+        return 2
+    tokens = read_tokens(args.tokens_file)
+    clock = clock_from_spec(args.clock)
+    visitors = None if args.no_visitors else Visitors(gap_minutes=args.gap_minutes)
+
+    async def main() -> SwarmStats:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_swarm(
+            args.count, args.url, tokens, clock, args.heartbeat, duration=args.duration, visitors=visitors,
+            seed=args.seed, stats_file=args.stats_file, floor_url=args.floor_url, stop=stop,
+        )  # fmt: skip
+
+    stats = asyncio.run(main())
+    print(json.dumps(stats.as_dict()), flush=True)
+    return 0
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``swarm`` to ``espace-agent``'s subcommands."""
+    sp = subparsers.add_parser("swarm", help="run N simulated stations from one process (load tests, benchmarks)")
+    sp.add_argument("--count", type=int, required=True, help="number of stations")
+    sp.add_argument("--url", help="controller WebSocket URL, e.g. ws://127.0.0.1:8080/ws/agent")
+    sp.add_argument("--tokens-file", help="'station token' per line (written by --prepare)")
+    sp.add_argument("--clock", default=None, help="virtual clock spec shared with the controller")
+    sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
+    sp.add_argument("--duration", type=float, default=None, help="stop after this many real seconds (default: until SIGTERM)")
+    sp.add_argument("--gap-minutes", type=float, default=20.0, help="mean virtual minutes between visitors on a free station")
+    sp.add_argument("--no-visitors", action="store_true", help="only connect and send heartbeats")
+    sp.add_argument("--seed", type=int, default=0, help="random seed of the simulated visitors")
+    sp.add_argument("--stats-file", default=None, help="write the swarm's figures as JSON here every second")
+    sp.add_argument("--floor-url", default=None, help="ws://…/ws/floor: measure event -> dashboard latency")
+    sp.add_argument("--prepare", metavar="DIR", default=None,
+                    help="instead of running: write DIR/site.toml, DIR/controller.db and DIR/tokens.txt for --count stations")
+    sp.set_defaults(func=cmd_swarm)
+    return sp
