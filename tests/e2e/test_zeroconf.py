@@ -106,3 +106,16 @@ def test_agent_follows_the_controller_to_a_new_port(tmp_path: Path) -> None:
     assert seen["connected2_after_s"] is not None, why
     assert f"at ws://127.0.0.1:{seen['port2']}/ws/agent" in seen["agent.log"], why
     assert f"{STATION}@127.0.0.1: connected" in seen["controller-2.log"], why
+
+
+def test_agent_follows_a_controller_that_crashed_and_came_back_elsewhere(tmp_path: Path) -> None:
+    """No goodbye (SIGKILL): the re-announcement's cache-flush SRV moves the agent to the new port."""
+    _require("unshare", "ip")
+    seen = run_in_namespace("follow-crash", tmp_path)
+    why = json.dumps(seen, indent=1)[-6000:]
+    assert seen["connected1_after_s"] is not None, why
+    assert "zeroconf: withdrew" not in seen["controller-1.log"], why
+    assert seen["port2"] != seen["port1"]
+    assert seen["connected2_after_s"] is not None, why
+    assert f"at ws://127.0.0.1:{seen['port2']}/ws/agent" in seen["agent.log"], why
+    assert f"{STATION}@127.0.0.1: connected" in seen["controller-2.log"], why

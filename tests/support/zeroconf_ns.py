@@ -7,7 +7,7 @@ process that has no URL (discovery only), and Debian's ``dig`` as the DNS-SD
 client. It checks nothing itself: it prints one JSON object of what it saw,
 and the test judges.
 
-    python tests/support/zeroconf_ns.py find|follow <tmpdir>
+    python tests/support/zeroconf_ns.py find|follow|follow-crash <tmpdir>
     python tests/support/zeroconf_ns.py agent --station … --token … --state-dir … --clock … --interface 127.0.0.1
 """
 
@@ -116,9 +116,12 @@ def scenario(name: str, tmp: Path) -> dict[str, object]:
         with agent_log.open("ab") as logf:
             agent = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
         seen["connected1_after_s"] = _wait_for_text(ctl.log, f"{STATION}@127.0.0.1: connected", 30)
-        if name == "follow":
-            ctl.kill(signal.SIGTERM)  # a clean stop: the goodbye packet goes out
-            seen["goodbye_after_s"] = _wait_for_text(agent_log, "went away", 10)
+        if name in ("follow", "follow-crash"):
+            if name == "follow":
+                ctl.kill(signal.SIGTERM)  # a clean stop: the goodbye packets go out
+                seen["goodbye_after_s"] = _wait_for_text(agent_log, "went away", 10)
+            else:
+                ctl.kill(signal.SIGKILL)  # no goodbye: the agent keeps the old address until re-announced
             ctl.port = free_port()
             ctl.log = tmp / "controller-2.log"
             seen["port2"] = ctl.port
@@ -142,7 +145,7 @@ def scenario(name: str, tmp: Path) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="zeroconf_ns")
     sub = ap.add_subparsers(dest="command", required=True)
-    for n in ("find", "follow"):
+    for n in ("find", "follow", "follow-crash"):
         sp = sub.add_parser(n)
         sp.add_argument("tmp", type=Path)
     sp = sub.add_parser("agent")
