@@ -147,7 +147,8 @@ def interface_addresses(interfaces: Iterable[str]) -> list[str]:
 class ControllerFinder:
     """Keeps the advertised controllers up to date; :meth:`url` gives the one to connect to.
 
-    ``interfaces`` empty: discovery is off (no socket is opened), only the fallback URL.
+    ``interfaces`` empty or None: discovery is off (no socket is opened, never all
+    interfaces by default), only the fallback URL.
     ``site``: only controllers whose TXT ``site`` is this one (several sites on one LAN).
     ``settle_s``: on the very first :meth:`url` call, how long to wait for a first
     answer before settling for the fallback (mDNS answers take about a second).
@@ -155,14 +156,14 @@ class ControllerFinder:
 
     def __init__(
         self,
-        interfaces: Iterable[str],
+        interfaces: Iterable[str] | None,
         fallback_url: str | None,
         service_type: str = SERVICE_TYPE,
         *,
         site: str | None = None,
         settle_s: float = 3.0,
     ) -> None:
-        self.interfaces = list(interfaces)
+        self.interfaces = list(interfaces or [])
         self.fallback_url = fallback_url or None
         self.service_type = service_type
         self.site = site
@@ -179,7 +180,11 @@ class ControllerFinder:
 
     async def start(self) -> None:
         async with self._start_lock:
-            if self._aiozc is not None or not self.interfaces:
+            if self._aiozc is not None:
+                return
+            if not self.interfaces:
+                if not self._settled:
+                    log.warning("discovery: no interface configured; using only the fallback URL %s", self.fallback_url)
                 return
             addresses = await asyncio.to_thread(interface_addresses, self.interfaces)
             self._aiozc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)

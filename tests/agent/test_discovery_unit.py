@@ -163,7 +163,8 @@ async def test_url_falls_back_when_nothing_is_discovered() -> None:
 
 
 async def test_url_is_none_with_no_discovery_and_no_fallback() -> None:
-    finder = ControllerFinder([], None)
+    finder = ControllerFinder(None, None)  # no interface: discovery off, never "all interfaces"
+    await finder.start()
     assert await finder.url() is None
 
 
