@@ -25,16 +25,23 @@ from aiohttp import web
 
 from controller import staff
 from controller.app import create_app
+from controller.printers import PrinterConfig
 from controller.settings import PrinterSpec, Settings, make_settings
-from controller.store.apply import apply_event
+from controller.store.apply import apply_event, print_job_key
 from controller.web import keys
-from controller.web.printing import PRINTING, SERVER_LOG_SECONDS
+from controller.web.printing import (
+    PRINTING,
+    SERVER_LOG_SECONDS,
+    ipp_config,
+    printer_id_for_queue,
+    server_queue_names,
+)
 from espace import protocol as p
 from espace.clock import ManualClock
 from tests.support.cups import CupsInstance, cups_missing_reason, private_cups, tiny_pdf
 from tests.support.procs import free_port, wait_for
 
-pytestmark = pytest.mark.skipif(
+needs_cups = pytest.mark.skipif(
     cups_missing_reason() is not None, reason=str(cups_missing_reason())
 )
 
@@ -113,6 +120,7 @@ async def status_site(tmp_path: Path, cups: CupsInstance) -> AsyncIterator[Runni
     await runner.cleanup()
 
 
+@needs_cups
 async def test_the_printer_status_is_read_from_a_real_cups_and_a_jam_alerts_the_stewards(
     status_site: Running, cups: CupsInstance
 ) -> None:
@@ -199,6 +207,7 @@ async def server_site(tmp_path: Path, cups: CupsInstance) -> AsyncIterator[Runni
     await runner.cleanup()
 
 
+@needs_cups
 async def test_a_job_printed_in_a_session_is_counted_once_on_that_session(
     server_site: Running, cups: CupsInstance, tmp_path: Path
 ) -> None:
@@ -262,6 +271,7 @@ async def test_a_job_printed_in_a_session_is_counted_once_on_that_session(
     assert site.app[PRINTING].jobs_counted == 1
 
 
+@needs_cups
 async def test_a_restart_reads_the_whole_log_again_and_counts_nothing_twice(
     server_site: Running, cups: CupsInstance, tmp_path: Path
 ) -> None:
@@ -281,3 +291,26 @@ async def test_a_restart_reads_the_whole_log_again_and_counts_nothing_twice(
         assert again.app[PRINTING].jobs_counted == 0
     finally:
         await runner.cleanup()
+
+
+def test_printer_uris_and_server_queues_from_the_site_configuration() -> None:
+    direct = PrinterSpec(id="PRN-1", uri="ipps://printer.lan/ipp/print")
+    served = SitePrinterSpec(
+        id="Hall", uri="ipp://print-server:8631/printers/HP_Hall", via_server=True
+    )
+    bare = PrinterSpec(id="PRN-3")
+    assert ipp_config(direct) == PrinterConfig("PRN-1", "printer.lan", 631, "/ipp/print", True)
+    assert ipp_config(served) == PrinterConfig(
+        "Hall", "print-server", 8631, "/printers/HP_Hall", False
+    )
+    assert ipp_config(bare) is None
+    assert ipp_config(PrinterSpec(id="x", uri="socket://10.0.0.9:9100")) is None
+    assert server_queue_names([direct, served, bare]) == {"hall", "hp_hall"}
+    assert printer_id_for_queue("hp_hall", [direct, served]) == "Hall"
+    assert printer_id_for_queue("Other", [direct, served]) == "Other"
+
+
+def test_the_agent_key_is_per_station_and_server_queues_have_none() -> None:
+    assert print_job_key("HP_Desk", "7", "PC-07") == "pc-07/hp_desk#7"
+    assert print_job_key("HP_Desk", "7", "PC-08") != print_job_key("HP_Desk", "7", "PC-07")
+    assert print_job_key("HP_Hall", "7", "PC-07", {"hp_hall"}) is None
