@@ -10,11 +10,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from controller import discovery, stations
 from controller.floor.floor import Floor
 from controller.metrics import Metrics
 from controller.settings import Settings
 from controller.store import Store
-from controller import discovery, stations
 from controller.web import agent_ws, dashboard, desk, floor_api, keys, kiosk, printing, reports
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
@@ -38,11 +38,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
 
     app.router.add_get(p.WS_PATH, agent_ws.agent_ws)
     app.router.add_get("/api/floor", floor_api.floor_json)
-    app.router.add_get("/ws/floor", floor_api.floor_ws)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/", _index)
-    app.router.add_get("/live", _live_page)
     app.router.add_static("/static", DASHBOARD / "static", name="static")
     desk.setup(app)
     kiosk.setup(app)
@@ -117,11 +114,3 @@ async def _metrics(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     gauges = {"stations_connected": len(floor.conns), "store_commits": store.commits, "store_writes": store.writes}
     return web.Response(text=request.app[keys.METRICS].render(gauges), content_type="text/plain")
-
-
-async def _index(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPFound("/live")
-
-
-async def _live_page(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(DASHBOARD / "static" / "live.html")

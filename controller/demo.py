@@ -24,7 +24,7 @@ from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakePrints, FakeResetter
 from agent.sim import SimIdle, arrivals
-from controller import stations
+from controller import staff, stations
 from controller.app import create_app
 from controller.sessions import open_slots
 from controller.settings import Settings, make_settings
@@ -64,8 +64,8 @@ async def _run(args: argparse.Namespace) -> None:
     store = app[keys.STORE]
     now = clock.now()
     tokens = await store.write(lambda db: {s.id: stations.set_token(db, s, now) for s in settings.stations})
-    setup_staff = getattr(__import__("controller.web.dashboard", fromlist=["demo_accounts"]), "demo_accounts", None)
-    accounts = await setup_staff(app) if setup_staff else []
+    accounts = [("steward", "floor-demo-1", "steward"), ("admin", "admin-demo-1", "admin"), ("backoffice", "report-demo-1", "backoffice")]
+    await store.write(lambda db: [staff.add_staff(db, login, pw, role, "fr", now) for login, pw, role in accounts])
 
     url = f"ws://127.0.0.1:{args.port}/ws/agent"
     agents: list[Agent] = []
@@ -80,7 +80,7 @@ async def _run(args: argparse.Namespace) -> None:
         agents.append(agent)
         await agent.start()
 
-    print(f"\nEspace demo: open http://127.0.0.1:{args.port}/ in a browser", flush=True)
+    print(f"\nEspace demo: open http://127.0.0.1:{args.port}/ in a browser (demo accounts, this store only):", flush=True)
     for login, password, role in accounts:
         print(f"  staff login: {login} / {password} ({role})", flush=True)
     print(f"  61 simulated stations, clock x{args.speed:g} from {datetime.fromtimestamp(start, settings.tz):%A %d %B %H:%M}", flush=True)

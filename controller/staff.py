@@ -54,15 +54,6 @@ _hasher = PasswordHasher()
 # verified against when the login does not exist, so that timing does not tell
 _DUMMY_HASH = _hasher.hash("espace-no-such-account")
 
-SESSIONS_DDL = """
-CREATE TABLE IF NOT EXISTS staff_sessions (
-    token_hash TEXT PRIMARY KEY,    -- sha256 of the cookie's token
-    login TEXT NOT NULL,
-    csrf TEXT NOT NULL,
-    created REAL NOT NULL,
-    expires REAL NOT NULL
-)
-"""
 
 
 class StaffError(ValueError):
@@ -134,7 +125,6 @@ def list_staff(db: sqlite_utils.Database) -> list[Staff]:
 def disable_staff(db: sqlite_utils.Database, login: str) -> bool:
     """Disable an account and end its sessions; False when there is no such login."""
     cur = db.execute("UPDATE staff SET disabled = 1 WHERE login = ?", [login])
-    ensure_sessions_table(db)
     db.execute("DELETE FROM staff_sessions WHERE login = ?", [login])
     return cur.rowcount > 0
 
@@ -166,10 +156,6 @@ def rehash_if_needed(db: sqlite_utils.Database, login: str, password: str) -> No
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def ensure_sessions_table(db: sqlite_utils.Database) -> None:
-    db.execute(SESSIONS_DDL)
 
 
 def create_session(db: sqlite_utils.Database, staff: Staff, now: float) -> tuple[str, StaffSession]:

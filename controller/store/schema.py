@@ -158,4 +158,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (occurrence, station, state)
     );
     """,
+    # 5: staff login sessions (the cookie's token is kept only as its SHA-256)
+    """
+    CREATE TABLE IF NOT EXISTS staff_sessions (
+        token_hash TEXT PRIMARY KEY,
+        login TEXT NOT NULL,
+        csrf TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL NOT NULL
+    );
+    """,
 ]

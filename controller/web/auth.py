@@ -275,5 +275,4 @@ def setup(app: web.Application) -> None:
 
 async def _sessions_table_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     # runs after the store is open (cleanup contexts start in order; create_app adds the store's first)
-    await app[keys.STORE].write(staff.ensure_sessions_table)
     yield

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from controller.web import actions, auth, help_api, keys
-from controller.web.auth import STATIC, Handler, current
+from controller.web.auth import STATIC, current
 from espace.i18n import LANGS, catalog
 
 I18N_PREFIX = "floor.", "lang.", "common."
@@ -101,20 +101,16 @@ async def floor_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-@web.middleware
-async def takeover_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Routes ``create_app`` declares that the dashboard now serves: ``/live`` and ``/ws/floor``."""
-    if request.path in ("/live", "/"):
-        raise web.HTTPFound("/floor")
-    if request.path == "/ws/floor":
-        return await floor_ws(request)
-    return await handler(request)
+async def to_floor(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/floor")
 
 
 def setup(app: web.Application) -> None:
     """Add the staff routes and middlewares to ``app`` (called once by ``create_app``)."""
     auth.setup(app)
-    app.middlewares.append(takeover_middleware)  # inside the auth middleware: only for staff
+    app.router.add_get("/ws/floor", floor_ws)
+    app.router.add_get("/", to_floor)
+    app.router.add_get("/live", to_floor)
     actions.setup(app)
     help_api.setup(app)
     app.router.add_get("/floor", floor_page)
