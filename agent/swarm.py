@@ -36,6 +36,7 @@ import aiohttp
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, PrintRecord
+from agent.timer import next_deadline
 from espace import protocol as p
 from espace.clock import Clock, ScaledClock, clock_from_spec
 
@@ -118,6 +119,34 @@ class Visitors:
     help_chance: float = 0.3
 
 
+class SwarmAgent(Agent):
+    """The real agent, polling its (fake, unchanging) idle probe every few seconds instead of 4 times a second.
+
+    ``Agent._enforce_loop`` wakes every 0.25 s per station even with no
+    session; 5,000 of those in one process are 20,000 wake-ups a second, which
+    saturates a core and makes the swarm (not the controller) the bottleneck.
+    Session deadlines are still met to the millisecond: the wait is cut to the
+    next deadline exactly as in the original loop.
+    """
+
+    idle_poll_s = 5.0
+
+    async def _enforce_loop(self) -> None:
+        while True:
+            s = self.session
+            rules = self.rules or p.Rules()
+            wait = self.idle_poll_s
+            if s is not None:
+                await self._enforce(s, rules)
+            s = self.session
+            if s is not None:
+                now = self.clock.now()
+                wait = min(wait, max(0.0, (next_deadline(s, now, rules) - now) / self.clock.speed) + 0.001)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+
 class Swarm:
     def __init__(
         self,
@@ -137,10 +166,10 @@ class Swarm:
         self.visitors = visitors
         self.rng = random.Random(seed)
         self.max_handshakes = max_handshakes
-        self.agents: dict[str, Agent] = {}
+        self.agents: dict[str, SwarmAgent] = {}
         for station, token in tokens.items():
             probes = Probes(idle=FakeIdle(), prints=FakePrints(), reset=FakeResetter(), health=FakeHealth())
-            self.agents[station] = Agent(
+            self.agents[station] = SwarmAgent(
                 station, token, url, _TimedOutbox(self.stats), clock=clock, probes=probes,
                 heartbeat_s=heartbeat_s, print_poll_s=print_poll_s,
             )  # fmt: skip
@@ -240,33 +269,44 @@ class Swarm:
 
 
 async def watch_floor(floor_url: str, clock: ScaledClock, stats: SwarmStats, ready: asyncio.Event | None = None,
-                      headers: dict[str, str] | None = None) -> None:
+                      login: tuple[str, str] | None = None) -> None:
     """Subscribe to /ws/floor; each help flag that appears gives one event -> dashboard sample.
 
     ``help_since`` is the help event's instant on the shared virtual clock; it
     maps back to the real instant the station emitted it.
     """
     seen: dict[str, float | None] = {}
-    async with aiohttp.ClientSession() as http, http.ws_connect(floor_url, headers=headers, max_msg_size=64 * 1024 * 1024) as ws:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                break
-            now_real = time.time()
-            data = json.loads(msg.data)
-            if data.get("type") == "snapshot":
-                for v in data["stations"]:
-                    seen[v["id"]] = v.get("help_since")
-                if ready is not None:
-                    ready.set()
-                continue
-            v = data.get("station")
-            if not v:
-                continue
-            since = v.get("help_since")
-            if since is not None and seen.get(v["id"]) != since:
-                emitted_real = clock.anchor + (since - clock.start) / clock.speed
-                stats.dashboard_latency.append(max(0.0, now_real - emitted_real))
-            seen[v["id"]] = since
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        if login is not None:  # the feed is for staff: log in first (the cookie goes with the socket)
+            base = floor_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1).split("/ws/")[0]
+            async with http.post(base + "/login", json={"login": login[0], "password": login[1]}) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"login as {login[0]} failed: {r.status} {await r.text()}")
+        async with http.ws_connect(floor_url, max_msg_size=64 * 1024 * 1024) as ws:
+            await _read_floor(ws, clock, stats, seen, ready)
+
+
+async def _read_floor(ws: aiohttp.ClientWebSocketResponse, clock: ScaledClock, stats: SwarmStats,
+                      seen: dict[str, float | None], ready: asyncio.Event | None) -> None:
+    async for msg in ws:
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        now_real = time.time()
+        data = json.loads(msg.data)
+        if data.get("type") == "snapshot":
+            for v in data["stations"]:
+                seen[v["id"]] = v.get("help_since")
+            if ready is not None:
+                ready.set()
+            continue
+        v = data.get("station")
+        if not v:
+            continue
+        since = v.get("help_since")
+        if since is not None and seen.get(v["id"]) != since:
+            emitted_real = clock.anchor + (since - clock.start) / clock.speed
+            stats.dashboard_latency.append(max(0.0, now_real - emitted_real))
+        seen[v["id"]] = since
 
 
 # ---------------------------------------------------------------- site preparation
