@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from controller import cli_staff
+from controller import cli_export, cli_staff
 from controller.settings import Settings, SettingsError, load_settings, sample_toml
 from espace.clock import clock_from_spec
 from espace.logs import setup_logging
@@ -233,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--database", default=None, help="store path (default: a fresh file under var/demo/)")
     sp.set_defaults(func=cmd_demo)
     cli_staff.add_parser(sub)
+    cli_export.add_parser(sub)
     return ap
 
 

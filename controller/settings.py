@@ -35,6 +35,7 @@ class StationSpec:
 class PrinterSpec:
     id: str
     uri: str = ""  # ipp://host:631/printers/NAME; empty: not polled
+    via_server: bool = False  # jobs counted from the print server's page_log, not from the agents
     x: int = 0
     y: int = 0
 
@@ -96,7 +97,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("closed", [], "Closed dates (public holidays), ISO dates."),
     Setting("exceptions", {}, "Special hours on given dates: {\"2026-12-24\" = [\"09:00-12:00\"]}."),
     Setting("stations", None, "The stations: [[stations]] id, kind (pc|tablet), accessible, zone, x, y. Default: the Brussels floor."),
-    Setting("printers", [{"id": "PRN-1", "uri": "", "x": 4, "y": 7}], "Printers: [[printers]] id, uri (ipp://…), x, y."),
+    Setting("printers", [{"id": "PRN-1", "uri": "", "x": 4, "y": 7}], "Printers: [[printers]] id, uri (ipp://…), via_server (counted from the print server's log), x, y."),
+    Setting("printer_poll_seconds", 30, "How often each printer's IPP status is read."),
+    Setting("print_server_log", "", "Path of the print server's CUPS page_log on the controller's host (e.g. /var/log/cups/page_log); empty: no print server."),
+    Setting("print_server_hosts", {}, "Extra {host or IP = station id} for the print server's log, beyond enrolled host names."),
     Setting("zeroconf", False, "Advertise _espace._tcp.local. by mDNS (off by default: only where IT wants it)."),
     Setting("zeroconf_interfaces", ["127.0.0.1"], "Interfaces mDNS may use."),
     Setting("tls_cert", "", "PEM certificate for HTTPS/WSS; empty: plain HTTP (behind a reverse proxy)."),
@@ -134,6 +138,9 @@ class Settings:
     exceptions: dict[str, list[str]]
     stations: tuple[StationSpec, ...]
     printers: tuple[PrinterSpec, ...]
+    printer_poll_seconds: int
+    print_server_log: str
+    print_server_hosts: dict[str, str]
     zeroconf: bool
     zeroconf_interfaces: list[str]
     tls_cert: str

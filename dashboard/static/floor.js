@@ -92,6 +92,13 @@
         renderCounts();
         if (!old || old.help_since !== m.station.help_since || old.help_taken_by !== m.station.help_taken_by) helpSoon();
         if (sheetStation === m.station.id) renderSheetState();
+      } else if (m.type === "printer" && site) {
+        const i = site.printers.findIndex((p) => p.id === m.printer.id);
+        if (i >= 0) site.printers[i] = { ...site.printers[i], ...m.printer };
+        else site.printers.push(m.printer);
+        renderMapFrame();
+      } else if (m.type === "alert") {
+        helpSoon();  // a printer problem joins the help list like a visitor's request
       }
     };
     ws.onclose = async (e) => {

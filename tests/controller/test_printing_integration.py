@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -48,20 +47,11 @@ needs_cups = pytest.mark.skipif(
 PASSWORD = "correct horse battery"
 
 
-# What the lead's settings patch adds (see the printing report): until then, the same fields on
-# subclasses, so that the app reads them exactly as it will.
-@dataclass(frozen=True, slots=True)
-class SitePrinterSpec(PrinterSpec):
-    via_server: bool = False
+SitePrinterSpec = PrinterSpec
 
 
-@dataclass(frozen=True, slots=True)
-class SiteSettings(Settings):
-    print_server_log: str = ""
-
-
-def site_settings(base: Settings, **extra: Any) -> SiteSettings:
-    return SiteSettings(**{f.name: getattr(base, f.name) for f in fields(base)}, **extra)
+def site_settings(base: Settings, **extra: Any) -> Settings:
+    return base.with_(**extra)
 
 
 class Running:
