@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outbox = Outbox(state / "outbox.db")
         ssl = None
         if args.tls_fingerprint:
-            from controller.tls import pin
+            from espace.tls import pin
 
             ssl = pin(args.tls_fingerprint)
         agent = Agent(
@@ -69,17 +69,22 @@ def cmd_service(args: argparse.Namespace) -> int:
         if cfg.controller.discover:
             from agent.discovery import ControllerFinder
 
-            finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None)
+            finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None, site=cfg.controller.site or None)
             await finder.start()
             url = finder.url
         outbox = Outbox(state / "outbox.db")
-        ssl = None
-        if cfg.controller.tls_fingerprint:
-            from controller.tls import pin
+        from espace.tls import pin
 
-            ssl = pin(cfg.controller.tls_fingerprint)
+        ssl = pin(cfg.controller.tls_fingerprint) if cfg.controller.tls_fingerprint else None
+        ssl_provider = None
+        if ssl is None and finder is not None:
+            # no pin configured: pin what the controller advertises (TXT tls=), for wss:// only
+            def ssl_provider(url: str) -> object:
+                fp = finder.expected_fingerprint()
+                return pin(fp) if url.startswith("wss://") and fp else True
+
         agent = Agent(
-            cfg.station_id, None, url, outbox, probes=probes, ssl=ssl, heartbeat_s=cfg.agent.heartbeat_seconds,
+            cfg.station_id, None, url, outbox, probes=probes, ssl=ssl, ssl_provider=ssl_provider, heartbeat_s=cfg.agent.heartbeat_seconds,
             print_poll_s=cfg.agent.print_poll_seconds, token_file=state / "token",
             hostname=socket.gethostname(), platform=sys.platform, mac=_mac(),
         )

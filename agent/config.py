@@ -30,6 +30,7 @@ class ControllerSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     interfaces: list[str] = msgspec.field(default_factory=list)
     tls_fingerprint: str = ""
     discover: bool = True
+    site: str = ""
 
 
 class AgentSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

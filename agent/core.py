@@ -70,6 +70,7 @@ class Agent:
         heartbeat_s: float = 10.0,
         print_poll_s: float = 5.0,
         ssl: Any = None,
+        ssl_provider: Callable[[str], Any] | None = None,
         token_file: str | os.PathLike[str] | None = None,
         hostname: str = "",
         platform: str = "",
@@ -84,6 +85,7 @@ class Agent:
         self.heartbeat_s = heartbeat_s
         self.print_poll_s = print_poll_s
         self.ssl = ssl if ssl is not None else True  # True: normal verification (wss:// with a CA)
+        self.ssl_provider = ssl_provider  # per attempt, e.g. the fingerprint discovery advertises
         self.token_file = Path(token_file) if token_file else None
         if self.token is None and self.token_file is not None and self.token_file.exists():
             self.token = self.token_file.read_text(encoding="utf-8").strip() or None
@@ -362,7 +364,8 @@ class Agent:
                     url = await self._resolve_url()
                     if url is None:
                         raise ConnectionError("no controller found yet (discovery) and no fallback URL")
-                    async with http.ws_connect(url, heartbeat=30, max_msg_size=4 * p.MAX_FRAME_BYTES, ssl=self.ssl) as ws:
+                    ssl = self.ssl_provider(url) if self.ssl_provider is not None else self.ssl
+                    async with http.ws_connect(url, heartbeat=30, max_msg_size=4 * p.MAX_FRAME_BYTES, ssl=ssl) as ws:
                         self._ws = ws
                         if await self._serve(ws):
                             attempt = 0

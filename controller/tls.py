@@ -19,6 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from espace.tls import pin
+
+__all__ = ["fingerprint", "make_self_signed", "pin"]
+
 
 def make_self_signed(cert_path: str | Path, key_path: str | Path, names: list[str], days: int = 3650) -> str:
     """Write a new key (mode 0600) and certificate; returns the certificate's fingerprint."""
@@ -54,13 +58,3 @@ def fingerprint(cert_path: str | Path) -> str:
     """SHA-256 of the certificate's DER bytes, lower-case hex (what aiohttp.Fingerprint pins)."""
     cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
     return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-
-
-def pin(fp: str):  # -> aiohttp.Fingerprint
-    """An aiohttp ``ssl=`` value that accepts exactly the certificate with this fingerprint."""
-    import aiohttp
-
-    clean = fp.replace(":", "").strip().lower()
-    if len(clean) != 64:
-        raise ValueError("a TLS fingerprint is 64 hex digits (SHA-256)")
-    return aiohttp.Fingerprint(bytes.fromhex(clean))
