@@ -122,8 +122,16 @@ def decide_start(site: Site, live: StationLive, req: p.StartRequest, now: float)
     station = live.spec.id
     if live.locked is not None:
         return _refuse(req, "locked")
-    if live.session is not None:
+    if live.session is not None or site.starting(station):
         return _refuse(req, "busy")
+    decision = _decide(site, live, req, now)
+    if decision.grant is not None and not req.dry_run:
+        site.granted(station)
+    return decision
+
+
+def _decide(site: Site, live: StationLive, req: p.StartRequest, now: float) -> Decision:
+    station = live.spec.id
 
     if req.ticket:
         code = normalise_code(req.ticket)

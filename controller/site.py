@@ -41,6 +41,7 @@ import logging
 import random
 from collections.abc import Coroutine, Iterable
 from datetime import datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from controller.floor.floor import Floor
@@ -75,6 +76,7 @@ from espace.clock import Clock
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0  # virtual
+GRANT_PENDING_S = 5.0  # real: a grant's session_started comes back within this
 
 
 def hours_of(settings: Settings) -> OpeningHours:
@@ -152,6 +154,9 @@ class Site:
         self._assign_failed: set[str] = set()
         self._cut_sessions: set[str] = set()
         self._last_calls: set[float] = set()
+        self._starting: dict[
+            str, float
+        ] = {}  # station -> monotonic deadline of a grant not yet started
         self._writes: list[asyncio.Future[Any]] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -413,7 +418,26 @@ class Site:
                 )
             )
 
+    def granted(self, station: str) -> None:
+        """A grant went out: the station counts as taken until its session_started arrives.
+
+        The event comes back through the agent's outbox a moment later; until
+        then no other grant and no ticket call may take the station. The wait is
+        transport latency, hence real seconds (``GRANT_PENDING_S``).
+        """
+        self._starting[station] = monotonic() + GRANT_PENDING_S
+
+    def starting(self, station: str) -> bool:
+        deadline = self._starting.get(station)
+        if deadline is None:
+            return False
+        if monotonic() >= deadline:
+            del self._starting[station]
+            return False
+        return True
+
     def _on_session_started(self, station: str, start: float) -> None:
+        self._starting.pop(station, None)
         occ = self.held_by_booking(start).get(station)
         if occ is not None and station not in self.claimed.get(occ.key, set()):
             self.claimed.setdefault(occ.key, set()).add(station)
@@ -459,14 +483,17 @@ class Site:
         return (
             derive_state(live, now, self.floor.th) in (State.FREE, State.RESERVED)
             and live.session is None
+            and not self.starting(station)
             and (self.reserved_for(station, now) is None)
         )
 
     def offer(self, station: str, now: float) -> Call | None:
-        """Call the next ticket to ``station`` if it is free and a walk-up grant would be given there."""
+        """Call the next ticket to ``station`` if it is free and would still grant a session at the hold's end."""
         if not self.queue.waiting() or not self._is_free(station, now):
             return None
-        if not isinstance(self.walkup_grant(station, now, reserved_for=None), Grant):
+        # the visitor may come at the end of the hold: a grant then must still be worth it
+        latest = now + self.queue.hold_minutes * 60
+        if not isinstance(self.walkup_grant(station, latest, reserved_for=None), Grant):
             return None
         spec = self.by_id[station]
         other_free = any(
