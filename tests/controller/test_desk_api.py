@@ -1,0 +1,241 @@
+"""The desk's JSON API, in process over real HTTP, validated against controller/openapi.json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+from aiohttp import web
+
+from controller.app import create_app
+from controller.settings import make_settings
+from controller.web import keys
+from controller.web.desk import SITE
+from espace.clock import ManualClock, parse_instant
+from tests.support.procs import free_port
+
+SPEC = json.loads(
+    (Path(__file__).resolve().parents[2] / "controller" / "openapi.json").read_text("utf-8")
+)
+PASSWORD = "correct-horse-battery"
+
+
+def at(hhmm: str) -> float:
+    return parse_instant(f"2026-11-19T{hhmm}")
+
+
+def check(path: str, method: str, status: int, body: Any) -> None:
+    """Validate ``body`` against the OpenAPI response schema of (path, method, status)."""
+    response = SPEC["paths"][path][method]["responses"][str(status)]
+    schema = {**response["content"]["application/json"]["schema"], "components": SPEC["components"]}
+    jsonschema.validate(body, schema, cls=jsonschema.Draft202012Validator)
+
+
+class Client:
+    def __init__(self, app: web.Application, http: aiohttp.ClientSession, base: str) -> None:
+        self.app, self.http, self.base = app, http, base
+        self.headers: dict[str, str] = {}
+
+    async def login(self, login: str, role: str) -> None:
+        """Log in through the staff API when staff login is wired into the app."""
+        try:
+            from controller import staff
+            from controller.web.auth import AUTH
+        except ImportError:
+            return
+        if AUTH not in self.app:
+            return
+        now = self.app[keys.CLOCK].now()
+        await self.app[keys.STORE].write(
+            lambda db: staff.add_staff(db, login, PASSWORD, role, "fr", now)
+        )
+        async with self.http.post(
+            self.base + "/login", json={"login": login, "password": PASSWORD}
+        ) as r:
+            assert r.status == 200, await r.text()
+            self.headers = {"X-CSRF-Token": (await r.json())["me"]["csrf"]}
+
+    async def call(
+        self, method: str, path: str, template: str | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        async with self.http.request(method, self.base + path, headers=self.headers, **kw) as r:
+            body = await r.json()
+            check(template or path, method.lower(), r.status, body)
+            return r.status, body
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Client]:
+    clock = ManualClock(at("10:00"))
+    app = create_app(make_settings(database=str(tmp_path / "db")), clock)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        client = Client(app, http, f"http://127.0.0.1:{port}")
+        await client.login("desk1", "steward")
+        yield client
+    await runner.cleanup()
+
+
+def busy_floor(app: web.Application) -> None:
+    """Every station in session (connected), so tickets wait."""
+    from espace import protocol as p
+
+    floor = app[keys.FLOOR]
+    now = app[keys.CLOCK].now()
+    for sid, live in floor.live.items():
+        live.connected = True
+        live.session = p.SessionInfo(session_id=p.new_id(), start=now, end=now + 3600)
+        floor.changed(sid)
+
+
+async def test_bookings_are_created_listed_and_cancelled(desk: Client):
+    status, named = await desk.call("POST", "/api/bookings", json={
+        "label": "Atelier CV", "start": "2026-11-19T14:00", "end": "2026-11-19T16:00", "stations": ["PC-02", "PC-01"],
+    })  # fmt: skip
+    assert status == 201
+    assert named["stations"] == ["PC-01", "PC-02"]
+    assert named["start"] == at("14:00")
+    status, counted = await desk.call("POST", "/api/bookings", json={
+        "label": "Visite scolaire", "start": at("15:00"), "end": at("17:00"), "kind": "tablet", "count": 10,
+        "recurrence": "weekly:thu",
+    })  # fmt: skip
+    assert status == 201
+    status, listed = await desk.call("GET", "/api/bookings")
+    assert status == 200
+    assert [b["id"] for b in listed["bookings"]] == [named["id"], counted["id"]]
+    today = [o for o in listed["occurrences"] if o["start"] < at("23:59")]
+    assert [o["label"] for o in today] == ["Atelier CV", "Visite scolaire"]
+    assert today[1]["stations"] == []  # assigned only lead + session length before it starts
+
+    status, clash = await desk.call("POST", "/api/bookings", json={
+        "label": "x", "start": at("15:00"), "end": at("15:30"), "stations": ["PC-02"]})  # fmt: skip
+    assert status == 409
+    assert "already booked" in clash["message"]
+    status, bad = await desk.call(
+        "POST",
+        "/api/bookings",
+        json={"label": "x", "start": "soon", "end": at("15:30"), "stations": ["PC-03"]},
+    )
+    assert status == 400
+    assert bad["error"] == "bad_booking"
+    status, bad = await desk.call(
+        "POST",
+        "/api/bookings",
+        json={"start": at("15:00"), "end": at("14:00"), "stations": ["PC-03"]},
+    )
+    assert status == 400
+
+    status, gone = await desk.call("DELETE", f"/api/bookings/{named['id']}", "/api/bookings/{id}")
+    assert (status, gone) == (200, {"ok": True, "id": named["id"]})
+    status, _ = await desk.call("DELETE", f"/api/bookings/{named['id']}", "/api/bookings/{id}")
+    assert status == 404
+    status, listed = await desk.call("GET", "/api/bookings")
+    assert [b["id"] for b in listed["bookings"]] == [counted["id"]]
+
+
+async def test_the_desk_issues_tickets_and_the_public_page_shows_the_calls(desk: Client):
+    busy_floor(desk.app)
+    status, first = await desk.call("POST", "/api/queue/tickets", json={})
+    assert status == 201
+    assert (first["position"], first["station"], first["accessible"]) == (1, None, False)
+    status, second = await desk.call("POST", "/api/queue/tickets", json={"accessible": True})
+    assert (status, second["position"]) == (201, 1)  # first of its need
+    status, third = await desk.call("POST", "/api/queue/tickets")
+    assert third["position"] == 2
+
+    status, queue = await desk.call("GET", "/api/queue")
+    assert [t["code"] for t in queue["waiting"]] == [first["code"], second["code"], third["code"]]
+    assert queue["called"] == []
+
+    floor = desk.app[keys.FLOOR]
+    floor.live["PC-07"].session = None  # a visitor leaves PC-07
+    floor.changed("PC-07")
+    site = desk.app[SITE]
+    await site.sweep()
+    status, queue = await desk.call("GET", "/api/queue")
+    assert queue["held"] == {"PC-07": first["code"]}
+    assert [t["code"] for t in queue["waiting"]] == [second["code"], third["code"]]
+    status, public = await desk.call("GET", "/api/public/now-serving")
+    assert public["serving"] == [{"code": first["code"], "station": "PC-07"}]
+    assert public["waiting"] == 2
+    assert public["closing"] == at("19:00")
+
+    status, cancelled = await desk.call(
+        "POST",
+        f"/api/queue/tickets/{first['code'].lower()}/cancel",
+        "/api/queue/tickets/{code}/cancel",
+    )
+    assert (status, cancelled["station"]) == (200, "PC-07")
+    status, queue = await desk.call("GET", "/api/queue")
+    assert queue["held"] == {"PC-07": third["code"]}  # offered again, to the next ordinary ticket
+    status, _ = await desk.call(
+        "POST", "/api/queue/tickets/ZZZ9/cancel", "/api/queue/tickets/{code}/cancel"
+    )
+    assert status == 404
+    status, bad = await desk.call("POST", "/api/queue/tickets", json={"accessible": "yes"})
+    assert status == 400
+
+
+async def test_no_ticket_when_closed_and_the_health_and_floor_match_the_spec(desk: Client):
+    status, _ = await desk.call("GET", "/healthz")
+    assert status == 200
+    status, floor = await desk.call("GET", "/api/floor")
+    assert len(floor["stations"]) == 61
+    desk.app[keys.CLOCK].set(at("19:30"))  # type: ignore[attr-defined]
+    status, closed = await desk.call("POST", "/api/queue/tickets")
+    assert (status, closed["error"]) == (409, "closed")
+    status, public = await desk.call("GET", "/api/public/now-serving")
+    assert public["open"] is False
+
+
+async def test_the_pages_and_their_strings_are_served(desk: Client):
+    for path in ("/now-serving", "/desk"):
+        async with desk.http.get(desk.base + path) as r:
+            assert r.status == 200
+            assert "<html" in (await r.text()).lower()
+    for lang, title in (("fr", "Nous appelons"), ("nl", "Aan de beurt"), ("en", "Now serving")):
+        async with desk.http.get(f"{desk.base}/now-serving/i18n/{lang}.json") as r:
+            assert (await r.json())["queue.now_serving.title"] == title
+
+
+async def test_roles_backoffice_may_read_but_not_issue(tmp_path: Path):
+    pytest.importorskip("controller.web.auth")
+    from controller.web.auth import AUTH
+
+    clock = ManualClock(at("10:00"))
+    app = create_app(make_settings(database=str(tmp_path / "db")), clock)
+    if AUTH not in app:
+        pytest.skip("staff login is not wired into the app yet")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            anonymous = Client(app, http, f"http://127.0.0.1:{port}")
+            status, _ = await anonymous.call("GET", "/api/queue")
+            assert status == 401
+            status, _ = await anonymous.call("GET", "/api/public/now-serving")
+            assert status == 200
+            await anonymous.login("back", "backoffice")
+            status, _ = await anonymous.call("GET", "/api/queue")
+            assert status == 200
+            status, denied = await anonymous.call("POST", "/api/queue/tickets")
+            assert (status, denied["error"]) == (403, "forbidden")
+            status, _ = await anonymous.call(
+                "POST",
+                "/api/bookings",
+                json={"start": at("14:00"), "end": at("15:00"), "stations": ["PC-01"]},
+            )
+            assert status == 403
+    finally:
+        await runner.cleanup()
