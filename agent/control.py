@@ -45,7 +45,9 @@ def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return uid
 
 
-async def serve_control(agent: Agent, path: str | Path, allowed_uids: set[int] | None = None) -> asyncio.AbstractServer:
+async def serve_control(
+    agent: Agent, path: str | Path, allowed_uids: set[int] | None = None
+) -> asyncio.AbstractServer:
     path = Path(path)
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
@@ -97,12 +99,20 @@ async def serve_control(agent: Agent, path: str | Path, allowed_uids: set[int] |
 async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
     op = req["op"]
     if op == "start":
-        answer = await agent.start_session(req.get("lang", "fr"), req.get("ticket"), bool(req.get("dry_run")))
+        answer = await agent.start_session(
+            req.get("lang", "fr"), req.get("ticket"), bool(req.get("dry_run"))
+        )
         if answer is None:
             return {"ok": False, "error": "busy"}
         if isinstance(answer, p.Refuse):
             return {"ok": False, "refused": answer.reason, "until": answer.until}
-        return {"ok": True, "session_id": answer.session_id, "end": answer.end, "cause": answer.cause, "label": answer.label}
+        return {
+            "ok": True,
+            "session_id": answer.session_id,
+            "end": answer.end,
+            "cause": answer.cause,
+            "label": answer.label,
+        }
     if op == "end":
         await agent.end_by_visitor()
         return {"ok": True}
@@ -120,7 +130,9 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "locked": agent.locked,
             "outbox": await agent.outbox.count(),
             "last_seq": await agent.outbox.get("last_seq"),
-            "prints_pending": len(agent.probes.prints.queued) if isinstance(agent.probes.prints, FakePrints) else 0,
+            "prints_pending": len(agent.probes.prints.queued)
+            if isinstance(agent.probes.prints, FakePrints)
+            else 0,
             "now": agent.clock.now(),
         }
     if op == "idle":
@@ -134,7 +146,14 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
         await agent.send_heartbeat()
         return {"ok": True}
     if op == "print" and isinstance(agent.probes.prints, FakePrints):
-        agent.probes.prints.add(PrintRecord(job=p.new_id()[:8], printer=req.get("printer", "PRN-1"), pages=int(req["pages"]), at=agent.clock.now()))
+        agent.probes.prints.add(
+            PrintRecord(
+                job=p.new_id()[:8],
+                printer=req.get("printer", "PRN-1"),
+                pages=int(req["pages"]),
+                at=agent.clock.now(),
+            )
+        )
         return {"ok": True}
     return {"ok": False, "error": f"unknown op {op!r}"}
 

@@ -1,15 +1,17 @@
-"""The session process's end of the control channel, run beside Tk's event loop.
+"""The session process's end of the control channel, run inside Tk's event loop.
 
-Tk owns the main thread; this link runs an asyncio loop in a background thread that keeps
-one connection to the agent service's Unix socket (reconnecting with backoff and jitter
-when the service restarts). The two threads meet only in thread-safe places:
+The link keeps one connection to the agent service's Unix socket with asyncio, reconnecting
+with backoff and jitter when the service restarts. Its event loop runs in Tk's own thread:
+Tk calls :meth:`ServiceLink.pump` every few tens of milliseconds (``root.after``), which
+runs one non-blocking round of the asyncio loop. One thread, on purpose: Tk objects must
+only ever be touched -- and garbage-collected -- in the thread that made them, and a
+background thread's garbage collection would sooner or later free a Tk font there and
+abort the process.
 
-* :meth:`ServiceLink.request` (any thread) queues a request; its reply comes back later;
-* :attr:`ServiceLink.inbox` (a ``queue.SimpleQueue``) receives, in order:
-  ``("up",)`` when connected, ``("down",)`` when the service cannot be reached,
-  ``("ui", {...})`` for every screen update, ``("reply", token, {...})`` for every request.
-
-Tk's side polls the inbox with ``root.after`` (see :mod:`agent.ui.session_app`).
+* :meth:`ServiceLink.request` sends a request; its reply comes back later;
+* :attr:`ServiceLink.inbox` receives, in order: ``("up",)`` when connected, ``("down",)``
+  when the service cannot be reached, ``("ui", {...})`` for every screen update, and
+  ``("reply", token, {...})`` for every request.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import json
 import logging
 import queue
 import random
-import threading
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -49,51 +50,41 @@ class ServiceLink:
         self._writer: asyncio.StreamWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="service-link", daemon=True)
-
-    # -- any thread ---------------------------------------------------------------------------
+        self._main_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._main_task = self._loop.create_task(self._main())
+        self.pump()
+
+    def pump(self) -> None:
+        """Run one round of the link's event loop without blocking (from Tk's ``after``)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon(loop.stop)
+        loop.run_forever()
 
     def stop(self) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._shutdown)
-        self._thread.join(10)
+        if loop is None or loop.is_closed():
+            return
+        assert self._stop is not None
+        assert self._main_task is not None
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.close()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            loop.run_until_complete(asyncio.wait_for(self._main_task, 5))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
     def request(self, op: str, **kw: Any) -> int:
         """Send ``{"op": op, **kw}``; the answer arrives as ``("reply", token, answer)``."""
         token = next(self._tokens)
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            self.inbox.put(("reply", token, {"ok": False, "error": "not connected"}))
-            return token
-        try:
-            loop.call_soon_threadsafe(self._send_now, token, {"op": op, **kw})
-        except RuntimeError:  # the loop is closing
-            self.inbox.put(("reply", token, {"ok": False, "error": "not connected"}))
+        self._send_now(token, {"op": op, **kw})
         return token
-
-    # -- the link's thread --------------------------------------------------------------------
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._main())
-        finally:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-    def _shutdown(self) -> None:
-        assert self._stop is not None
-        self._stop.set()
-        if self._writer is not None:
-            self._writer.close()
 
     def _send_now(self, token: int, req: dict[str, Any]) -> None:
         writer = self._writer
@@ -104,8 +95,7 @@ class ServiceLink:
         writer.write((json.dumps(req) + "\n").encode())
 
     async def _main(self) -> None:
-        self._stop = asyncio.Event()
-        self._ready.set()
+        assert self._stop is not None
         attempt = 0
         announced_down = False
         while not self._stop.is_set():

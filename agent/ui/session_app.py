@@ -119,6 +119,7 @@ class SessionApp:
     # -- from the service ---------------------------------------------------------------------
 
     def _poll(self) -> None:
+        self.link.pump()
         for _ in range(200):
             try:
                 item = self.link.inbox.get_nowait()
@@ -222,7 +223,10 @@ class SessionApp:
         if refused == "closed":
             self.ui.show_closed(r.get("until"))
         elif refused == "locked":
-            self.ui.show_out_of_order("")
+            # the service is not locked (it would have said so): the controller clears its lock
+            # only after the station's ack, so ask again in a moment
+            self.ui.show_lock(None)
+            self.root.after(2000, lambda: self._refresh_offer(force=True))
         elif refused == "reserved":
             self.ui.show_lock(None, ticket_mode=True)
         elif refused is not None:

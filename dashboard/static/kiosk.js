@@ -28,10 +28,13 @@
   const ENDING_SECONDS = 300;
   const UNAUTHORISED = 4401;
   const CAUSE_REASON = { length: "time", closing: "closing", booking: "booking" };
+  // espace.protocol.Rules' defaults: the controller omits fields equal to them
   const DEFAULT_RULES = {
     session_minutes: 60, warn_minutes: [10, 5, 1], idle_prompt_s: 600, idle_grace_s: 120,
+    extension_minutes: 30, last_call_minutes: 15, print_quota_pages: 0,
     timezone: "Europe/Brussels", open_slots: [], slots_until: 0, bookings: [],
   };
+  const withDefaults = (r) => (r ? Object.assign({}, DEFAULT_RULES, r) : null);
   // The PC's words where a tablet needs its own ("this PC" -> "this tablet").
   const OVERRIDES = {
     "lock.charter_2": "kiosk.charter_2", "lock.unavailable": "kiosk.unavailable",
@@ -123,7 +126,7 @@
 
   // ------------------------------------------------------------------ state
 
-  let rules = store.get(K.rules);
+  let rules = withDefaults(store.get(K.rules));
   let session = store.get(K.session);
   let locked = store.get(K.locked);
   const view = {
@@ -222,8 +225,8 @@
   }
 
   function welcomed_(m) {
-    rules = m.rules;
-    store.put(K.rules, rules);
+    rules = withDefaults(m.rules);
+    store.put(K.rules, m.rules);
     clock.sync(m.server_time);
     if (m.last_seq > (store.get(K.seq) || 0)) store.put(K.seq, m.last_seq);
     saveOutbox(outbox().filter((ev) => ev.seq > m.last_seq)); // committed before a cut
@@ -295,8 +298,8 @@
         setLocked(null);
         return [true];
       case "rules":
-        rules = m.rules;
-        store.put(K.rules, rules);
+        rules = withDefaults(m.rules);
+        store.put(K.rules, m.rules);
         return [true];
       default:
         return [false, "unknown command " + m.type];
@@ -490,7 +493,9 @@
       }
       showNotice("closed.title", extra);
     } else if (a.reason === "locked") {
-      showNotice("out_of_order.title", ["out_of_order.body"]);
+      // the controller still has the lock it just lifted (it clears it on our ack): ask again
+      showLock("unavailable");
+      setTimeout(refreshOffer, 2000);
     } else if (a.reason === "reserved") {
       showLock("ticket");
     } else {

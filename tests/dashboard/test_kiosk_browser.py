@@ -13,15 +13,19 @@ import os
 import re
 import shutil
 import sqlite3
+import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.support.procs import ControllerProc, shared_clock, wait_for
+from controller import staff
+from controller.store import Store
+from espace.i18n import message_ids
+from tests.support.procs import ROOT, ControllerProc, shared_clock, wait_for
 
 pw = pytest.importorskip("playwright.async_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -34,14 +38,16 @@ ARGS = [
     "--no-first-run",
 ]
 TABLET = {"width": 800, "height": 1280}
+PASSWORD = "steward password 1"
+STATIC = ROOT / "dashboard" / "static"
 STATION_KEYS = {"espace.token", "espace.seq", "espace.rules", "espace.clock", "espace.locked"}
 
 pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium")
 
 
 class Site:
-    def __init__(self, tmp: Path) -> None:
-        self.clock = shared_clock(speed=120.0)  # one virtual hour in 30 real seconds
+    def __init__(self, tmp: Path, speed: float = 120.0) -> None:
+        self.clock = shared_clock(speed=speed)  # 120: one virtual hour in 30 real seconds
         config = tmp / "site.toml"
         config.write_text("warn_minutes = [55, 5, 1]\n")  # a first warning 5 virtual minutes in
         self.controller = ControllerProc(tmp, self.clock, config)
@@ -59,8 +65,16 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    s = Site(tmp_path)
+async def site(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Site]:
+    s = Site(tmp_path, getattr(request, "param", 120.0))
+    store = Store(s.controller.db)  # a steward, for the tests that act from the floor
+    await store.open()
+    try:
+        await store.write(
+            lambda d: staff.add_staff(d, "sam", PASSWORD, "steward", "en", time.time())
+        )
+    finally:
+        await store.close()
     s.controller.start()
     try:
         yield s
@@ -240,3 +254,148 @@ async def test_a_wrong_token_shows_not_set_up(site: Site, browser, shots: Path) 
     )
     assert await page.is_hidden("#screen-lock")
     await page.close()
+
+
+async def steward_page(browser, url: str):  # type: ignore[no-untyped-def]
+    """A steward's logged-in page, used only to call the floor's API."""
+    staff_page = await (await browser.new_context()).new_page()
+    await staff_page.goto(url + "/login")
+    await staff_page.fill("#login", "sam")
+    await staff_page.fill("#password", PASSWORD)
+    await staff_page.click("button[type=submit]")
+    await staff_page.wait_for_url(url + "/floor")
+    return staff_page
+
+
+async def staff_post(staff_page, path: str, body: dict) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    return await staff_page.evaluate(
+        """async ([path, body]) => {
+            const me = await (await fetch('/api/me')).json();
+            const r = await fetch(path, {method: 'POST', headers: {'Content-Type': 'application/json',
+                'X-CSRF-Token': me.csrf}, body: JSON.stringify(body)});
+            return {status: r.status, body: await r.json()};
+        }""",
+        [path, body],
+    )
+
+
+async def test_steward_commands_reach_the_tablet(site: Site, browser, shots: Path) -> None:
+    token = site.controller.add_station("TAB-02")
+    page = await browser.new_page(viewport=TABLET)
+    await page.goto(site.kiosk_url("TAB-02", token))
+    await page.wait_for_selector(
+        'body[data-connected="1"][data-screen="lock"] #start:not([hidden])'
+    )
+    await page.click('button[data-lang="en"]')
+    await page.click("#start")
+    await page.wait_for_selector('body[data-screen="session"]')
+    staff_page = await steward_page(browser, site.controller.url)
+
+    # A message from the floor: shown as sent, acknowledged to the controller.
+    r = await staff_post(
+        staff_page, "/api/stations/TAB-02/message", {"text": "I will be with you in 2 minutes."}
+    )
+    assert r["status"] == 200, r
+    await page.wait_for_selector("#dialog-message")
+    assert await page.inner_text("#dialog-message h2") == "Message from a steward"
+    assert await page.inner_text("#dialog-message-body") == "I will be with you in 2 minutes."
+    await page.click('#dialog-message [data-key="common.ok"]')
+
+    # The visitor calls; a steward takes the request: "a steward is on the way".
+    await page.click("#help")
+    await page.click('#dialog-help [data-key="help.confirm_yes"]')
+    rows = await wait_for(
+        lambda: site.rows("SELECT id FROM help_requests WHERE station = 'TAB-02'"), what="help row"
+    )
+    r = await staff_post(staff_page, f"/api/help/{rows[0]['id']}/take", {})
+    assert r["status"] == 200, r
+    await page.wait_for_function(
+        "() => document.querySelector('#help-status').textContent === 'A steward is on the way.'"
+    )
+    await page.screenshot(path=str(shots / "05-kiosk-steward-coming-en.png"))
+
+    # Put out of order from the floor: the session ends (steward), the page reloads out of order.
+    async with page.expect_event("load", timeout=20000):
+        r = await staff_post(staff_page, "/api/stations/TAB-02/lock", {"reason": "Screen cracked"})
+        assert r["status"] == 200, r
+    await page.wait_for_selector('body[data-connected="1"][data-screen="notice"]')
+    assert await page.inner_text("#notice-title") == "Poste hors service"
+    assert await page.inner_text("#notice-extra") == "Screen cracked"
+    await page.screenshot(path=str(shots / "06-kiosk-out-of-order-fr.png"))
+    r = await staff_post(staff_page, "/api/stations/TAB-02/unlock", {})
+    assert r["status"] == 200, r
+    await page.wait_for_selector('body[data-screen="lock"] #start:not([hidden])')
+    await wait_for(
+        lambda: site.rows(
+            "SELECT end_reason FROM sessions WHERE station = 'TAB-02' AND end IS NOT NULL"
+        ),
+        what="end",
+    )
+    assert [
+        r["end_reason"]
+        for r in site.rows("SELECT end_reason FROM sessions WHERE station = 'TAB-02'")
+    ] == ["steward"]
+    await staff_page.context.close()
+    await page.close()
+
+
+@pytest.mark.parametrize(
+    "site", [1.0], indirect=True
+)  # real speed: the page's fake timers drive time
+async def test_the_idle_prompt_and_the_end_for_idleness(site: Site, browser) -> None:
+    token = site.controller.add_station("TAB-03")
+    page = await browser.new_page(viewport=TABLET)
+    await page.clock.install()
+    await page.goto(site.kiosk_url("TAB-03", token))
+    await page.wait_for_selector(
+        'body[data-connected="1"][data-screen="lock"] #start:not([hidden])'
+    )
+    await page.click("#start")
+    await page.wait_for_selector('body[data-screen="session"]')
+    await page.clock.run_for(10 * 60 * 1000 + 2000)  # ten minutes without a touch
+    await page.wait_for_selector('#dialog-idle[role="alertdialog"]')
+    assert await page.inner_text("#dialog-idle h2") == "Êtes-vous toujours là ?"
+    assert re.search(
+        r"dans 11\d s", await page.inner_text("#dialog-idle-body")
+    )  # of the 2-minute grace
+    await page.click('#dialog-idle [data-key="idle.still_here"]')  # a touch: the prompt goes
+    await page.wait_for_selector("#dialog-idle", state="detached")
+    await page.clock.run_for(10 * 60 * 1000 + 2000)
+    await page.wait_for_selector("#dialog-idle")
+    async with page.expect_event("load", timeout=20000):
+        await page.clock.run_for(2 * 60 * 1000 + 2000)  # and no answer: the session ends
+        await page.clock.run_for(5000)  # the cleaning notice, then the reload
+    await wait_for(
+        lambda: site.rows(
+            "SELECT end_reason FROM sessions WHERE station = 'TAB-03' AND end IS NOT NULL"
+        ),
+        what="end",
+    )
+    assert [
+        r["end_reason"]
+        for r in site.rows("SELECT end_reason FROM sessions WHERE station = 'TAB-03'")
+    ] == ["idle"]
+    await page.close()
+
+
+def test_every_string_the_kiosk_shows_is_in_the_catalog() -> None:
+    html = (STATIC / "kiosk.html").read_text("utf-8")
+    js = (STATIC / "kiosk.js").read_text("utf-8")
+    ids = set(re.findall(r'data-i18n(?:-aria)?="([^"]+)"', html))
+    ids |= {
+        m
+        for m in re.findall(
+            r'"((?:lang|app|lock|refuse|a11y|session|warn|idle|help|message|common|end|cleaning|closed|out_of_order|kiosk)(?:\.[a-z0-9_]+)+)"',
+            js,
+        )
+    }
+    ids |= {
+        f"refuse.{r}" for r in ("closed", "reserved", "locked", "busy", "bad_ticket", "no_time")
+    }
+    ids |= {f"help.state.{s}" for s in ("sent", "coming")}
+    assert len(ids) > 40
+    assert sorted(ids - message_ids()) == []
+    # No visible text in the page itself except the no-JS fallback: every element is filled from the catalog.
+    body = re.sub(r"<noscript>.*?</noscript>", "", html.split("<body>", 1)[1], flags=re.S)
+    visible = [t.strip() for t in re.findall(r">([^<]+)<", body) if t.strip()]
+    assert visible == []

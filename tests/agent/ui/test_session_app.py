@@ -75,20 +75,27 @@ def test_reported_idle_grows_from_the_last_report_and_goes_stale_to_zero() -> No
 needs_x = pytest.mark.skipif(XVFB is None, reason="Xvfb is not installed")
 
 
-@pytest.fixture(scope="module")
-def display() -> Iterator[str]:
+@pytest.fixture(scope="session")
+def x_server() -> Iterator[str]:
+    """Tk keeps its connection to a display until the process exits, and Xlib exits the
+    process when that server goes away: the server outlives every test of the session."""
     if XVFB is None:
         pytest.skip("Xvfb is not installed")
-    old = os.environ.get("DISPLAY")
     with xvfb(W, H) as name:
-        os.environ["DISPLAY"] = name
-        try:
-            yield name
-        finally:
-            if old is None:
-                os.environ.pop("DISPLAY", None)
-            else:
-                os.environ["DISPLAY"] = old
+        yield name
+
+
+@pytest.fixture(scope="module")
+def display(x_server: str) -> Iterator[str]:
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = x_server
+    try:
+        yield x_server
+    finally:
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old
 
 
 @pytest.fixture
