@@ -155,6 +155,9 @@ async def test_the_desk_issues_tickets_and_the_public_page_shows_the_calls(desk:
     status, queue = await desk.call("GET", "/api/queue")
     assert [t["code"] for t in queue["waiting"]] == [first["code"], second["code"], third["code"]]
     assert queue["called"] == []
+    from controller.web.actions import HOOKS  # the stewards' extend button sees the queue
+
+    assert desk.app[HOOKS].queue_waiting() == 3
 
     floor = desk.app[keys.FLOOR]
     floor.live["PC-07"].session = None  # a visitor leaves PC-07

@@ -64,6 +64,7 @@ class Visit:
     walk_away_s: float | None
     no_show: bool
     lang: str
+    accessible: bool = False  # needs the accessible PC or tablet
     how: str = ""  # walkup | ticket | turned_away | no_show | closed | refused_ticket
     grant: p.Grant | None = None
     station: str | None = None
@@ -110,6 +111,7 @@ def plan(rng: random.Random) -> list[Visit]:
             walk_away_s=rng.uniform(5 * 60, 40 * 60) if rng.random() < 0.08 else None,
             no_show=rng.random() < 0.05,
             lang=rng.choice(["fr", "fr", "nl", "en"]),
+            accessible=rng.random() < 0.04,
         )  # fmt: skip
         for i, t in enumerate(times)
     ]
@@ -168,7 +170,8 @@ async def visitor(day: Day, v: Visit, rng: random.Random) -> None:
     for _ in range(3):  # a walk-up: a free station, nobody waiting
         if site.queue.waiting():
             break
-        free = free_agents(day)
+        live = day.app[keys.FLOOR].live
+        free = [a for a in free_agents(day) if not v.accessible or live[a.station].spec.accessible]
         if not free:
             break
         agent = rng.choice(free)
@@ -185,13 +188,13 @@ async def visitor(day: Day, v: Visit, rng: random.Random) -> None:
             v.how = "turned_away"
             return
         await clock.sleep(20)
-    status, ticket = await day.api("POST", "/api/queue/tickets", json={})
+    status, ticket = await day.api("POST", "/api/queue/tickets", json={"accessible": v.accessible})
     if status == 409:
         v.how = "turned_away"
         return
     assert status == 201, ticket
     v.code = ticket["code"]
-    day.issued.append((ticket["issued"], ticket["code"], False))
+    day.issued.append((ticket["issued"], ticket["code"], v.accessible))
     if v.no_show:
         v.how = "no_show"
         return
@@ -452,11 +455,24 @@ async def check_figures(
 
     # the queue: served in issue order within each need, claimed = ticket sessions, forgotten at closing
     issued = sorted(day.issued)
-    called_flags = [code in day.calls for _, code, _ in issued]
-    first_uncalled = called_flags.index(False) if False in called_flags else len(called_flags)
-    assert not any(called_flags[first_uncalled:]), "a later ticket was called before an earlier one"
-    called_order = sorted(day.calls, key=lambda c: day.calls[c][0])
-    assert called_order == [code for _, code, _ in issued if code in day.calls]
+    live = day.app[keys.FLOOR].live
+    accessible_stations = {sid for sid, st in live.items() if st.spec.accessible}
+    for need in (False, True):
+        mine = [code for _, code, acc in issued if acc == need]
+        called_flags = [code in day.calls for code in mine]
+        first_uncalled = called_flags.index(False) if False in called_flags else len(called_flags)
+        assert not any(called_flags[first_uncalled:]), (
+            "a later ticket was called before an earlier one"
+        )
+        called_order = sorted((c for c in mine if c in day.calls), key=lambda c: day.calls[c][0])
+        assert called_order == [c for c in mine if c in day.calls]
+        if need:  # an accessible ticket waits for an accessible station
+            assert all(day.calls[c][1] in accessible_stations for c in called_order)
+    ordinary_on_accessible = sum(
+        1
+        for _, code, acc in issued
+        if not acc and code in day.calls and day.calls[code][1] in accessible_stations
+    )
     outcomes = Counter(w["outcome"] for w in waits)
     assert outcomes["claimed"] == how["ticket"]
     assert outcomes["no_show"] == sum(
@@ -473,7 +489,8 @@ async def check_figures(
     figures = {
         "arrivals": ARRIVALS, "visits": dict(how), "sessions": len(rows), "by_origin": dict(Counter(r["origin"] for r in rows)),
         "by_end_reason": dict(reasons), "by_cause": dict(Counter(r["cause"] for r in rows)),
-        "tickets": len(issued), "queue_waits": dict(outcomes),
+        "tickets": len(issued), "accessible_tickets": sum(1 for *_, acc in issued if acc),
+        "ordinary_tickets_on_accessible_stations": ordinary_on_accessible, "queue_waits": dict(outcomes),
         "mean_wait_min": round(sum(w["served"] - w["issued"] for w in waits if w["served"]) / max(1, outcomes["claimed"]) / 60, 1),
         "predictions_checked": checked, "released": dict(released), "last_calls": len(last_calls), "real_seconds": round(real_s, 1),
     }  # fmt: skip
