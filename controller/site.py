@@ -39,7 +39,7 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, time, timedelta
 from time import monotonic
 from typing import Any
@@ -106,6 +106,11 @@ def booking_dict(b: Booking) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _log_failed_write(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.error("site write failed: %s", fut.exception())
+
+
 def _write_queue(db: Any, tickets: list[Ticket], records: list[Any], forget_all: bool) -> None:
     conn = db.conn
     conn.execute("DELETE FROM queue_tickets")
@@ -157,7 +162,7 @@ class Site:
         self._starting: dict[
             str, float
         ] = {}  # station -> monotonic deadline of a grant not yet started
-        self._writes: list[asyncio.Future[Any]] = []
+        self._last_write: asyncio.Future[Any] | None = None  # the store applies writes in order
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -339,12 +344,10 @@ class Site:
     def _hold(self, occ_key: str, stations: Iterable[str], state: str, now: float) -> None:
         rows = [(occ_key, s, state, now) for s in stations]
         if rows:
-            self._writes.append(
-                self.store.submit(
-                    lambda db: db.conn.executemany(
-                        "INSERT OR IGNORE INTO booking_holds (occurrence, station, state, at) VALUES (?,?,?,?)",
-                        rows,
-                    )
+            self.write(
+                lambda db: db.conn.executemany(
+                    "INSERT OR IGNORE INTO booking_holds (occurrence, station, state, at) VALUES (?,?,?,?)",
+                    rows,
                 )
             )
 
@@ -559,19 +562,21 @@ class Site:
         records = self._queue_records + self.queue.take_records()
         self._forget_all, self._queue_records = False, []
         tickets = self.queue.tickets()
-        self._writes.append(
-            self.store.submit(lambda db: _write_queue(db, tickets, records, forget_all))
-        )
+        self.write(lambda db: _write_queue(db, tickets, records, forget_all))
+
+    def write(self, fn: Callable[[Any], Any]) -> None:
+        """Queue a store write; :meth:`flush` waits for it (and every one before it)."""
+        fut = self.store.submit(fn)
+        fut.add_done_callback(_log_failed_write)
+        self._last_write = fut
 
     async def flush(self) -> None:
-        """Write what changed (tickets, wait records, holds); return once committed."""
+        """Write what changed (tickets, wait records, holds); return once all of it is committed."""
         self._submit_queue()
-        writes, self._writes = self._writes, []
-        for fut in writes:
-            try:
-                await fut
-            except Exception:
-                log.exception("site write failed")
+        last = self._last_write
+        if last is not None:
+            with contextlib.suppress(Exception):  # logged by _log_failed_write
+                await asyncio.shield(last)
 
     # ================================================================ the floor
 
@@ -676,6 +681,6 @@ def extension_for(
             "received": now, "session_id": live.session.session_id, "actor": actor,
             "body": json.dumps({"bypassed": list(decision.bypassed), "end": decision.end}),
         }  # fmt: skip
-        site._writes.append(site.store.submit(lambda db: db["events"].insert(row)))
+        site.write(lambda db: db["events"].insert(row))
         site._spawn(site.flush())
     return decision
