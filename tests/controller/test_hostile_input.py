@@ -21,7 +21,7 @@ import aiohttp
 import msgspec
 import pytest
 from aiohttp import WSMsgType, web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from controller import stations
@@ -56,7 +56,7 @@ class Server:
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
         store, now = self.app[keys.STORE], time.time()
-        for sid in ("PC-01", "PC-02", "PC-03"):
+        for sid in ("PC-01", "PC-02", "PC-03", "TAB-02", "TAB-03"):
             spec = self.settings.station(sid)
             self.tokens[sid] = await store.write(lambda db, spec=spec: stations.set_token(db, spec, now))
         self.http = aiohttp.ClientSession()
@@ -182,6 +182,7 @@ def good(server: Server):
     """The well-behaved neighbour, running during the test; checked after it."""
     station = GoodStation(server)
     fut = asyncio.run_coroutine_threadsafe(station.run(), server.loop)
+    server.run(wait_for(lambda: station.acked > 0 or fut.done(), 20, "the good station's first ack"))
     yield station
     server.loop.call_soon_threadsafe(station.stop)
     fut.result(60)
@@ -250,6 +251,21 @@ def mutated(draw: st.DrawFn) -> str | bytes:
     return text
 
 
+YEAR_2100 = 4102444800.0
+
+
+def far_instant(frame: str | bytes) -> bool:
+    """A frame whose instants lie beyond 2100 (valid for the codec today; see the xfail tests)."""
+    try:
+        doc = json.loads(frame)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and any(
+        isinstance(doc.get(k), (int, float)) and not isinstance(doc.get(k), bool) and doc[k] > YEAR_2100
+        for k in ("at", "start", "end", "sent")
+    )
+
+
 async def _send_one_after_hello(server: Server, frame: str) -> tuple[bool, int | None]:
     """Send ``frame`` as PC-01 after its hello; returns (was it valid for the codec, close code)."""
     try:
@@ -277,6 +293,7 @@ async def _send_one_after_hello(server: Server, frame: str) -> tuple[bool, int |
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(frame=mutated())
 def test_fuzzed_frames_neither_crash_the_controller_nor_store_anything_invalid(server: Server, good: GoodStation, frame: str) -> None:
+    assume(not far_instant(frame))  # a known hole, pinned by the strict xfail test at the end of this file
     before = server.run(server.counts())
     valid, code = server.run(_send_one_after_hello(server, frame))
     after = server.run(server.counts())
@@ -491,3 +508,44 @@ def test_a_client_that_never_reads_does_not_hold_up_the_others(server: Server, g
 
     stored = server.run(go(), timeout=120)
     assert 0 <= stored <= 3000
+
+
+# ---------------------------------------------------------------- known holes (reported; strict xfail flips when fixed)
+
+
+@pytest.mark.xfail(strict=True, reason="protocol.Instant has no upper bound and apply_event does not check 'at' against "
+                   "the controller's clock: a session starting in 10^30 is committed, then floor.event -> site listener -> "
+                   "datetime.fromtimestamp raises OverflowError in _ack_in_order: no ack, the connection handler dies")
+def test_an_event_far_from_the_controllers_clock_is_rejected_and_the_station_goes_on(server: Server) -> None:
+    async def go() -> tuple[Any, Any]:
+        ws, welcome = await server.connect("TAB-02")
+        ev = p.SessionStarted(id=p.new_id(), seq=welcome.last_seq + 1, at=time.time(), session_id=p.new_id(), start=1e30, end=1e30 + 3600)
+        await ws.send_str(p.encode(ev))
+        got = await receive_until(ws, lambda x: getattr(x, "id", None) == ev.id, 5)
+        nxt = print_event(welcome.last_seq + 1)
+        await ws.send_str(p.encode(nxt))
+        then = await receive_until(ws, lambda x: getattr(x, "id", None) == nxt.id, 5)
+        await ws.close()
+        return got, then
+
+    got, then = server.run(go())
+    assert isinstance(got, p.EventReject)
+    assert isinstance(then, p.EventAck)
+
+
+@pytest.mark.xfail(strict=True, reason="apply_event accepts any forward jump of seq (only a warning): one event with "
+                   "seq 2**62 makes every later event of that station 'from the past', so it is rejected and dropped")
+def test_a_huge_sequence_jump_does_not_poison_the_station(server: Server) -> None:
+    async def go() -> tuple[Any, Any]:
+        ws, welcome = await server.connect("TAB-03")
+        jump = print_event(2**62)
+        await ws.send_str(p.encode(jump))
+        a = await receive_until(ws, lambda x: getattr(x, "id", None) == jump.id)
+        nxt = print_event(welcome.last_seq + 1)
+        await ws.send_str(p.encode(nxt))
+        b = await receive_until(ws, lambda x: getattr(x, "id", None) == nxt.id)
+        await ws.close()
+        return a, b
+
+    _, after = server.run(go())
+    assert isinstance(after, p.EventAck)
