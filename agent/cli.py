@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tls-fingerprint", default=None, help="pin the controller's certificate (sha256 hex) for wss:// URLs")
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
     sp.set_defaults(func=cmd_run)
+    try:  # the session screen needs Tk; a headless service host may not have it
+        from agent.ui.session_app import add_parser as add_session_ui_parser
+    except ImportError:
+        add_session_ui_parser = None
+    if add_session_ui_parser is not None:
+        add_session_ui_parser(sub)
     sp = sub.add_parser("service", help="the station service with real OS probes (systemd unit / Windows service)")
     sp.add_argument("--config", "-c", required=True, help="agent configuration (see deploy/station/agent.sample.toml)")
     sp.set_defaults(func=cmd_service)

@@ -21,21 +21,11 @@ from aiohttp import WSMsgType, web
 
 from controller.web import actions, auth, help_api, keys
 from controller.web.auth import STATIC, current
-from espace.i18n import LANGS, catalog
 
-I18N_PREFIX = "floor.", "lang.", "common."
 
 
 async def floor_page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "floor.html")
-
-
-async def i18n_json(request: web.Request) -> web.Response:
-    lang = request.match_info["lang"]
-    if lang not in LANGS:
-        raise web.HTTPNotFound()
-    strings = {k: v for k, v in catalog(lang).items() if k.startswith(I18N_PREFIX)}
-    return web.json_response(strings, headers={"Cache-Control": "max-age=300"})
 
 
 def _printers(db: Any) -> dict[str, dict[str, Any]]:
@@ -115,5 +105,3 @@ def setup(app: web.Application) -> None:
     help_api.setup(app)
     app.router.add_get("/floor", floor_page)
     app.router.add_get("/api/site", site)
-    if not any(r.canonical == "/i18n/{lang}.json" for r in app.router.resources()):
-        app.router.add_get("/i18n/{lang}.json", i18n_json)  # the kiosk's serves the whole catalog, when present
