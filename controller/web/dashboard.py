@@ -23,7 +23,6 @@ from controller.web import actions, auth, help_api, keys
 from controller.web.auth import STATIC, current
 
 
-
 async def floor_page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "floor.html")
 
