@@ -40,7 +40,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
 
@@ -159,6 +159,7 @@ class Site:
         self._assign_failed: set[str] = set()
         self._cut_sessions: set[str] = set()
         self._last_calls: set[float] = set()
+        self._rules_day: date | None = None
         self._starting: dict[
             str, float
         ] = {}  # station -> monotonic deadline of a grant not yet started
@@ -299,14 +300,34 @@ class Site:
         horizon = max(b.end, now) + 62 * 86400  # named stations: no clash in the next two months
         mine = occurrences([b], now, horizon, self.hours.tz)
         others = occurrences(self.bookings.values(), now, horizon, self.hours.tz)
+        fits = {
+            s.id
+            for s in self.catalog
+            if (b.kind is None or s.kind == b.kind) and (b.zone is None or s.zone == b.zone)
+        }
         for o in mine:
-            for x in others:
-                if x.start < o.end and o.start < x.end:
-                    clash = set(o.stations) & set(x.stations or self.assigned.get(x.key, ()))
-                    if clash:
-                        raise ValueError(
-                            f"{', '.join(sorted(clash, key=station_sort_key))} already booked by {x.booking_id!r} ({x.label})"
-                        )
+            overlapping = [x for x in others if x.start < o.end and o.start < x.end]
+            held: set[str] = set()
+            counted = 0  # stations of other "N of a kind" bookings not assigned yet
+            for x in overlapping:
+                stations = set(x.stations or self.assigned.get(x.key, ()))
+                clash = set(o.stations) & stations
+                if clash:
+                    raise ValueError(
+                        f"{', '.join(sorted(clash, key=station_sort_key))} already booked by "
+                        f"{x.booking_id!r} ({x.label})"
+                    )
+                held |= stations
+                if not stations and x.count and (x.kind in (None, b.kind) or b.kind is None):
+                    counted += x.count
+            if o.count and len(fits - held) - counted < o.count:
+                raise ValueError(
+                    f"only {max(0, len(fits - held) - counted)} matching stations are not booked "
+                    f"from {self._local(o.start)} to {self._local(o.end)}; {o.count} asked"
+                )
+
+    def _local(self, ts: float) -> str:
+        return datetime.fromtimestamp(ts, self.hours.tz).strftime("%Y-%m-%d %H:%M")
 
     async def add_booking(self, b: Booking, created_by: str | None = None) -> None:
         now = self.clock.now()
@@ -645,7 +666,15 @@ class Site:
         self._cut_for_bookings(now)
         self.offer_free(now)
         self._last_call(now)
+        self._new_day(now)
         await self.flush()
+
+    def _new_day(self, now: float) -> None:
+        """At the first sweep of a new day, every station gets its next two days of hours and bookings."""
+        day = self.hours.local_date(now)
+        if self._rules_day is not None and day != self._rules_day:
+            self.push_rules(self.by_id)
+        self._rules_day = day
 
 
 def extension_for(

@@ -446,3 +446,31 @@ async def test_no_ticket_is_called_when_the_visitor_could_not_get_minimum_time_b
     world.free("PC-02")
     await settle()
     assert second.code not in dict(world.site.queue.now_serving())
+
+
+async def test_a_count_booking_needs_enough_stations_left_by_the_other_bookings(world: World):
+    await world.site.add_booking(Booking("a", "A", at("14:00"), at("15:00"), stations=("PC-01",)))
+    await world.site.add_booking(Booking("b", "B", at("14:30"), at("16:00"), kind="pc", count=2))
+    with pytest.raises(ValueError, match="only 1 matching"):
+        await world.site.add_booking(
+            Booking("c", "C", at("14:45"), at("15:15"), kind="pc", count=2)
+        )
+    await world.site.add_booking(Booking("d", "D", at("16:00"), at("17:00"), kind="pc", count=4))
+
+
+async def test_every_connected_station_gets_fresh_rules_on_a_new_day(world: World):
+    sent: list[tuple[str, p.Command]] = []
+
+    async def command(station, cmd, timeout=5.0):  # noqa: ASYNC109 - Floor.command's signature
+        sent.append((station, cmd))
+
+    world.floor.command = command  # type: ignore[method-assign]
+    world.floor.conns["PC-01"] = object()  # type: ignore[assignment]  # only PC-01 is connected
+    await world.goto("18:00")
+    assert not [c for _, c in sent if isinstance(c, p.RulesUpdate)]
+    world.clock.set(parse_instant("2026-11-20T08:00"))
+    await world.site.sweep()
+    await settle()
+    updates = [(s, c) for s, c in sent if isinstance(c, p.RulesUpdate)]
+    assert [s for s, _ in updates] == ["PC-01"]
+    assert updates[0][1].rules.open_slots[0].start == parse_instant("2026-11-20T09:00")
