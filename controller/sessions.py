@@ -138,9 +138,9 @@ def _decide(site: Site, live: StationLive, req: p.StartRequest, now: float) -> D
         call = site.queue.held_stations().get(station)
         if call is None or call.code != code or now >= call.hold_until:
             return _refuse(req, "bad_ticket")
-        decided = site.walkup_grant(
-            station, now, reserved_for=site.held_by_booking(now).get(station) and "booking"
-        )
+        booked = site.held_by_booking(now).get(station)  # a booking won over the call meanwhile
+        held = None if booked is None else (booked.label or booked.booking_id)
+        decided = site.walkup_grant(station, now, reserved_for=held)
         if not isinstance(decided, Grant):
             return _refuse(req, decided.reason, decided.until)
         if not req.dry_run and not site.claim_ticket(code, station, now):

@@ -54,6 +54,7 @@ from controller.rules import (
     Grant,
     Occurrence,
     OpeningHours,
+    Refusal,
     Station,
     TicketQueue,
     assign,
@@ -272,7 +273,9 @@ class Site:
         call = self.queue.held_stations().get(station)
         return None if call is None else f"ticket {call.code}"
 
-    def walkup_grant(self, station: str, now: float, *, reserved_for: str | None) -> Grant | Any:
+    def walkup_grant(
+        self, station: str, now: float, *, reserved_for: str | None
+    ) -> Grant | Refusal:
         live = self.floor.live[station]
         return decide_grant(
             now, station,
@@ -300,7 +303,7 @@ class Site:
         horizon = max(b.end, now) + 62 * 86400  # named stations: no clash in the next two months
         mine = occurrences([b], now, horizon, self.hours.tz)
         others = occurrences(self.bookings.values(), now, horizon, self.hours.tz)
-        fits = {
+        fit_ids = {
             s.id
             for s in self.catalog
             if (b.kind is None or s.kind == b.kind) and (b.zone is None or s.zone == b.zone)
@@ -320,9 +323,9 @@ class Site:
                 held |= stations
                 if not stations and x.count and (x.kind in (None, b.kind) or b.kind is None):
                     counted += x.count
-            if o.count and len(fits - held) - counted < o.count:
+            if o.count and len(fit_ids - held) - counted < o.count:
                 raise ValueError(
-                    f"only {max(0, len(fits - held) - counted)} matching stations are not booked "
+                    f"only {max(0, len(fit_ids - held) - counted)} matching stations are not booked "
                     f"from {self._local(o.start)} to {self._local(o.end)}; {o.count} asked"
                 )
 
@@ -337,7 +340,7 @@ class Site:
             "stations": json.dumps(list(b.stations)),
             "created_by": created_by,
         }
-        await self.store.write(lambda db: db["bookings"].insert(row))
+        await self.store.write(lambda db: db.table("bookings").insert(row))
         self.bookings[b.id] = b
         self._changed_bookings()
         await self.sweep()
@@ -652,7 +655,7 @@ class Site:
                 "received": now, "session_id": s.session_id, "actor": None,
                 "body": json.dumps({"closing": closing, "lang": lang}),
             })  # fmt: skip
-        await self.store.write(lambda db: db["events"].insert_all(rows))
+        await self.store.write(lambda db: db.table("events").insert_all(rows))
         log.info("last call sent to %d station(s)", len(rows))
 
     async def sweep(self) -> None:
@@ -710,6 +713,6 @@ def extension_for(
             "received": now, "session_id": live.session.session_id, "actor": actor,
             "body": json.dumps({"bypassed": list(decision.bypassed), "end": decision.end}),
         }  # fmt: skip
-        site.write(lambda db: db["events"].insert(row))
+        site.write(lambda db: db.table("events").insert(row))
         site._spawn(site.flush())
     return decision
