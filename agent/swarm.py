@@ -132,7 +132,7 @@ class SwarmAgent(Agent):
     idle_poll_s = 5.0
 
     async def _enforce_loop(self) -> None:
-        while True:
+        while not self._stopping:
             s = self.session
             rules = self.rules or p.Rules()
             wait = self.idle_poll_s
@@ -143,8 +143,11 @@ class SwarmAgent(Agent):
                 now = self.clock.now()
                 wait = min(wait, max(0.0, (next_deadline(s, now, rules) - now) / self.clock.speed) + 0.001)
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that lands
+            # as the wait ends, and stop() then waits for this task forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
 
 class Swarm:
@@ -195,14 +198,19 @@ class Swarm:
                 rng = random.Random(self.rng.random())
                 self._tasks.append(asyncio.create_task(self._visit(agent, rng), name=f"{agent.station}-visitor"))
 
-    async def stop(self) -> None:
+    async def stop(self, stop_within: float = 30.0) -> None:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
+        try:  # bounded: an agent task that swallowed its cancellation must not hang the caller
+            async with asyncio.timeout(stop_within):
+                await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
+        except TimeoutError:
+            stuck = [t.get_name() for a in self.agents.values() for t in a._tasks if not t.done()]
+            log.error("swarm: %d agent tasks did not stop within %.0f s: %s", len(stuck), stop_within, stuck[:10])
         for a in self.agents.values():
             a.outbox.close()
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import sys
 import tempfile
@@ -44,6 +45,10 @@ from tests.support.procs import ControllerProc, shared_clock  # noqa: E402
 STAFF = ("bench", "bench-password-0123456789")
 SIZES = (61, 1000, 5000)
 MEASURE_S = {61: 20.0, 1000: 25.0, 5000: 30.0}  # real seconds of steady floor per size
+WARMUP_S = 10.0  # the first visitors all arrive together; let that rush pass before measuring
+# mean virtual minutes between visitors on a free station: at 60x, 15 min gives ~8 events per station per
+# real minute; 5,000 such stations would be 60 times a real floor's rate, so the big floor gets fewer visitors
+GAP_MINUTES = {61: 15.0, 1000: 15.0, 5000: 60.0}
 
 
 def figure(name: str, value: float, unit: str) -> None:
@@ -101,6 +106,35 @@ async def poll(predicate, limit_s: float, step: float = 0.05) -> float | None:
     return None
 
 
+def cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def floor_costs(config: Path, n: int) -> None:
+    """The controller's per-tick and per-snapshot work for n stations, in this process (no I/O)."""
+    import json
+
+    from controller.floor.floor import Floor
+    from controller.settings import load_settings
+    from espace.clock import SystemClock
+
+    floor = Floor(load_settings(config), SystemClock())
+    for live in floor.live.values():
+        live.connected, live.last_seen = True, time.time()
+    floor.tick()  # first publication of every view
+    reps = 20
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        floor.tick()
+    figure(f"floor{n}_tick_ms", (time.perf_counter() - t0) / reps * 1000, "ms")
+    t0 = time.perf_counter()
+    for _ in range(5):
+        text = json.dumps(floor.snapshot())
+    figure(f"floor{n}_snapshot_ms", (time.perf_counter() - t0) / 5 * 1000, "ms")
+    note(f"snapshot {len(text) / 1024:.0f} KiB; the ticker calls tick() every 0.5 s; each dashboard gets a snapshot on connect")
+
+
 async def loop_lag(samples: list[float], stop: asyncio.Event) -> None:
     while not stop.is_set():
         t0 = time.perf_counter()
@@ -113,13 +147,15 @@ async def bench(n: int, tmp: Path) -> None:
     folder = tmp / f"floor{n}"
     config, db, tokens = prepare_site(folder, n)
     staff_ok = add_staff(db)
+    floor_costs(config, n)
     clock = shared_clock(speed=60.0)
     ctl = ControllerProc(folder, clock, config=config)
     ctl.db = db
     ctl.start()
     proc = psutil.Process(ctl.proc.pid)  # type: ignore[union-attr]
     rss_empty = proc.memory_info().rss
-    swarm = Swarm(ctl.ws_url, tokens, clock, heartbeat_s=10.0, visitors=Visitors(gap_minutes=15), seed=n)
+    swarm = Swarm(ctl.ws_url, tokens, clock, heartbeat_s=10.0, visitors=Visitors(gap_minutes=GAP_MINUTES.get(n, 30.0)), seed=n)
+    me = psutil.Process()
     lag: list[float] = []
     stop_lag = asyncio.Event()
     lagger = asyncio.create_task(loop_lag(lag, stop_lag))
@@ -142,17 +178,23 @@ async def bench(n: int, tmp: Path) -> None:
             note(f"dashboard feed unavailable: {watcher.exception()}")
 
         # steady floor: visitors come and go, heartbeats every 10 s
+        await asyncio.sleep(WARMUP_S)
         swarm.stats.reset_latency()
         lag.clear()
-        await asyncio.sleep(MEASURE_S[n])
+        cpu = (cpu_s(proc), cpu_s(me))
+        emitted = swarm.stats.emitted
+        await asyncio.sleep(MEASURE_S.get(n, 30.0))
         st = swarm.stats
+        spent = (cpu_s(proc) - cpu[0], cpu_s(me) - cpu[1])
         figure(f"floor{n}_ack_p50_ms", percentile(st.ack_latency, 50) * 1000, "ms")
         figure(f"floor{n}_ack_p99_ms", percentile(st.ack_latency, 99) * 1000, "ms")
         figure(f"floor{n}_dashboard_p50_ms", percentile(st.dashboard_latency, 50) * 1000, "ms")
         figure(f"floor{n}_dashboard_p99_ms", percentile(st.dashboard_latency, 99) * 1000, "ms")
         figure(f"floor{n}_swarm_loop_lag_p99_ms", percentile(lag, 99) * 1000, "ms")
-        note(f"{len(st.ack_latency)} acks, {len(st.dashboard_latency)} help updates seen; "
-             f"{st.sessions_started} sessions ({st.sessions_offline} granted offline), {swarm.connected()}/{n} connected")
+        m = MEASURE_S.get(n, 30.0)
+        note(f"{len(st.ack_latency)} acks ({(st.emitted - emitted) / m:.0f} events/s), {len(st.dashboard_latency)} help updates seen, "
+             f"{n / 10:.0f} heartbeats/s; {st.sessions_started} sessions ({st.sessions_offline} granted offline), {swarm.connected()}/{n} connected")
+        note(f"CPU while measuring: controller {spent[0] / m * 100:.0f}% of a core, swarm {spent[1] / m * 100:.0f}%")
         rss = proc.memory_info().rss
         figure(f"floor{n}_rss_per_station_kib", (rss - rss_empty) / n / 1024, "KiB")
         note(f"controller RSS {rss / 2**20:.0f} MiB ({rss_empty / 2**20:.0f} MiB with no station); CPU {proc.cpu_percent(1.0):.0f}%")
@@ -160,6 +202,7 @@ async def bench(n: int, tmp: Path) -> None:
         # events per second sustained into SQLite: a burst of print jobs from every station
         per_station = max(2, 20_000 // n)
         before = metrics(ctl).get("espace_events_committed", 0)
+        cpu = (cpu_s(proc), cpu_s(me))
         total = await swarm.print_burst(per_station)
         # the stations pick the jobs up at their next print poll (up to 5 s): time from the first commit
         await poll(lambda: metrics(ctl).get("espace_events_committed", 0) > before, 30, 0.02)
@@ -172,17 +215,21 @@ async def bench(n: int, tmp: Path) -> None:
         else:
             done = total
         figure(f"floor{n}_events_per_s", done / took, "events/s")
-        note(f"{total} print jobs ({per_station} per station) committed in {took:.1f} s from the first commit")
+        note(f"{total} print jobs ({per_station} per station) committed in {took:.1f} s from the first commit; "
+             f"CPU s: controller {cpu_s(proc) - cpu[0]:.1f}, swarm {cpu_s(me) - cpu[1]:.1f}")
 
         # controller restart: SIGKILL, start again, wait for every station
         ctl.kill()
         await poll(lambda: swarm.connected() == 0, 60)
         ctl.start()
+        proc = psutil.Process(ctl.proc.pid)  # type: ignore[union-attr]
+        cpu = (cpu_s(proc), cpu_s(me))
         took = await poll(lambda: connected_on_controller(ctl) >= n, 240, 0.1)
         if took is None:
             note(f"after 240 s only {connected_on_controller(ctl)} of {n} reconnected")
             took = float("nan")
         figure(f"floor{n}_reconnect_s", took, "s")
+        note(f"CPU s while reconnecting: controller {cpu_s(proc) - cpu[0]:.1f}, swarm {cpu_s(me) - cpu[1]:.1f}")
     finally:
         stop_lag.set()
         for t in (watcher, lagger):
@@ -196,6 +243,7 @@ async def bench(n: int, tmp: Path) -> None:
 
 
 async def main(sizes: list[int]) -> None:
+    logging.getLogger("agent").setLevel(logging.ERROR)  # 5,000 "cannot reach the controller" lines say nothing
     with tempfile.TemporaryDirectory(prefix="espace-bench-floor-") as tmp:
         for n in sizes:
             t0 = time.monotonic()
