@@ -502,6 +502,11 @@ class Agent:
             self._inflight.discard(m.id)
             return
         if isinstance(m, p.EventReject):
+            if m.retry:  # a gap: reconnect, and the whole outbox goes again in order
+                log.warning("%s: controller asks for earlier events first (%s); resending in order", self.station, m.reason)
+                if self._ws is not None:
+                    await self._ws.close()
+                return
             log.error("%s: controller rejected event %s (seq %d): %s", self.station, m.id, m.seq, m.reason)
             await self.outbox.remove(m.id)
             self._inflight.discard(m.id)

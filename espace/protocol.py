@@ -27,7 +27,7 @@ MAX_FRAME_BYTES = 64 * 1024
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 StationId = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")]
 Seq = Annotated[int, msgspec.Meta(ge=1)]
-Instant = Annotated[float, msgspec.Meta(ge=0)]
+Instant = Annotated[float, msgspec.Meta(ge=0, le=4_102_444_800)]  # up to 2100-01-01
 Count = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 StaffText = Annotated[str, msgspec.Meta(max_length=500)]
@@ -280,11 +280,13 @@ class EventAck(_Msg, tag="event_ack", kw_only=True):
 
 
 class EventReject(_Msg, tag="event_reject", kw_only=True):
-    """The event is malformed for this station (e.g. a sequence from the past); nothing was stored."""
+    """The event was not stored. ``retry``: keep it and send the earlier ones first (a gap);
+    otherwise it is wrong for this station and will never be taken: drop it."""
 
     id: Id
     seq: int
     reason: ShortText
+    retry: bool = False
 
 
 class Error(_Msg, tag="error", kw_only=True):

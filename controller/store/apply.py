@@ -1,9 +1,18 @@
-"""Applying an agent's event to the store: idempotent, all or nothing.
+"""Applying an agent's event to the store: idempotent, in order, all or nothing.
 
-:func:`apply_event` runs inside the writer's transaction. It returns
-``"new"`` or ``"duplicate"`` (an event id already committed: the agent
-replayed it, so it is acknowledged again and applied no second time), or
-raises :class:`EventRejected` with the reason (nothing is stored).
+:func:`apply_event` runs inside the writer's transaction. A station's events
+are applied strictly in sequence: every number is either committed or
+consumed by a rejection, never skipped, so an event whose commit failed can
+always be replayed and nothing behind it overtakes it. It returns
+
+* ``"new"``: applied and recorded;
+* ``"duplicate"``: that id is committed already (a replay): acknowledged again, applied once;
+* ``"rejected: <why>"``: well-formed but wrong for this station (another station's session, an
+  instant far from the controller's clock...): nothing of it is stored but its sequence number,
+  consumed so that the station's later events go on;
+
+or raises :class:`EventRejected` when the event cannot be taken *now*: a sequence from the past
+(nothing stored), or a gap (``retry``: the station must send the missing ones first).
 """
 
 from __future__ import annotations
@@ -19,8 +28,23 @@ from espace import protocol as p
 log = logging.getLogger(__name__)
 
 
+MAX_SKEW_S = 31 * 86400  # an event may reach the controller a month late (a long outage), not more
+MAX_SESSION_S = 24 * 3600
+
+
 class EventRejected(ValueError):
-    pass
+    def __init__(self, reason: str, *, retry: bool = False) -> None:
+        super().__init__(reason)
+        self.retry = retry
+
+
+def _check(ev: p.Event, received: float) -> None:
+    if abs(ev.at - received) > MAX_SKEW_S:
+        raise EventRejected(f"instant {ev.at:.0f} is too far from the controller's clock ({received:.0f})")
+    if isinstance(ev, p.SessionStarted) and not (ev.start <= ev.end <= ev.start + MAX_SESSION_S and abs(ev.start - ev.at) <= MAX_SESSION_S):
+        raise EventRejected("session start and end are not a plausible session")
+    if isinstance(ev, p.SessionExtended) and abs(ev.end - ev.at) > MAX_SESSION_S:
+        raise EventRejected("extension end is not plausible")
 
 
 def apply_event(db: sqlite_utils.Database, station: str, ev: p.Event, received: float) -> str:
@@ -37,17 +61,26 @@ def apply_event(db: sqlite_utils.Database, station: str, ev: p.Event, received: 
     if ev.seq <= last_seq:
         raise EventRejected(f"sequence {ev.seq} is from the past (last committed: {last_seq})")
     if ev.seq > last_seq + 1:
-        log.warning("%s: sequence jumps from %d to %d (events lost on the station?)", station, last_seq, ev.seq)
+        raise EventRejected(f"sequence {ev.seq} skips {last_seq + 1}: send the earlier events first", retry=True)
     session_id = getattr(ev, "session_id", None)
-    if session_id is not None and not isinstance(ev, p.SessionStarted):
-        owner = conn.execute("SELECT station FROM sessions WHERE id = ?", (session_id,)).fetchone()
-        if owner is not None and owner[0] != station:
-            raise EventRejected(f"session {session_id} belongs to another station")
-    _APPLY[type(ev)](conn, station, kind, ev)
-    conn.execute(
-        "INSERT INTO events (id, station, seq, type, at, received, session_id, body) VALUES (?,?,?,?,?,?,?,?)",
-        (ev.id, station, ev.seq, type(ev).__struct_config__.tag, ev.at, received, session_id, p.encode(ev)),
-    )
+    conn.execute("SAVEPOINT ev")
+    try:
+        _check(ev, received)
+        if session_id is not None and not isinstance(ev, p.SessionStarted):
+            owner = conn.execute("SELECT station FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if owner is not None and owner[0] != station:
+                raise EventRejected(f"session {session_id} belongs to another station")
+        _APPLY[type(ev)](conn, station, kind, ev)
+        conn.execute(
+            "INSERT INTO events (id, station, seq, type, at, received, session_id, body) VALUES (?,?,?,?,?,?,?,?)",
+            (ev.id, station, ev.seq, type(ev).__struct_config__.tag, ev.at, received, session_id, p.encode(ev)),
+        )
+    except EventRejected as exc:
+        conn.execute("ROLLBACK TO ev")
+        conn.execute("RELEASE ev")
+        conn.execute("UPDATE stations SET last_seq = ?, last_seen = ? WHERE id = ?", (ev.seq, received, station))
+        return f"rejected: {exc}"
+    conn.execute("RELEASE ev")
     conn.execute("UPDATE stations SET last_seq = ?, last_seen = ? WHERE id = ?", (ev.seq, received, station))
     return "new"
 

@@ -183,8 +183,8 @@ async def _ack_in_order(
             outcome = await fut
         except EventRejected as exc:
             metrics.inc("events_rejected")
-            log.warning("%s: event %s seq %d rejected: %s", peer, ev.id, ev.seq, exc)
-            await _safe_send(send, p.encode(p.EventReject(id=ev.id, seq=ev.seq, reason=str(exc)[:200])))
+            log.warning("%s: event %s seq %d not taken: %s", peer, ev.id, ev.seq, exc)
+            await _safe_send(send, p.encode(p.EventReject(id=ev.id, seq=ev.seq, reason=str(exc)[:200], retry=exc.retry)))
             continue
         except StoreError as exc:
             metrics.inc("store_errors")
@@ -196,9 +196,17 @@ async def _ack_in_order(
             log.exception("%s: event %s failed", peer, ev.id)
             await _close(ws, STORE_DOWN, "internal error", peer)
             continue
+        if outcome.startswith("rejected"):
+            metrics.inc("events_rejected")
+            log.warning("%s: event %s seq %d %s", peer, ev.id, ev.seq, outcome)
+            await _safe_send(send, p.encode(p.EventReject(id=ev.id, seq=ev.seq, reason=outcome[:200])))
+            continue
         if outcome == "new":
             metrics.inc("events_committed")
-            floor.event(station, ev)
+            try:
+                floor.event(station, ev)
+            except Exception:  # the live view must never cost the ack of a committed event
+                log.exception("%s: live update for event %s failed", peer, ev.id)
         else:
             metrics.inc("events_duplicate")
         await _safe_send(send, p.encode(p.EventAck(id=ev.id, seq=ev.seq)))

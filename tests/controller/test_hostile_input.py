@@ -21,7 +21,7 @@ import aiohttp
 import msgspec
 import pytest
 from aiohttp import WSMsgType, web
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller import stations
@@ -251,21 +251,6 @@ def mutated(draw: st.DrawFn) -> str | bytes:
     return text
 
 
-YEAR_2100 = 4102444800.0
-
-
-def far_instant(frame: str | bytes) -> bool:
-    """A frame whose instants lie beyond 2100 (valid for the codec today; see the xfail tests)."""
-    try:
-        doc = json.loads(frame)
-    except ValueError:
-        return False
-    return isinstance(doc, dict) and any(
-        isinstance(doc.get(k), (int, float)) and not isinstance(doc.get(k), bool) and doc[k] > YEAR_2100
-        for k in ("at", "start", "end", "sent")
-    )
-
-
 async def _send_one_after_hello(server: Server, frame: str) -> tuple[bool, int | None]:
     """Send ``frame`` as PC-01 after its hello; returns (was it valid for the codec, close code)."""
     try:
@@ -293,7 +278,7 @@ async def _send_one_after_hello(server: Server, frame: str) -> tuple[bool, int |
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(frame=mutated())
 def test_fuzzed_frames_neither_crash_the_controller_nor_store_anything_invalid(server: Server, good: GoodStation, frame: str) -> None:
-    assume(not far_instant(frame))  # a known hole, pinned by the strict xfail test at the end of this file
+    # instants past 2100 are invalid for the codec now: no special case
     before = server.run(server.counts())
     valid, code = server.run(_send_one_after_hello(server, frame))
     after = server.run(server.counts())
@@ -510,31 +495,36 @@ def test_a_client_that_never_reads_does_not_hold_up_the_others(server: Server, g
     assert 0 <= stored <= 3000
 
 
-# ---------------------------------------------------------------- known holes (reported; strict xfail flips when fixed)
+# ---------------------------------------------------------------- holes found by these tests, now closed
 
 
-@pytest.mark.xfail(strict=True, reason="protocol.Instant has no upper bound and apply_event does not check 'at' against "
-                   "the controller's clock: a session starting in 10^30 is committed, then floor.event -> site listener -> "
-                   "datetime.fromtimestamp raises OverflowError in _ack_in_order: no ack, the connection handler dies")
 def test_an_event_far_from_the_controllers_clock_is_rejected_and_the_station_goes_on(server: Server) -> None:
-    async def go() -> tuple[Any, Any]:
+    """Instants past 2100 fail the codec (the link closes); a plausible-looking but far one is refused
+    and consumes its sequence number, so the station's next event is taken."""
+
+    async def go() -> tuple[Any, Any, Any]:
         ws, welcome = await server.connect("TAB-02")
-        ev = p.SessionStarted(id=p.new_id(), seq=welcome.last_seq + 1, at=time.time(), session_id=p.new_id(), start=1e30, end=1e30 + 3600)
+        far = time.time() + 400 * 86400
+        ev = p.SessionStarted(id=p.new_id(), seq=welcome.last_seq + 1, at=far, session_id=p.new_id(), start=far, end=far + 3600)
         await ws.send_str(p.encode(ev))
         got = await receive_until(ws, lambda x: getattr(x, "id", None) == ev.id, 5)
-        nxt = print_event(welcome.last_seq + 1)
+        nxt = print_event(welcome.last_seq + 2)
         await ws.send_str(p.encode(nxt))
         then = await receive_until(ws, lambda x: getattr(x, "id", None) == nxt.id, 5)
         await ws.close()
-        return got, then
+        ws2, _ = await server.connect("TAB-02")
+        await ws2.send_str('{"type":"heartbeat","idle_s":0,"sent":1e30}')
+        code = await closed_with(ws2, 5)
+        return got, then, code
 
-    got, then = server.run(go())
+    got, then, code = server.run(go())
     assert isinstance(got, p.EventReject)
+    assert not got.retry
+    assert "too far" in got.reason
     assert isinstance(then, p.EventAck)
+    assert code == agent_ws.BAD_MESSAGE
 
 
-@pytest.mark.xfail(strict=True, reason="apply_event accepts any forward jump of seq (only a warning): one event with "
-                   "seq 2**62 makes every later event of that station 'from the past', so it is rejected and dropped")
 def test_a_huge_sequence_jump_does_not_poison_the_station(server: Server) -> None:
     async def go() -> tuple[Any, Any]:
         ws, welcome = await server.connect("TAB-03")
@@ -551,9 +541,6 @@ def test_a_huge_sequence_jump_does_not_poison_the_station(server: Server) -> Non
     assert isinstance(after, p.EventAck)
 
 
-@pytest.mark.xfail(strict=True, reason="a commit that fails (disk full) for seq N while seq N+1 sits in the next batch: "
-                   "N+1 commits with a gap (apply_event only warns), the replay of N is then 'from the past', "
-                   "rejected, and the agent drops it from its outbox: one event lost")
 def test_a_failed_commit_never_lets_a_later_sequence_overtake_it(server: Server) -> None:
     import sqlite3
 

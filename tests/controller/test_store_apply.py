@@ -52,11 +52,13 @@ async def test_a_sequence_from_the_past_is_rejected_and_nothing_is_stored(store)
 async def test_an_event_cannot_touch_another_stations_session(store):
     await apply(store, "PC-01", started(1))
     ended = p.SessionEnded(id="x", seq=1, at=T + 5, session_id="s1", reason="visitor")
-    with pytest.raises(EventRejected, match="another station"):
-        await apply(store, "PC-02", ended)
-    with pytest.raises(EventRejected, match="another station"):
-        await apply(store, "PC-02", p.SessionEnded(id="e1", seq=1, at=T, session_id="zz", reason="idle"))
+    outcome = await apply(store, "PC-02", ended)
+    assert outcome.startswith("rejected") and "another station" in outcome
+    with pytest.raises(EventRejected, match="another station"):  # an id PC-01 used
+        await apply(store, "PC-02", p.SessionEnded(id="e1", seq=2, at=T, session_id="zz", reason="idle"))
     assert await count(store, "events") == 1
+    ended_at = await store.read(lambda db: db.execute("SELECT end FROM sessions WHERE id = 's1'").fetchone()[0])
+    assert ended_at is None
 
 
 async def test_a_session_ends_once_with_its_reason_and_print_pages_add_up(store):
@@ -89,3 +91,25 @@ async def test_a_commit_that_cannot_reach_the_disk_acknowledges_nothing(store):
     with pytest.raises(StoreError, match="could not commit|full"):
         for n in range(1, 200):
             await apply(store, "PC-04", started(n, sid=f"s{n}", eid=f"e{n}x" * 5))
+
+
+async def test_a_gap_is_refused_for_retry_and_nothing_overtakes_a_missing_event(store):
+    await apply(store, "PC-06", started(1, sid="s6"))
+    with pytest.raises(EventRejected, match="skips 2") as info:
+        await apply(store, "PC-06", p.HelpRequested(id="h3", seq=3, at=T, help_id="h3"))
+    assert info.value.retry
+    assert await apply(store, "PC-06", p.HelpRequested(id="h2", seq=2, at=T, help_id="h2")) == "new"
+    assert await apply(store, "PC-06", p.HelpRequested(id="h3", seq=3, at=T, help_id="h3")) == "new"
+
+
+async def test_a_wrong_event_consumes_its_sequence_and_stores_nothing_else(store):
+    await apply(store, "PC-07", started(1, sid="s7"))
+    far = p.HelpRequested(id="far", seq=2, at=T + 400 * 86400, help_id="far")
+    outcome = await apply(store, "PC-07", far)
+    assert outcome.startswith("rejected") and "too far" in outcome
+    bad = p.SessionStarted(id="odd", seq=3, at=T, session_id="odd", start=T, end=T - 10)
+    assert (await apply(store, "PC-07", bad)).startswith("rejected")
+    assert await apply(store, "PC-07", p.HelpRequested(id="ok", seq=4, at=T, help_id="ok")) == "new"
+    kinds = await store.read(lambda db: [r[0] for r in db.execute("SELECT id FROM events WHERE station = 'PC-07' ORDER BY seq")])
+    assert kinds == ["e1", "ok"]
+    assert await count(store, "help_requests") == 1 and await count(store, "sessions") == 1
