@@ -20,18 +20,37 @@ import logging
 import os
 import random
 import secrets
-from pathlib import Path
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
 
 from agent.outbox import Outbox
-from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, HealthSource, IdleSource, PrintSource, Resetter
+from agent.probes.base import (
+    FakeHealth,
+    FakeIdle,
+    FakePrints,
+    FakeResetter,
+    HealthSource,
+    IdleSource,
+    PrintSource,
+    Resetter,
+)
 from agent.probes.print_gate import FakePrintGate, PrintGate
-from agent.timer import End, IdleClear, IdlePrompt, LocalSession, Warn, due, local_grant, mark_warned, next_deadline
+from agent.timer import (
+    End,
+    IdleClear,
+    IdlePrompt,
+    LocalSession,
+    Warn,
+    due,
+    local_grant,
+    mark_warned,
+    next_deadline,
+)
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
