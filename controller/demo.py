@@ -64,6 +64,8 @@ async def _run(args: argparse.Namespace) -> None:
     store = app[keys.STORE]
     now = clock.now()
     tokens = await store.write(lambda db: {s.id: stations.set_token(db, s, now) for s in settings.stations})
+    # the demo's printers have no IPP address to poll: show them as working
+    await store.write(lambda db: [db.execute("INSERT OR REPLACE INTO printers (id, state, updated) VALUES (?, 'ok', ?)", (pr.id, now)) for pr in settings.printers])
     accounts = [("steward", "floor-demo-1", "steward"), ("admin", "admin-demo-1", "admin"), ("backoffice", "report-demo-1", "backoffice")]
     await store.write(lambda db: [staff.add_staff(db, login, pw, role, "fr", now) for login, pw, role in accounts])
 
