@@ -86,6 +86,23 @@ class SwarmStats:
         }  # fmt: skip
 
 
+async def cancel_all(tasks: Iterable[asyncio.Task[Any]], within: float) -> list[asyncio.Task[Any]]:
+    """Cancel ``tasks`` and wait for them, cancelling again those that go on.
+
+    On Python 3.11, ``asyncio.wait_for`` can swallow a cancellation that lands
+    just as its inner wait completes (CPython gh-86296); the agent's loops use
+    it, so among thousands of stations one task may ignore a single cancel.
+    Returns the tasks still running after ``within`` seconds.
+    """
+    pending = {t for t in tasks if not t.done()}
+    deadline = time.monotonic() + within
+    while pending and time.monotonic() < deadline:
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=min(0.5, max(0.01, deadline - time.monotonic())))
+    return list(pending)
+
+
 class _TimedOutbox(Outbox):
     """An in-memory outbox that notes when each event went in and when its ack took it out."""
 
@@ -199,18 +216,15 @@ class Swarm:
                 self._tasks.append(asyncio.create_task(self._visit(agent, rng), name=f"{agent.station}-visitor"))
 
     async def stop(self, stop_within: float = 30.0) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_all(self._tasks, stop_within / 3)
         self._tasks.clear()
         try:  # bounded: an agent task that swallowed its cancellation must not hang the caller
-            async with asyncio.timeout(stop_within):
+            async with asyncio.timeout(stop_within / 3):
                 await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
         except TimeoutError:
-            stuck = [t.get_name() for a in self.agents.values() for t in a._tasks if not t.done()]
-            log.error("swarm: %d agent tasks did not stop within %.0f s: %s", len(stuck), stop_within, stuck[:10])
+            stuck = [t for a in self.agents.values() for t in a._tasks if not t.done()]
+            log.error("swarm: %d agent tasks ignored their cancellation: %s", len(stuck), [t.get_name() for t in stuck[:10]])
+            await cancel_all(stuck, stop_within / 3)
         for a in self.agents.values():
             a.outbox.close()
 

@@ -39,7 +39,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent.swarm import Swarm, Visitors, percentile, prepare_site, watch_floor  # noqa: E402
+from agent.swarm import Swarm, Visitors, cancel_all, percentile, prepare_site, watch_floor  # noqa: E402
 from tests.support.procs import ControllerProc, shared_clock  # noqa: E402
 
 STAFF = ("bench", "bench-password-0123456789")
@@ -232,13 +232,9 @@ async def bench(n: int, tmp: Path) -> None:
         note(f"CPU s while reconnecting: controller {cpu_s(proc) - cpu[0]:.1f}, swarm {cpu_s(me) - cpu[1]:.1f}")
     finally:
         stop_lag.set()
-        for t in (watcher, lagger):
-            if t is not None:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await t
-        await swarm.stop()
+        await cancel_all([t for t in (watcher, lagger) if t is not None], 10)
         ctl.kill()
+        await swarm.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
