@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tls-fingerprint", default=None, help="pin the controller's certificate (sha256 hex) for wss:// URLs")
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
     sp.set_defaults(func=cmd_run)
+    from agent.swarm import add_parser as add_swarm_parser
+
+    add_swarm_parser(sub)
     try:  # the session screen needs Tk; a headless service host may not have it
         from agent.ui.session_app import add_parser as add_session_ui_parser
     except ImportError:

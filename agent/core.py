@@ -125,6 +125,7 @@ class Agent:
         self._inflight: set[str] = set()
         self._stopping = False
         self._print_held = False
+        self._start_lock = asyncio.Lock()
         self.connects = 0
         self.last_close: tuple[int | None, str] = (None, "")
 
@@ -177,6 +178,10 @@ class Agent:
 
     async def start_session(self, lang: str = "fr", ticket: str | None = None, dry_run: bool = False) -> p.Grant | p.Refuse | None:
         """The visitor pressed "start my session". Returns the grant, a refusal, or None if busy."""
+        async with self._start_lock:  # a double tap starts one session, not two
+            return await self._start_session(lang, ticket, dry_run)
+
+    async def _start_session(self, lang: str, ticket: str | None, dry_run: bool) -> p.Grant | p.Refuse | None:
         if self.session is not None or self.locked is not None:
             return None
         now = self.clock.now()
@@ -186,7 +191,8 @@ class Agent:
             self._requests[req.request] = fut
             try:
                 await self._send(p.encode(req))
-                answer = await asyncio.wait_for(fut, 5.0)
+                async with asyncio.timeout(5.0):  # not wait_for: on 3.11 it can swallow a cancellation
+                    answer = await fut
             except (TimeoutError, ConnectionError, RuntimeError, aiohttp.ClientError):
                 answer = None
             finally:
@@ -294,7 +300,8 @@ class Agent:
                 wait = min(wait, max(0.0, (next_deadline(s, now, rules) - now) / self.clock.speed) + 0.001)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def _enforce(self, s: LocalSession, rules: p.Rules) -> None:
         now = self.clock.now()

@@ -66,9 +66,11 @@ class Floor:
         for q in list(self._subscribers):
             try:
                 q.put_nowait(message)
-            except asyncio.QueueFull:  # a stuck dashboard: drop it, it reloads a snapshot
-                self._subscribers.discard(q)
-                log.warning("dropped a dashboard that stopped reading")
+            except asyncio.QueueFull:  # a dashboard that fell behind: skip the backlog, send it a fresh snapshot
+                while not q.empty():
+                    q.get_nowait()
+                q.put_nowait({"type": "resync"})
+                log.warning("a dashboard fell behind; it gets a fresh snapshot")
 
     def changed(self, station: str) -> None:
         """Recompute one station's view and publish it if it differs."""
@@ -86,8 +88,9 @@ class Floor:
 
     def tick(self) -> None:
         """Re-derive every station (time-based transitions: ending, offline)."""
-        for station in self.live:
-            self.changed(station)
+        for station, live in self.live.items():
+            if live.session is not None:  # only a running session changes state by time alone
+                self.changed(station)
 
     # ---------------------------------------------------------------- connections
 

@@ -69,6 +69,8 @@ async def floor_ws(request: web.Request) -> web.WebSocketResponse:
         async def pump() -> None:
             while True:
                 msg = await q.get()
+                if msg.get("type") == "resync":
+                    msg = floor.snapshot()
                 await ws.send_str(json.dumps(msg))
 
         pumping = asyncio.create_task(pump())

@@ -13,6 +13,7 @@ from controller import stations
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
+from espace import protocol as p
 from espace.clock import ScaledClock, parse_instant
 from tests.support.cups import cups_missing_reason, private_cups, tiny_pdf
 from tests.support.procs import free_port, wait_for
@@ -65,3 +66,34 @@ def test_the_cups_gate_denies_the_visitor_and_allows_again(tmp_path):
             cups.lp(doc, "after the quota")
         assert gate.release()
         assert cups.lp(doc, "next visitor") > 0
+
+
+async def test_a_double_tap_on_start_starts_one_session(tmp_path):
+    import asyncio
+
+    clock = ScaledClock(parse_instant("2026-11-19T10:00"), 1.0)
+    port = free_port()
+    app = create_app(make_settings(database=str(tmp_path / "c.db")), clock)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    spec = app[keys.SETTINGS].station("PC-06")
+    token = await app[keys.STORE].write(lambda db: stations.set_token(db, spec, clock.now()))
+    agent = Agent("PC-06", token, f"ws://127.0.0.1:{port}/ws/agent", Outbox(":memory:"), clock=clock)
+    try:
+        await agent.start()
+        await wait_for(agent.connected.is_set, what="connection")
+        first, second = await asyncio.gather(agent.start_session(), agent.start_session())
+        assert isinstance(first, p.Grant)
+        assert second is None  # busy: the first tap already holds the station
+        await agent.end_by_visitor()
+        await wait_for(lambda: _outbox_empty(agent), what="the outbox to drain")
+        rows = await app[keys.STORE].read(lambda db: db.execute("SELECT COUNT(*) FROM sessions WHERE station = 'PC-06'").fetchone()[0])
+        assert rows == 1
+    finally:
+        await agent.stop()
+        await runner.cleanup()
+
+
+async def _outbox_empty(agent) -> bool:
+    return await agent.outbox.count() == 0

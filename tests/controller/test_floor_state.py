@@ -48,3 +48,17 @@ def test_view_rounds_idle_to_minutes_so_counters_do_not_flood_the_dashboards():
     b = view(live(session=running(30), idle_s=119), NOW, TH)
     assert a == b and a.idle_s == 60
     assert a.as_dict()["state"] == "in_session"
+
+
+def test_a_dashboard_that_falls_behind_gets_a_resync_not_a_frozen_feed():
+    from controller.floor.floor import Floor
+    from controller.settings import make_settings
+    from espace.clock import ManualClock
+
+    floor = Floor(make_settings(), ManualClock(NOW))
+    q = floor.subscribe()
+    for n in range(1001):
+        floor.publish({"type": "station", "n": n})
+    assert q.get_nowait() == {"type": "resync"}
+    floor.publish({"type": "station", "n": "next"})
+    assert q.get_nowait()["n"] == "next"

@@ -140,7 +140,7 @@ class AgentProc:
 
     async def start(self) -> None:
         cmd = [
-            sys.executable, "-m", "agent.cli", "run", "--station", self.station, "--token", self.token,
+            sys.executable, "-m", "agent.cli", "run", "--station", self.station, f"--token={self.token}",
             "--url", self.ws_url, "--state-dir", str(self.state), "--clock", self.clock.spec(),
             "--heartbeat", str(self.heartbeat), "--control", str(self.sock), *self.extra,
         ]
