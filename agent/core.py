@@ -405,8 +405,8 @@ class Agent:
                     self.connected.clear()
                     self._inflight.clear()
                     for fut in self._requests.values():
-                        if not fut.done():
-                            fut.cancel()
+                        if not fut.done():  # not cancel(): the visitor's start must fall back, not die
+                            fut.set_exception(ConnectionError("the link to the controller dropped"))
                 code = self.last_close[0]
                 delay = backoff_delay(attempt + (4 if code in (UNAUTHORISED, PENDING) else 0))
                 attempt += 1
