@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_sample_configuration_loads():
     cfg = load_config(ROOT / "deploy/station/agent.sample.toml")
     assert cfg.station_id == "PC-12"
-    assert cfg.controller.discover and cfg.wipe.user == "visitor"
+    assert cfg.controller.discover
+    assert cfg.wipe.user == "visitor"
     assert "/home/visitor/Downloads" in cfg.wipe.roots
 
 

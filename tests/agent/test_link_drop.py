@@ -51,7 +51,8 @@ async def test_a_start_in_flight_when_the_link_drops_falls_back_to_the_cached_ru
         answer = await agent.start_session()
         assert asked.is_set()
         assert isinstance(answer, p.Grant), answer
-        assert agent.session is not None and agent.session.session_id == answer.session_id
+        assert agent.session is not None
+        assert agent.session.session_id == answer.session_id
         assert answer.end - answer.start == 60 * 60  # the full hour, from the cached rules
     finally:
         await agent.stop()

@@ -48,9 +48,11 @@ async def test_quota_warns_then_holds_then_releases(tmp_path):
         assert (await job(3))["state"] == "warn"
         assert not gate.held
         assert (await job(4)) == {"ui": "prints", "pages": 12, "quota": 10, "state": "held"}
-        assert gate.held and gate.calls == ["hold"]
+        assert gate.held
+        assert gate.calls == ["hold"]
         await agent.end_by_visitor()
-        assert not gate.held and gate.calls == ["hold", "release"]
+        assert not gate.held
+        assert gate.calls == ["hold", "release"]
     finally:
         await agent.stop()
         await runner.cleanup()

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from agent.timer import End, IdleClear, IdlePrompt, LocalSession, Warn, due, local_grant, mark_warned, next_deadline
+from agent.timer import (
+    End,
+    IdleClear,
+    IdlePrompt,
+    LocalSession,
+    Warn,
+    due,
+    local_grant,
+    mark_warned,
+    next_deadline,
+)
 from espace import protocol as p
 
 RULES = p.Rules(session_minutes=60, warn_minutes=[10, 5, 1], idle_prompt_s=600, idle_grace_s=120)

@@ -50,11 +50,13 @@ def test_json_logs_are_one_object_per_line(tmp_path):
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )
     lines = [json.loads(line) for line in out.stderr.splitlines() if line.strip()]
-    assert lines and {"ts", "level", "logger", "msg"} <= set(lines[0])
+    assert lines
+    assert {"ts", "level", "logger", "msg"} <= set(lines[0])
 
 
 def test_the_controller_unit_runs_a_real_subcommand():
     unit = (ROOT / "deploy/controller/espace-controller.service").read_text()
     cmd = re.search(r"^ExecStart=\S+/espace-controller (.*)$", unit, flags=re.M).group(1).split()
     args = controller_parser().parse_args(cmd)
-    assert args.command == "serve" and args.log_format == "json"
+    assert args.command == "serve"
+    assert args.log_format == "json"

@@ -46,14 +46,16 @@ async def test_a_sequence_from_the_past_is_rejected_and_nothing_is_stored(store)
     await apply(store, "PC-01", started(1))
     with pytest.raises(EventRejected, match="from the past"):
         await apply(store, "PC-01", started(1, sid="s2", eid="other"))
-    assert await count(store, "sessions") == 1 and await count(store, "events") == 1
+    assert await count(store, "sessions") == 1
+    assert await count(store, "events") == 1
 
 
 async def test_an_event_cannot_touch_another_stations_session(store):
     await apply(store, "PC-01", started(1))
     ended = p.SessionEnded(id="x", seq=1, at=T + 5, session_id="s1", reason="visitor")
     outcome = await apply(store, "PC-02", ended)
-    assert outcome.startswith("rejected") and "another station" in outcome
+    assert outcome.startswith("rejected")
+    assert "another station" in outcome
     with pytest.raises(EventRejected, match="another station"):  # an id PC-01 used
         await apply(store, "PC-02", p.SessionEnded(id="e1", seq=2, at=T, session_id="zz", reason="idle"))
     assert await count(store, "events") == 1
@@ -82,15 +84,21 @@ async def test_a_failing_write_rolls_back_alone_in_a_group_commit(store):
     good = store.submit(lambda db: apply_event(db, "PC-03", started(1, sid="s3"), T))
     bad = store.submit(boom)
     results = await asyncio.gather(good, bad, return_exceptions=True)
-    assert results[0] == "new" and isinstance(results[1], RuntimeError)
-    assert await count(store, "staff") == 0 and await count(store, "sessions") == 1
+    assert results[0] == "new"
+    assert isinstance(results[1], RuntimeError)
+    assert await count(store, "staff") == 0
+    assert await count(store, "sessions") == 1
 
 
 async def test_a_commit_that_cannot_reach_the_disk_acknowledges_nothing(store):
     await store.write(lambda db: db.execute("PRAGMA max_page_count = 1"))  # the file cannot grow: SQLITE_FULL
-    with pytest.raises(StoreError, match="could not commit|full"):
+
+    async def fill_the_disk() -> None:
         for n in range(1, 200):
             await apply(store, "PC-04", started(n, sid=f"s{n}", eid=f"e{n}x" * 5))
+
+    with pytest.raises(StoreError, match="could not commit|full"):
+        await fill_the_disk()
 
 
 async def test_a_gap_is_refused_for_retry_and_nothing_overtakes_a_missing_event(store):
@@ -106,10 +114,12 @@ async def test_a_wrong_event_consumes_its_sequence_and_stores_nothing_else(store
     await apply(store, "PC-07", started(1, sid="s7"))
     far = p.HelpRequested(id="far", seq=2, at=T + 400 * 86400, help_id="far")
     outcome = await apply(store, "PC-07", far)
-    assert outcome.startswith("rejected") and "too far" in outcome
+    assert outcome.startswith("rejected")
+    assert "too far" in outcome
     bad = p.SessionStarted(id="odd", seq=3, at=T, session_id="odd", start=T, end=T - 10)
     assert (await apply(store, "PC-07", bad)).startswith("rejected")
     assert await apply(store, "PC-07", p.HelpRequested(id="ok", seq=4, at=T, help_id="ok")) == "new"
     kinds = await store.read(lambda db: [r[0] for r in db.execute("SELECT id FROM events WHERE station = 'PC-07' ORDER BY seq")])
     assert kinds == ["e1", "ok"]
-    assert await count(store, "help_requests") == 1 and await count(store, "sessions") == 1
+    assert await count(store, "help_requests") == 1
+    assert await count(store, "sessions") == 1

@@ -9,7 +9,8 @@ from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_fo
 async def test_an_agent_pinning_the_right_fingerprint_connects_and_a_wrong_pin_does_not(tmp_path):
     cert, key = tmp_path / "c.pem", tmp_path / "c.key"
     fp = make_self_signed(cert, key, ["localhost", "127.0.0.1"])
-    assert fp == fingerprint(cert) and len(fp) == 64
+    assert fp == fingerprint(cert)
+    assert len(fp) == 64
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     site = tmp_path / "site.toml"
     site.write_text(f'tls_cert = "{cert}"\ntls_key = "{key}"\n', encoding="utf-8")
