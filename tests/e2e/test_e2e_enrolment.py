@@ -24,26 +24,30 @@ async def test_enrol_approve_then_revoke(make_floor):
     floor.agents["PC-12"] = agent
 
     out = await wait_for(lambda: "PC-12" in (o := cli(floor, "station", "pending")).stdout and o.stdout, what="a pending request")
-    assert "pending" in out and "host=" in out
+    assert "pending" in out
+    assert "host=" in out
     st = await agent.call("status")
     assert not st["connected"]
     assert floor.rows("SELECT token_hash FROM stations WHERE id = 'PC-12'")[0]["token_hash"] is None
 
     approved = cli(floor, "station", "approve", "PC-12")
     assert approved.returncode == 0, approved.stderr
-    await wait_for(lambda: _connected(agent), timeout=60, what="the approved station to connect")
+    await wait_for(lambda: _connected(agent), within=60, what="the approved station to connect")
     token_file = agent.state / "token"
-    assert token_file.exists() and oct(token_file.stat().st_mode & 0o777) == "0o600"
+    assert token_file.exists()
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
     token = token_file.read_text()
     stored = floor.rows("SELECT token_hash, status FROM stations WHERE id = 'PC-12'")[0]
-    assert stored["status"] == "approved" and token not in stored["token_hash"] and stored["token_hash"].startswith("sha256:")
+    assert stored["status"] == "approved"
+    assert token not in stored["token_hash"]
+    assert stored["token_hash"].startswith("sha256:")
     assert floor.rows("SELECT COUNT(*) AS n FROM enrolments")[0]["n"] == 0
 
     revoked = cli(floor, "station", "revoke", "PC-12")
     assert revoked.returncode == 0
-    await wait_for(lambda: _disconnected(agent), timeout=30, what="the revoked station to be dropped")
+    await wait_for(lambda: _disconnected(agent), within=30, what="the revoked station to be dropped")
     # it asks to enrol again, and stays out until approved
-    await wait_for(lambda: "PC-12" in cli(floor, "station", "pending").stdout, timeout=60, what="a new request")
+    await wait_for(lambda: "PC-12" in cli(floor, "station", "pending").stdout, within=60, what="a new request")
     assert not (await agent.call("status"))["connected"]
 
 

@@ -25,12 +25,14 @@ async def test_a_session_runs_through_its_warnings_to_its_end(make_floor):
     assert started["cause"] == "length"
     assert abs((started["end"] - floor.clock.now()) - 3600) < 120
 
-    await wait_for(lambda: _ended(floor, agent), timeout=60, what="the session to end and be acknowledged")
+    await wait_for(lambda: _ended(floor, agent), within=60, what="the session to end and be acknowledged")
 
     sessions = floor.rows("SELECT * FROM sessions")
     assert len(sessions) == 1
     s = sessions[0]
-    assert s["station"] == "PC-07" and s["lang"] == "nl" and s["offline"] == 0
+    assert s["station"] == "PC-07"
+    assert s["lang"] == "nl"
+    assert s["offline"] == 0
     assert s["end_reason"] == "time"
     assert s["warnings"] == 3
     assert s["planned_end"] <= s["end"] < s["planned_end"] + 300  # ended on time (virtual seconds)
@@ -71,7 +73,7 @@ async def test_killing_the_controller_mid_sessions_loses_and_duplicates_nothing(
     for a in agents:
         await a.call("end")
     for a in agents:
-        await a.wait_drained(timeout=60)
+        await a.wait_drained(within=60)
 
     for a in agents:
         st = await a.call("status")
@@ -98,17 +100,20 @@ async def test_with_the_controller_down_for_a_whole_session_the_station_still_en
 
     started = await agent.call("start", lang="en")
     assert started["ok"], started
-    await wait_for(lambda: _session_over(agent), timeout=60, what="the offline session to end on the station")
+    await wait_for(lambda: _session_over(agent), within=60, what="the offline session to end on the station")
     st = await agent.call("status")
     assert st["outbox"] == 6  # started, 3 warnings, ended, reset: all kept on the station
     assert floor.rows("SELECT COUNT(*) AS n FROM sessions")[0]["n"] == 0
 
     floor.controller.start()
-    await agent.wait_drained(timeout=60)
+    await agent.wait_drained(within=60)
     sessions = floor.rows("SELECT * FROM sessions")
     assert len(sessions) == 1
     s = sessions[0]
-    assert s["offline"] == 1 and s["end_reason"] == "time" and s["warnings"] == 3 and s["station_kind"] == "tablet"
+    assert s["offline"] == 1
+    assert s["end_reason"] == "time"
+    assert s["warnings"] == 3
+    assert s["station_kind"] == "tablet"
     assert s["planned_end"] <= s["end"] < s["planned_end"] + 300
 
 

@@ -185,7 +185,7 @@ async def test_twenty_controller_sigkills_during_a_simulated_day_lose_and_double
     for a in agents:
         await a.call("end")
     for a in agents:
-        await a.wait_drained(timeout=60)
+        await a.wait_drained(within=60)
     await assert_matches_truth(ctl.db, agents, truth)
     assert sum(truth.started.values()) >= 20
     assert sum(truth.prints.values()) >= 20
@@ -223,14 +223,14 @@ async def test_a_station_cut_off_for_ten_minutes_keeps_its_session_and_loses_not
     assert await truth.start(cut_off)
     await truth.print(cut_off, 1)
     await truth.print(other, 4)  # the rest of the floor is not affected
-    await wait_for(lambda: clock.now() >= t_cut + 600, timeout=30, what="ten virtual minutes")
+    await wait_for(lambda: clock.now() >= t_cut + 600, within=30, what="ten virtual minutes")
     assert rows(ctl.db, "SELECT COUNT(*) AS n FROM events WHERE station = 'PC-05'")[0]["n"] == before
     assert (await status(cut_off))["outbox"] >= 5
     assert not (await status(cut_off))["connected"]
 
     proxy.restore()
-    await cut_off.wait_drained(timeout=60)
-    await other.wait_drained(timeout=30)
+    await cut_off.wait_drained(within=60)
+    await other.wait_drained(within=30)
     offline = rows(ctl.db, "SELECT offline FROM sessions WHERE station = 'PC-05' ORDER BY start")
     assert [r["offline"] for r in offline] == [0, 1]
     for a in (cut_off, other):
@@ -330,7 +330,7 @@ async def test_a_full_disk_under_the_store_acknowledges_nothing_uncommitted_and_
             await a.call("help")
         log = ctl.log
 
-        await wait_for(lambda: "not committed" in log.read_text(errors="replace"), timeout=30,
+        await wait_for(lambda: "not committed" in log.read_text(errors="replace"), within=30,
                        what="the controller to report the failed commit")
         text = log.read_text(errors="replace")
         assert "database or disk is full" in text  # the clear error, in the controller's log
@@ -348,7 +348,7 @@ async def test_a_full_disk_under_the_store_acknowledges_nothing_uncommitted_and_
         assert ctl.proc.poll() is None
 
         filler.unlink()  # space is back
-        await a.wait_drained(timeout=60)
+        await a.wait_drained(within=60)
         await a.call("end")
         await a.wait_drained()
         await assert_matches_truth(ctl.db, [a], truth)

@@ -32,9 +32,13 @@ def shared_clock(start: str = "2026-11-19T10:00", speed: float = 60.0) -> Scaled
     return ScaledClock(parse_instant(start), speed)
 
 
-async def wait_for(predicate: Callable[[], Awaitable[Any] | Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll until ``predicate`` returns something truthy, or fail after ``timeout`` real seconds."""
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], Awaitable[Any] | Any], within: float = 20.0, what: str = "condition") -> Any:
+    """Poll until ``predicate`` returns something truthy, or fail after ``within`` real seconds.
+
+    A deadline checked between polls rather than ``asyncio.timeout``: a predicate is never
+    cancelled half-way (a status call on an agent's control socket must not be cut mid-reply).
+    """
+    deadline = time.monotonic() + within
     while True:
         value = predicate()
         if asyncio.iscoroutine(value):
@@ -42,7 +46,7 @@ async def wait_for(predicate: Callable[[], Awaitable[Any] | Any], timeout: float
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.05)
 
 
@@ -50,6 +54,12 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
+
+
+def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group, its output appended to ``log``."""
+    with open(log, "ab") as logf:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
 
 
 class ControllerProc:
@@ -96,9 +106,7 @@ class ControllerProc:
         cmd = [*self._args(), "serve", "--database", str(self.db), "--port", str(self.port), "--clock", self.clock.spec()]
         if self.config:
             cmd += ["--config", str(self.config)]
-        logf = open(self.log, "ab")  # noqa: SIM115 - handed to the child
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
-        logf.close()
+        self.proc = _spawn(cmd, self.log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -144,9 +152,7 @@ class AgentProc:
             "--url", self.ws_url, "--state-dir", str(self.state), "--clock", self.clock.spec(),
             "--heartbeat", str(self.heartbeat), "--control", str(self.sock), *self.extra,
         ]
-        logf = open(self.log, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
-        logf.close()
+        self.proc = await asyncio.to_thread(_spawn, cmd, self.log)
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
@@ -172,11 +178,11 @@ class AgentProc:
             self.proc.wait(10)
         self.proc = None
 
-    async def wait_drained(self, timeout: float = 30.0) -> dict[str, Any]:
+    async def wait_drained(self, within: float = 30.0) -> dict[str, Any]:
         """Until the agent is connected and its outbox is empty."""
 
         async def check() -> dict[str, Any] | None:
             st = await self.call("status")
             return st if st["connected"] and st["outbox"] == 0 and not st.get("prints_pending") else None
 
-        return await wait_for(check, timeout, f"{self.station} to drain its outbox")
+        return await wait_for(check, within, f"{self.station} to drain its outbox")
