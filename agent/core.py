@@ -77,6 +77,8 @@ def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: rando
 
 
 class Agent:
+    idle_poll_s = 0.25  # real seconds between idle readings when no deadline is nearer
+
     def __init__(
         self,
         station: str,
@@ -287,11 +289,10 @@ class Agent:
         self._ui({"ui": "out_of_order", "reason": reason} if reason is not None else {"ui": "lock_screen"})
 
     async def _enforce_loop(self) -> None:
-        idle_poll = 0.25  # real seconds between idle readings
-        while True:
+        while not self._stopping:
             s = self.session
             rules = self.rules or p.Rules()
-            wait = idle_poll
+            wait = self.idle_poll_s
             if s is not None:
                 await self._enforce(s, rules)
             s = self.session
@@ -299,6 +300,8 @@ class Agent:
                 now = self.clock.now()
                 wait = min(wait, max(0.0, (next_deadline(s, now, rules) - now) / self.clock.speed) + 0.001)
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that lands
+            # as the wait ends, and stop() then waits for this task forever
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._wake.wait()

@@ -36,7 +36,6 @@ import aiohttp
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, PrintRecord
-from agent.timer import next_deadline
 from espace import protocol as p
 from espace.clock import Clock, ScaledClock, clock_from_spec
 
@@ -142,29 +141,11 @@ class SwarmAgent(Agent):
     ``Agent._enforce_loop`` wakes every 0.25 s per station even with no
     session; 5,000 of those in one process are 20,000 wake-ups a second, which
     saturates a core and makes the swarm (not the controller) the bottleneck.
-    Session deadlines are still met to the millisecond: the wait is cut to the
-    next deadline exactly as in the original loop.
+    Session deadlines are still met to the millisecond: the loop is the agent's
+    own, which cuts the wait to the next deadline; only the idle poll differs.
     """
 
     idle_poll_s = 5.0
-
-    async def _enforce_loop(self) -> None:
-        while not self._stopping:
-            s = self.session
-            rules = self.rules or p.Rules()
-            wait = self.idle_poll_s
-            if s is not None:
-                await self._enforce(s, rules)
-            s = self.session
-            if s is not None:
-                now = self.clock.now()
-                wait = min(wait, max(0.0, (next_deadline(s, now, rules) - now) / self.clock.speed) + 0.001)
-            self._wake.clear()
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that lands
-            # as the wait ends, and stop() then waits for this task forever
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wake.wait()
 
 
 class Swarm:
