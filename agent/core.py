@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from agent.timer import (
     next_deadline,
 )
 from espace import protocol as p
+from espace.backoff import backoff_delay
 from espace.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,6 @@ class Probes:
     reset: Resetter = field(default_factory=FakeResetter)
     health: HealthSource = field(default_factory=FakeHealth)
     print_gate: PrintGate = field(default_factory=FakePrintGate)
-
-
-def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    r = rng or random
-    return r.uniform(0, min(cap, base * (2 ** min(attempt, 16))))
 
 
 class Agent:

@@ -22,22 +22,20 @@ import itertools
 import json
 import logging
 import queue
-import random
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+from espace.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
 
 
-def backoff(
-    attempt: int, base: float = 0.2, cap: float = 5.0, rng: random.Random | None = None
-) -> float:
-    """Exponential backoff with full jitter; a local socket needs a short cap."""
-    r = rng or random
-    return r.uniform(base / 2, min(cap, base * (2 ** min(attempt, 12))))
+def backoff(attempt: int) -> float:
+    """A local socket needs a short cap, and a floor: never spin on a service that is not there."""
+    return backoff_delay(attempt, base=0.2, cap=5.0, floor=0.1)
 
 
 class ServiceLink:

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import random
-
-from agent.core import backoff_delay
 from agent.outbox import Outbox
 from espace import protocol as p
 
@@ -33,11 +30,3 @@ async def test_committed_up_to_drops_acknowledged_events_and_moves_the_counter(t
     await box.committed_up_to(10)  # the controller knows more than this outbox: never reuse its numbers
     assert (await box.add(lambda seq: ev(seq))).seq == 11
     box.close()
-
-
-def test_backoff_grows_caps_and_jitters():
-    rng = random.Random(1)
-    delays = [backoff_delay(a, base=0.5, cap=30, rng=rng) for a in range(12)]
-    assert all(0 <= d <= min(30, 0.5 * 2**a) for a, d in enumerate(delays))
-    spread = {round(backoff_delay(8, rng=rng), 3) for _ in range(50)}
-    assert len(spread) > 40  # 61 stations do not all knock at the same millisecond
