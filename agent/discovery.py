@@ -30,14 +30,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from espace import mdns
 from espace import protocol as p
 
 log = logging.getLogger(__name__)
 
-SERVICE_TYPE = "_espace._tcp.local."
+SERVICE_TYPE = mdns.SERVICE_TYPE
 _RESOLVE_MS = 3000
 _PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 _FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{64}$")
@@ -124,24 +125,7 @@ def choose(adverts: Iterable[Advert], site: str | None = None) -> Advert | None:
 
 def interface_addresses(interfaces: Iterable[str]) -> list[str]:
     """IPv4 addresses of the configured interfaces (addresses as they are, names resolved)."""
-    import ifaddr  # a zeroconf dependency
-
-    result: list[str] = []
-    adapters = None
-    for item in interfaces:
-        try:
-            ip = ipaddress.ip_address(item)
-        except ValueError:
-            adapters = adapters if adapters is not None else ifaddr.get_adapters()
-            found = [a.ip for ad in adapters if item in (ad.name, ad.nice_name) for a in ad.ips if isinstance(a.ip, str)]
-            if not found:
-                raise ValueError(f"discovery: no IPv4 address on interface {item!r}") from None
-            result.extend(found)
-        else:
-            if ip.version != 4:
-                raise ValueError(f"discovery: {item!r}: only IPv4 is supported")
-            result.append(str(ip))
-    return list(dict.fromkeys(result))
+    return mdns.interface_addresses(interfaces, "discovery")
 
 
 class ControllerFinder:
@@ -187,7 +171,7 @@ class ControllerFinder:
                     log.warning("discovery: no interface configured; using only the fallback URL %s", self.fallback_url)
                 return
             addresses = await asyncio.to_thread(interface_addresses, self.interfaces)
-            self._aiozc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
+            self._aiozc = mdns.bound_zeroconf(addresses)
             self._browser = AsyncServiceBrowser(self._aiozc.zeroconf, self.service_type, handlers=[self._on_change])
             log.info("discovery: browsing %s on %s", self.service_type, ", ".join(addresses))
 

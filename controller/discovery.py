@@ -26,7 +26,6 @@ TXT record (every value is a short ASCII or UTF-8 string):
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import re
 import socket
@@ -34,16 +33,16 @@ import unicodedata
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
-from zeroconf import IPVersion, ServiceInfo
-from zeroconf.asyncio import AsyncZeroconf
+from zeroconf import ServiceInfo
 
 from controller import tls
 from controller.web import keys
+from espace import mdns
 from espace import protocol as p
 
 log = logging.getLogger(__name__)
 
-SERVICE_TYPE = "_espace._tcp.local."
+SERVICE_TYPE = mdns.SERVICE_TYPE
 _MAX_LABEL = 63  # bytes, RFC 6763 §4.1.1
 _MAX_TXT_VALUE = 200  # a TXT string is at most 255 bytes, key and "=" included
 
@@ -75,32 +74,8 @@ def txt_record(site_name: str, tls_fingerprint: str | None = None) -> dict[str, 
 
 
 def interface_addresses(interfaces: Iterable[str]) -> list[str]:
-    """IPv4 addresses of the configured interfaces (addresses kept as they are, names resolved)."""
-    import ifaddr  # a zeroconf dependency
-
-    result: list[str] = []
-    adapters = None
-    for item in interfaces:
-        try:
-            ip = ipaddress.ip_address(item)
-        except ValueError:
-            if adapters is None:
-                adapters = ifaddr.get_adapters()
-            found = [
-                a.ip
-                for ad in adapters
-                if item in (ad.name, ad.nice_name)
-                for a in ad.ips
-                if isinstance(a.ip, str)
-            ]
-            if not found:
-                raise ValueError(f"zeroconf_interfaces: no IPv4 address on interface {item!r}") from None
-            result.extend(found)
-        else:
-            if ip.version != 4:
-                raise ValueError(f"zeroconf_interfaces: {item!r}: only IPv4 is supported")
-            result.append(str(ip))
-    return list(dict.fromkeys(result))
+    """IPv4 addresses of ``settings.zeroconf_interfaces`` (addresses kept as they are, names resolved)."""
+    return mdns.interface_addresses(interfaces, "zeroconf_interfaces")
 
 
 def service_info(site_name: str, port: int, addresses: list[str], tls_fingerprint: str | None = None) -> ServiceInfo:
@@ -128,7 +103,7 @@ async def zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:
     if settings.host not in ("0.0.0.0", "", *addresses):
         log.warning("zeroconf: advertising %s but listening on %s only: agents may not reach it", addresses, settings.host)
     info = service_info(settings.site_name, settings.port, addresses, fingerprint)
-    aiozc = AsyncZeroconf(interfaces=addresses, ip_version=IPVersion.V4Only)
+    aiozc = mdns.bound_zeroconf(addresses)
 
     async def advertise() -> None:
         # probing takes ~1.5 s: done in the background so the HTTP server is not held up
