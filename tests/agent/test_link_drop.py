@@ -16,7 +16,8 @@ from agent.core import Agent
 from agent.outbox import Outbox
 from espace import protocol as p
 from espace.clock import ScaledClock, parse_instant
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import wait_for
+from tests.support.served import serve
 
 
 async def test_a_start_in_flight_when_the_link_drops_falls_back_to_the_cached_rules():
@@ -39,12 +40,9 @@ async def test_a_start_in_flight_when_the_link_drops_falls_back_to_the_cached_ru
         return sock
 
     app = web.Application()
-    app.router.add_get("/ws/agent", ws)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    agent = Agent("PC-07", "t" * 20, f"ws://127.0.0.1:{port}/ws/agent", Outbox(":memory:"), clock=clock)
+    app.router.add_get(p.WS_PATH, ws)
+    controller = await serve(app)
+    agent = Agent("PC-07", "t" * 20, controller.ws_url, Outbox(":memory:"), clock=clock)
     try:
         await agent.start()
         await wait_for(agent.connected.is_set, what="connection")
@@ -56,4 +54,4 @@ async def test_a_start_in_flight_when_the_link_drops_falls_back_to_the_cached_ru
         assert answer.end - answer.start == 60 * 60  # the full hour, from the cached rules
     finally:
         await agent.stop()
-        await runner.cleanup()
+        await controller.close()

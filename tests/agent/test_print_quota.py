@@ -3,33 +3,27 @@
 from __future__ import annotations
 
 import pytest
-from aiohttp import web
 
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakePrints, PrintRecord
 from agent.probes.print_gate import CupsPrintGate, FakePrintGate
-from controller import stations
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
 from espace import protocol as p
 from espace.clock import ScaledClock, parse_instant
 from tests.support.cups import cups_missing_reason, private_cups, tiny_pdf
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import wait_for
+from tests.support.served import serve
 
 
 async def test_quota_warns_then_holds_then_releases(tmp_path):
     clock = ScaledClock(parse_instant("2026-11-19T10:00"), 1.0)
-    port = free_port()
-    app = create_app(make_settings(database=str(tmp_path / "c.db"), print_quota_pages=10), clock)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    spec = app[keys.SETTINGS].station("PC-05")
-    token = await app[keys.STORE].write(lambda db: stations.set_token(db, spec, clock.now()))
+    controller = await serve(create_app(make_settings(database=str(tmp_path / "c.db"), print_quota_pages=10), clock))
+    token = await controller.add_station("PC-05")
     prints, gate = FakePrints(), FakePrintGate()
-    agent = Agent("PC-05", token, f"ws://127.0.0.1:{port}/ws/agent", Outbox(":memory:"), clock=clock,
+    agent = Agent("PC-05", token, controller.ws_url, Outbox(":memory:"), clock=clock,
                   probes=Probes(prints=prints, print_gate=gate), print_poll_s=0.05)
     ui: list[dict] = []
     agent.ui_listeners.append(ui.append)
@@ -55,7 +49,7 @@ async def test_quota_warns_then_holds_then_releases(tmp_path):
         assert gate.calls == ["hold", "release"]
     finally:
         await agent.stop()
-        await runner.cleanup()
+        await controller.close()
 
 
 @pytest.mark.skipif(cups_missing_reason() is not None, reason=str(cups_missing_reason()))
@@ -74,14 +68,10 @@ async def test_a_double_tap_on_start_starts_one_session(tmp_path):
     import asyncio
 
     clock = ScaledClock(parse_instant("2026-11-19T10:00"), 1.0)
-    port = free_port()
-    app = create_app(make_settings(database=str(tmp_path / "c.db")), clock)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    spec = app[keys.SETTINGS].station("PC-06")
-    token = await app[keys.STORE].write(lambda db: stations.set_token(db, spec, clock.now()))
-    agent = Agent("PC-06", token, f"ws://127.0.0.1:{port}/ws/agent", Outbox(":memory:"), clock=clock)
+    controller = await serve(create_app(make_settings(database=str(tmp_path / "c.db")), clock))
+    app = controller.app
+    token = await controller.add_station("PC-06")
+    agent = Agent("PC-06", token, controller.ws_url, Outbox(":memory:"), clock=clock)
     try:
         await agent.start()
         await wait_for(agent.connected.is_set, what="connection")
@@ -94,7 +84,7 @@ async def test_a_double_tap_on_start_starts_one_session(tmp_path):
         assert rows == 1
     finally:
         await agent.stop()
-        await runner.cleanup()
+        await controller.close()
 
 
 async def _outbox_empty(agent) -> bool:

@@ -17,7 +17,7 @@ from controller.settings import make_settings
 from controller.web import keys
 from controller.web.desk import SITE
 from espace.clock import ManualClock, parse_instant
-from tests.support.procs import free_port
+from tests.support.served import serve
 
 SPEC = json.loads(
     (Path(__file__).resolve().parents[2] / "controller" / "openapi.json").read_text("utf-8")
@@ -72,17 +72,12 @@ class Client:
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[Client]:
     clock = ManualClock(at("10:00"))
-    app = create_app(make_settings(database=str(tmp_path / "db")), clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
+    served = await serve(create_app(make_settings(database=str(tmp_path / "db")), clock))
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        client = Client(app, http, f"http://127.0.0.1:{port}")
+        client = Client(served.app, http, served.url)
         await client.login("desk1", "steward")
         yield client
-    await runner.cleanup()
+    await served.close()
 
 
 def busy_floor(app: web.Application) -> None:
@@ -218,13 +213,10 @@ async def test_roles_backoffice_may_read_but_not_issue(tmp_path: Path):
     app = create_app(make_settings(database=str(tmp_path / "db")), clock)
     if AUTH not in app:
         pytest.skip("staff login is not wired into the app yet")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    served = await serve(app)
     try:
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            anonymous = Client(app, http, f"http://127.0.0.1:{port}")
+            anonymous = Client(app, http, served.url)
             status, _ = await anonymous.call("GET", "/api/queue")
             assert status == 401
             status, _ = await anonymous.call("GET", "/api/public/now-serving")
@@ -241,4 +233,4 @@ async def test_roles_backoffice_may_read_but_not_issue(tmp_path: Path):
             )
             assert status == 403
     finally:
-        await runner.cleanup()
+        await served.close()

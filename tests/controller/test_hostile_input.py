@@ -20,16 +20,16 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import stations
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import agent_ws, keys
 from espace import protocol as p
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import wait_for
+from tests.support.served import serve
 
 TABLES = ("events", "sessions", "print_jobs", "help_requests")
 
@@ -41,29 +41,21 @@ class Server:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.port = free_port()
-        self.url = f"ws://127.0.0.1:{self.port}{p.WS_PATH}"
         self.settings = make_settings(database=str(tmp / "controller.db"))
-        self.tokens: dict[str, str] = {}
         self.run(self._start())
 
     def run(self, coro: Coroutine[Any, Any, Any], timeout: float = 60) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _start(self) -> None:
-        self.app = create_app(self.settings)
-        self.runner = web.AppRunner(self.app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        store, now = self.app[keys.STORE], time.time()
-        for sid in ("PC-01", "PC-02", "PC-03", "TAB-02", "TAB-03"):
-            spec = self.settings.station(sid)
-            self.tokens[sid] = await store.write(lambda db, spec=spec: stations.set_token(db, spec, now))
+        self.served = await serve(create_app(self.settings))
+        self.app, self.port, self.url = self.served.app, self.served.port, self.served.ws_url
+        self.tokens = await self.served.add_stations(("PC-01", "PC-02", "PC-03", "TAB-02", "TAB-03"))
         self.http = aiohttp.ClientSession()
 
     async def _stop(self) -> None:
         await self.http.close()
-        await self.runner.cleanup()
+        await self.served.close()
 
     def close(self) -> None:
         self.run(self._stop())

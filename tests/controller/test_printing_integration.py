@@ -38,7 +38,8 @@ from controller.web.printing import (
 from espace import protocol as p
 from espace.clock import ManualClock
 from tests.support.cups import CupsInstance, cups_missing_reason, private_cups, tiny_pdf
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import wait_for
+from tests.support.served import Served, serve
 
 needs_cups = pytest.mark.skipif(
     cups_missing_reason() is not None, reason=str(cups_missing_reason())
@@ -81,15 +82,12 @@ class Running:
             assert r.status == 200, await r.text()
 
 
-async def start(settings: Settings, clock: ManualClock) -> tuple[Running, web.AppRunner]:
+async def start(settings: Settings, clock: ManualClock) -> tuple[Running, Served]:
     app = create_app(settings, clock)
     running = Running(app, "", clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    running.url = f"http://127.0.0.1:{port}"
-    return running, runner
+    served = await serve(app)
+    running.url = served.url
+    return running, served
 
 
 @pytest.fixture
@@ -105,9 +103,9 @@ async def status_site(tmp_path: Path, cups: CupsInstance) -> AsyncIterator[Runni
     settings = make_settings(
         database=str(tmp_path / "db.sqlite"), printers=[{"id": "PRN-1", "uri": uri, "x": 4, "y": 7}]
     )
-    running, runner = await start(settings, clock)
+    running, served = await start(settings, clock)
     yield running
-    await runner.cleanup()
+    await served.close()
 
 
 @needs_cups
@@ -188,13 +186,13 @@ async def server_site(tmp_path: Path, cups: CupsInstance) -> AsyncIterator[Runni
         ),
         print_server_log=str(cups.page_log),
     )
-    running, runner = await start(settings, clock)
+    running, served = await start(settings, clock)
     # PC-07 enrolled with the host name the print server logs for it (loopback here: localhost)
     await running.app[keys.STORE].write(
         lambda db: db.execute("UPDATE stations SET hostname = 'localhost' WHERE id = 'PC-07'")
     )
     yield running
-    await runner.cleanup()
+    await served.close()
 
 
 @needs_cups
@@ -272,7 +270,7 @@ async def test_a_restart_reads_the_whole_log_again_and_counts_nothing_twice(
     await wait_for(lambda: site.rows("SELECT id FROM print_jobs"), what="the job")
     # a second controller on the same store starts from the top of the same page_log
     settings = site.app[keys.SETTINGS].with_(port=0)
-    again, runner = await start(settings, site.clock)
+    again, served = await start(settings, site.clock)
     try:
         await site.clock.advance(SERVER_LOG_SECONDS)
         await asyncio.sleep(0.5)
@@ -280,7 +278,7 @@ async def test_a_restart_reads_the_whole_log_again_and_counts_nothing_twice(
         assert rows == [{"station": "PC-07", "session_id": None, "pages": 1}]
         assert again.app[PRINTING].jobs_counted == 0
     finally:
-        await runner.cleanup()
+        await served.close()
 
 
 def test_printer_uris_and_server_queues_from_the_site_configuration() -> None:

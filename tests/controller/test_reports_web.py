@@ -28,7 +28,8 @@ from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
 from espace.clock import ManualClock, parse_instant
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import wait_for
+from tests.support.served import serve
 
 BRU = ZoneInfo("Europe/Brussels")
 PASSWORD = "correct horse battery"
@@ -127,12 +128,9 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     clock = ManualClock(parse_instant("2026-01-15T10:00"))
     db = tmp_path / "db.sqlite"
     settings = make_settings(database=str(db), event_retention_days=400)
-    app = create_app(settings, clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    s = Site(f"http://127.0.0.1:{port}", app, db, clock)
+    served = await serve(create_app(settings, clock))
+    app = served.app
+    s = Site(served.url, app, db, clock)
     now = clock.now()
     store = app[keys.STORE]
     for login, role in (("sam", "steward"), ("bob", "backoffice"), ("ada", "admin")):
@@ -141,7 +139,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         )
     s.expected = await store.write(fill_year)
     yield s
-    await runner.cleanup()
+    await served.close()
 
 
 YEAR = "from=2025-01-01&to=2025-12-31"

@@ -18,7 +18,7 @@ from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
 from espace.clock import ManualClock, parse_instant
-from tests.support.procs import free_port
+from tests.support.served import serve
 
 PASSWORD = "correct horse battery"
 GET_ROUTES = ["/floor", "/api/floor", "/api/help", "/api/me", "/api/site", "/live"]
@@ -55,17 +55,13 @@ class Site:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     clock = ManualClock(parse_instant("2026-11-19T10:00"))
     db = tmp_path / "db.sqlite"
-    app = create_app(make_settings(database=str(db)), clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    s = Site(f"http://127.0.0.1:{port}", app, db, clock)
+    served = await serve(create_app(make_settings(database=str(db)), clock))
+    s = Site(served.url, served.app, db, clock)
     await s.add("sam", "steward")
     await s.add("bob", "backoffice")
     await s.add("ada", "admin")
     yield s
-    await runner.cleanup()
+    await served.close()
 
 
 async def test_every_protected_route_refuses_without_login(site: Site) -> None:

@@ -29,7 +29,7 @@ from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakePrints, FakeResetter
 from agent.sim import SimIdle
-from controller import staff, stations
+from controller import staff
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
@@ -37,7 +37,8 @@ from controller.web.auth import AUTH
 from controller.web.desk import SITE
 from espace import protocol as p
 from espace.clock import ScaledClock, parse_instant
-from tests.support.procs import free_port, wait_for
+from tests.support.procs import wait_for
+from tests.support.served import serve
 
 SPEED = 900.0
 DAY = "2026-11-19"  # a Thursday: 9:00-19:00
@@ -269,23 +270,15 @@ async def test_a_busy_thursday(tmp_path: Path) -> None:
     rng = random.Random(20261119)
     settings = make_settings(database=str(tmp_path / "espace.db"))
     clock = ScaledClock(at("08:50"), SPEED)
-    app = create_app(settings, clock)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    base = f"http://127.0.0.1:{port}"
-    store = app[keys.STORE]
-    now = clock.now()
-    tokens = await store.write(
-        lambda db: {s.id: stations.set_token(db, s, now) for s in settings.stations}
-    )
+    controller = await serve(create_app(settings, clock))
+    app, base, store = controller.app, controller.url, controller.app[keys.STORE]
+    tokens = await controller.add_stations()
     agents: dict[str, Agent] = {}
     idles: dict[str, SimIdle] = {}
     for spec in settings.stations:
         idles[spec.id] = SimIdle(clock)
         agents[spec.id] = Agent(
-            spec.id, tokens[spec.id], f"ws://127.0.0.1:{port}/ws/agent", Outbox(":memory:"), clock=clock,
+            spec.id, tokens[spec.id], controller.ws_url, Outbox(":memory:"), clock=clock,
             probes=Probes(idle=idles[spec.id], prints=FakePrints(), reset=FakeResetter()), heartbeat_s=2.0,
             print_poll_s=5.0,
         )  # fmt: skip
@@ -346,7 +339,7 @@ async def test_a_busy_thursday(tmp_path: Path) -> None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
             await asyncio.gather(*(a.stop() for a in agents.values()), return_exceptions=True)
-            await runner.cleanup()
+            await controller.close()
 
 
 async def check_figures(
