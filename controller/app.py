@@ -35,6 +35,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
         app.cleanup_ctx.append(discovery.zeroconf_ctx)  # first in, so closed last: goodbye packets go out
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_ticker_ctx)
+    app.cleanup_ctx.append(_gc_ctx)
 
     app.router.add_get(p.WS_PATH, agent_ws.agent_ws)
     app.router.add_get("/api/floor", floor_api.floor_json)
@@ -72,6 +73,13 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(Exception):
             await conn.close(1001, "controller shutting down")
     await store.close()
+
+
+async def _gc_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Time the collector's pauses while the app runs (shown at /metrics)."""
+    watch = app[keys.METRICS].gc.install()
+    yield
+    watch.uninstall()
 
 
 async def _ticker_ctx(app: web.Application) -> AsyncIterator[None]:

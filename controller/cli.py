@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sqlite3
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from controller import cli_export, cli_staff
 from controller.settings import Settings, SettingsError, load_settings, sample_toml
 from espace.clock import clock_from_spec
 from espace.logs import setup_logging
+
+log = logging.getLogger("controller.cli")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -36,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     clock = clock_from_spec(args.clock, settings.tz)
     app = create_app(settings, clock)
+    app.on_startup.append(_settle)  # after the store has opened and the floor is loaded
     ssl_ctx = None
     if settings.tls_cert:
         import ssl
@@ -45,6 +49,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"espace-controller: serving on http{'s' if ssl_ctx else ''}://{settings.host}:{settings.port}/", flush=True)
     web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=2)
     return 0
+
+
+async def _settle(app: web.Application) -> None:
+    """Freeze what start-up built (settings, floor, modules): full collections stop rescanning it."""
+    from espace.gcwatch import settle
+
+    log.info("start-up objects frozen out of the collector's scans: %d", settle())
 
 
 def _with_store(settings: Settings, fn):

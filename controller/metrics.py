@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from espace.gcwatch import GcWatch
+
 
 @dataclass
 class Metrics:
     counters: Counter[str] = field(default_factory=Counter)
     commit_latency: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    gc: GcWatch = field(default_factory=GcWatch)  # installed for the app's lifetime by create_app
 
     def inc(self, name: str, by: int = 1) -> None:
         self.counters[name] += by
 
     def render(self, gauges: dict[str, float]) -> str:
+        gauges = {**gauges, **self.gc.gauges()}
         lines = []
         for name, value in sorted(self.counters.items()):
             lines.append(f"# TYPE espace_{name} counter")

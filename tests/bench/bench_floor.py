@@ -40,6 +40,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from agent.swarm import Swarm, Visitors, cancel_all, percentile, prepare_site, watch_floor  # noqa: E402
+from espace.gcwatch import GcWatch, settle  # noqa: E402
 from tests.support.procs import ControllerProc, shared_clock  # noqa: E402
 
 STAFF = ("bench", "bench-password-0123456789")
@@ -164,6 +165,7 @@ async def bench(n: int, tmp: Path) -> None:
         t0 = time.monotonic()
         await swarm.start(connect_within=240)
         figure(f"floor{n}_connect_s", time.monotonic() - t0, "s")
+        settle()  # the swarm's 5,000 agents are long-lived: keep full collections from rescanning them
         if swarm.connected() < n:
             note(f"only {swarm.connected()} of {n} connected")
 
@@ -183,7 +185,11 @@ async def bench(n: int, tmp: Path) -> None:
         lag.clear()
         cpu = (cpu_s(proc), cpu_s(me))
         emitted = swarm.stats.emitted
+        gc_ctl = metrics(ctl)
+        gc_swarm = GcWatch().install()
         await asyncio.sleep(MEASURE_S.get(n, 30.0))
+        gc_swarm.uninstall()
+        gc_ctl = {k: v - gc_ctl.get(k, 0) for k, v in metrics(ctl).items()}
         st = swarm.stats
         spent = (cpu_s(proc) - cpu[0], cpu_s(me) - cpu[1])
         figure(f"floor{n}_ack_p50_ms", percentile(st.ack_latency, 50) * 1000, "ms")
@@ -191,6 +197,11 @@ async def bench(n: int, tmp: Path) -> None:
         figure(f"floor{n}_dashboard_p50_ms", percentile(st.dashboard_latency, 50) * 1000, "ms")
         figure(f"floor{n}_dashboard_p99_ms", percentile(st.dashboard_latency, 99) * 1000, "ms")
         figure(f"floor{n}_swarm_loop_lag_p99_ms", percentile(lag, 99) * 1000, "ms")
+        figure(f"floor{n}_swarm_gc_pause_max_ms", gc_swarm.pause_max_s * 1000, "ms")
+        note(f"collector while measuring: controller {gc_ctl.get('espace_gc_collections_gen2', 0):.0f} full collections, "
+             f"{gc_ctl.get('espace_gc_pause_seconds_total', 0) * 1000:.0f} ms paused in all (its largest pause since start: "
+             f"{metrics(ctl).get('espace_gc_pause_seconds_max', 0) * 1000:.0f} ms); swarm {gc_swarm.collections[2]} full, "
+             f"{gc_swarm.pause_total_s * 1000:.0f} ms paused")
         m = MEASURE_S.get(n, 30.0)
         note(f"{len(st.ack_latency)} acks ({(st.emitted - emitted) / m:.0f} events/s), {len(st.dashboard_latency)} help updates seen, "
              f"{n / 10:.0f} heartbeats/s; {st.sessions_started} sessions ({st.sessions_offline} granted offline), {swarm.connected()}/{n} connected")
