@@ -38,6 +38,7 @@ from agent.outbox import Outbox
 from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, PrintRecord
 from espace import protocol as p
 from espace.clock import Clock, ScaledClock, clock_from_spec
+from espace.gcwatch import settle
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +198,12 @@ class Swarm:
                 self._tasks.append(asyncio.create_task(self._visit(agent, rng), name=f"{agent.station}-visitor"))
 
     async def stop(self, stop_within: float = 30.0) -> None:
-        await cancel_all(self._tasks, stop_within / 3)
+        """The visitors leave, the outboxes drain (bounded), then the stations stop."""
+        await cancel_all(self._tasks, stop_within / 4)
         self._tasks.clear()
+        drain_until = time.monotonic() + stop_within / 4
+        while time.monotonic() < drain_until and self.connected() and await self.pending():
+            await asyncio.sleep(0.05)
         try:  # bounded: an agent task that swallowed its cancellation must not hang the caller
             async with asyncio.timeout(stop_within / 3):
                 await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
@@ -403,8 +408,13 @@ async def run_swarm(
     stats_file: str | Path | None = None,
     floor_url: str | None = None,
     stop: asyncio.Event | None = None,
+    freeze: bool = False,
 ) -> SwarmStats:
-    """Run ``count`` stations (the first ``count`` of ``tokens``) until ``duration`` real seconds pass or ``stop`` is set."""
+    """Run ``count`` stations (the first ``count`` of ``tokens``) until ``duration`` real seconds pass or ``stop`` is set.
+
+    ``freeze``: once connected, move the stations' long-lived objects out of the
+    collector's full scans (:func:`espace.gcwatch.settle`); for a process of its own.
+    """
     chosen = dict(list(tokens.items())[:count])
     if len(chosen) < count:
         raise ValueError(f"{count} stations asked, only {len(chosen)} tokens given")
@@ -416,6 +426,8 @@ async def run_swarm(
     t0 = time.monotonic()
     await swarm.start()
     log.info("swarm: %d stations connected in %.1f s", swarm.connected(), time.monotonic() - t0)
+    if freeze:
+        settle()
     try:
         while not stop.is_set():
             if duration is not None and time.monotonic() - t0 >= duration:
@@ -456,7 +468,7 @@ def cmd_swarm(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         return await run_swarm(
             args.count, args.url, tokens, clock, args.heartbeat, duration=args.duration, visitors=visitors,
-            seed=args.seed, stats_file=args.stats_file, floor_url=args.floor_url, stop=stop,
+            seed=args.seed, stats_file=args.stats_file, floor_url=args.floor_url, stop=stop, freeze=True,
         )  # fmt: skip
 
     stats = asyncio.run(main())
