@@ -17,45 +17,13 @@ import os
 import random
 import sqlite3
 import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.support.procs import AgentProc, ControllerProc, _env, shared_clock, wait_for
+from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 from tests.support.proxy import TcpProxy
-
-
-class Agent(AgentProc):
-    """AgentProc, passing the token as ``--token=…``: a token_urlsafe token may start with '-'."""
-
-    async def start(self) -> None:
-        from agent.control import ControlClient
-
-        cmd = [
-            sys.executable, "-m", "agent.cli", "run", "--station", self.station, f"--token={self.token}",
-            "--url", self.ws_url, "--state-dir", str(self.state), "--clock", self.clock.spec(),
-            "--heartbeat", str(self.heartbeat), "--control", str(self.sock),
-        ]  # fmt: skip
-        self.proc = _spawn(cmd, self.log)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"agent exited: {self.log.read_text()[-2000:]}")
-            try:
-                self.client = await ControlClient.connect(self.sock)
-                return
-            except (FileNotFoundError, ConnectionRefusedError):
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-
-
-def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as logf:
-        return subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=_env(), start_new_session=True)
 
 
 def _umount(where: Path) -> None:
@@ -141,7 +109,7 @@ async def procs(tmp_path: Path):
 async def test_twenty_controller_sigkills_during_a_simulated_day_lose_and_double_nothing(tmp_path: Path, procs):
     clock = shared_clock(start="2026-11-19T09:30", speed=600.0)  # a virtual hour in 6 real seconds
     ctl = procs(ControllerProc(tmp_path, clock))
-    agents = [procs(Agent(tmp_path, s, ctl.add_station(s), ctl.ws_url, clock)) for s in ("PC-01", "PC-02", "TAB-01")]
+    agents = [procs(AgentProc(tmp_path, s, ctl.add_station(s), ctl.ws_url, clock)) for s in ("PC-01", "PC-02", "TAB-01")]
     ctl.start()
     for a in agents:
         await a.start()
@@ -201,8 +169,8 @@ async def test_a_station_cut_off_for_ten_minutes_keeps_its_session_and_loses_not
     ctl.start()
     proxy = procs(TcpProxy(ctl.port))
     await proxy.start()
-    cut_off = procs(Agent(tmp_path, "PC-05", token_cut, proxy.ws_url(), clock))
-    other = procs(Agent(tmp_path, "PC-06", token_other, ctl.ws_url, clock))
+    cut_off = procs(AgentProc(tmp_path, "PC-05", token_cut, proxy.ws_url(), clock))
+    other = procs(AgentProc(tmp_path, "PC-06", token_other, ctl.ws_url, clock))
     for a in (cut_off, other):
         await a.start()
         await wait_for(lambda a=a: connected(a), what=f"{a.station} to connect")
@@ -251,7 +219,7 @@ async def test_an_agent_killed_mid_session_ends_it_as_station_restart_and_is_fre
     ctl = procs(ControllerProc(tmp_path, clock))
     token = ctl.add_station("PC-12")
     ctl.start()
-    a = procs(Agent(tmp_path, "PC-12", token, ctl.ws_url, clock))
+    a = procs(AgentProc(tmp_path, "PC-12", token, ctl.ws_url, clock))
     await a.start()
     await wait_for(lambda: connected(a), what="connection")
     truth = Truth()
@@ -316,7 +284,7 @@ async def test_a_full_disk_under_the_store_acknowledges_nothing_uncommitted_and_
     try:
         token = ctl.add_station("PC-20")
         ctl.start()
-        a = procs(Agent(tmp_path, "PC-20", token, ctl.ws_url, clock))
+        a = procs(AgentProc(tmp_path, "PC-20", token, ctl.ws_url, clock))
         await a.start()
         await wait_for(lambda: connected(a), what="connection")
         truth = Truth()
