@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sqlite3
 import sys
@@ -13,6 +12,7 @@ from aiohttp import web
 
 from controller import cli_export, cli_staff
 from controller.settings import Settings, SettingsError, load_settings, sample_toml
+from controller.store import run_with_store
 from espace.clock import clock_from_spec
 from espace.logs import setup_logging
 
@@ -58,20 +58,6 @@ async def _settle(app: web.Application) -> None:
     log.info("start-up objects frozen out of the collector's scans: %d", settle())
 
 
-def _with_store(settings: Settings, fn):
-    from controller.store import Store
-
-    async def run():
-        store = Store(settings.database)
-        await store.open()
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
-
-
 def cmd_station_add(args: argparse.Namespace) -> int:
     import time
 
@@ -82,15 +68,15 @@ def cmd_station_add(args: argparse.Namespace) -> int:
     if spec is None:
         print(f"error: {args.station} is not a station of this site's configuration", file=sys.stderr)
         return 2
-    token = _with_store(settings, lambda store: store.write(lambda db: stations.set_token(db, spec, time.time())))
+    token = run_with_store(settings.database, lambda store: store.write(lambda db: stations.set_token(db, spec, time.time())))
     print(token)
     return 0
 
 
 def cmd_station_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    rows = _with_store(
-        settings, lambda store: store.read(lambda db: list(db.query("SELECT id, kind, status, last_seq, locked_reason FROM stations ORDER BY id")))
+    rows = run_with_store(
+        settings.database, lambda store: store.read(lambda db: list(db.query("SELECT id, kind, status, last_seq, locked_reason FROM stations ORDER BY id")))
     )
     for r in rows:
         print(f"{r['id']:8} {r['kind']:7} {r['status']:9} seq={r['last_seq']:<6} {r['locked_reason'] or ''}")
@@ -100,7 +86,7 @@ def cmd_station_list(args: argparse.Namespace) -> int:
 def cmd_station_pending(args: argparse.Namespace) -> int:
     from controller import enrolment
 
-    rows = _with_store(_settings(args), lambda store: store.read(enrolment.pending))
+    rows = run_with_store(_settings(args).database, lambda store: store.read(enrolment.pending))
     if not rows:
         print("no enrolment requests")
     for r in rows:
@@ -114,7 +100,7 @@ def _decide(args: argparse.Namespace, approve: bool) -> int:
 
     from controller import enrolment
 
-    done = _with_store(_settings(args), lambda store: store.write(lambda db: enrolment.decide(db, args.station, approve, f"cli:{getpass.getuser()}", time.time())))
+    done = run_with_store(_settings(args).database, lambda store: store.write(lambda db: enrolment.decide(db, args.station, approve, f"cli:{getpass.getuser()}", time.time())))
     if not done:
         print(f"error: no pending enrolment for {args.station} (see 'station pending')", file=sys.stderr)
         return 1
@@ -133,7 +119,7 @@ def cmd_station_reject(args: argparse.Namespace) -> int:
 def cmd_station_revoke(args: argparse.Namespace) -> int:
     from controller import enrolment
 
-    done = _with_store(_settings(args), lambda store: store.write(lambda db: enrolment.revoke(db, args.station)))
+    done = run_with_store(_settings(args).database, lambda store: store.write(lambda db: enrolment.revoke(db, args.station)))
     if not done:
         print(f"error: no station {args.station}", file=sys.stderr)
         return 1

@@ -6,7 +6,6 @@ Hooked into :mod:`controller.cli` by ``add_parser(sub)``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import sys
 import time
@@ -15,24 +14,14 @@ from typing import TypeVar
 
 from controller import staff
 from controller.settings import load_settings
-from controller.store import Store
+from controller.store import Store, run_with_store
 
 T = TypeVar("T")
 
 
 def _with_store(args: argparse.Namespace, fn: Callable[[Store], Awaitable[T]]) -> T:
     overrides = {"database": args.database} if args.database else {}
-    settings = load_settings(args.config, **overrides)
-
-    async def run() -> T:
-        store = Store(settings.database)
-        await store.open()
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return run_with_store(load_settings(args.config, **overrides).database, fn)
 
 
 def _read_password(args: argparse.Namespace) -> str:

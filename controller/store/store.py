@@ -16,7 +16,7 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -201,3 +201,17 @@ class Store:
             self._local.db = db
             self._reader_dbs.append(db)
         return fn(db)
+
+
+def run_with_store(path: str | Path, fn: Callable[[Store], Awaitable[T]]) -> T:
+    """For one-shot commands (the CLI): open the store, run ``fn(store)`` on a new event loop, close it."""
+
+    async def run() -> T:
+        store = Store(path)
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
