@@ -23,8 +23,11 @@ stations printing to same-named direct queues produce equal keys. Hence:
 * count each printer from one side only: jobs on printers the server logs
   (:func:`accounted_by_server`) come from the server, attributed by host;
   the agent's records for those printers are dropped.
-* CUPS job ids restart when a spool is wiped: scope uniqueness (per session
-  or per day) rather than for ever.
+* CUPS job ids restart when a spool is wiped (a re-imaged station, a reset
+  print server): the key ends with the job's instant in whole seconds,
+  ``job_key("HP_Hall", 42, "pc07", at=1763550000.4) == "pc07/hp_hall#42@1763550000"``.
+  The same job read twice (a log read again after a restart, an event replayed)
+  keeps its logged instant and its key; a reused id on a later job does not.
 """
 
 from __future__ import annotations
@@ -39,14 +42,16 @@ from agent.probes.base import PrintRecord
 from agent.probes.print_cups import CupsPageLogTailer
 
 
-def job_key(printer: str, job_id: str | int, scheduler: str = "") -> str:
-    """``[scheduler/]printer#job``, case-folded: one job of one print scheduler."""
+def job_key(printer: str, job_id: str | int, scheduler: str = "", at: float | None = None) -> str:
+    """``[scheduler/]printer#job[@second]``, case-folded: one job of one print scheduler, at one time."""
     key = f"{printer.strip().casefold()}#{str(job_id).strip()}"
+    if at is not None:
+        key = f"{key}@{int(at)}"
     return f"{scheduler.strip().casefold()}/{key}" if scheduler else key
 
 
 def record_key(record: PrintRecord, scheduler: str = "") -> str:
-    return job_key(record.printer, record.job, scheduler)
+    return job_key(record.printer, record.job, scheduler, at=record.at)
 
 
 def accounted_by_server(printer: str, server_printers: Collection[str]) -> bool:

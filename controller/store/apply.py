@@ -155,18 +155,18 @@ def server_queues(conn) -> frozenset[str]:
     return frozenset(r[0] for r in conn.execute("SELECT name FROM temp.print_server_queues"))
 
 
-def print_job_key(printer: str, job: str, station: str, server: Collection[str] = ()) -> str | None:
+def print_job_key(printer: str, job: str, station: str, server: Collection[str] = (), at: float | None = None) -> str | None:
     """``<station>/<printer>#<job>`` for a printer the station prints to directly; None for a
     print server's queue (``server``): the server's log counts that job, the agent's record
     would count it twice (a forwarding station queue gives the job another id on each
     scheduler, and every CUPS numbers from 1, so keys cannot be matched across schedulers)."""
     if accounted_by_server(printer, server):
         return None
-    return job_key(printer, job, station)
+    return job_key(printer, job, station, at=at)
 
 
 def _print(conn, station: str, kind: str, ev: p.PrintJob) -> None:
-    key = print_job_key(ev.printer, ev.job, station, server_queues(conn))
+    key = print_job_key(ev.printer, ev.job, station, server_queues(conn), at=ev.at)
     if key is None:
         return  # kept in the events trail only
     cur = conn.execute(

@@ -168,4 +168,8 @@ MIGRATIONS: list[str] = [
         expires REAL NOT NULL
     );
     """,
+    # 6: a print job's key ends with its instant (whole seconds): CUPS job ids restart after a spool wipe
+    """
+    UPDATE print_jobs SET job_key = job_key || '@' || CAST(at AS INTEGER);
+    """,
 ]

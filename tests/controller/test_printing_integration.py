@@ -229,7 +229,7 @@ async def test_a_job_printed_in_a_session_is_counted_once_on_that_session(
     )
     assert len(rows) == 1
     row = rows[0]
-    assert row["job_key"] == f"server/virtualpdf#{job}"
+    assert row["job_key"] == f"server/virtualpdf#{job}@{int(row['at'])}"
     assert (row["station"], row["session_id"], row["printer"], row["pages"]) == (
         "PC-07", "s-pc07", "VirtualPDF", 4,
     )  # fmt: skip
@@ -241,9 +241,9 @@ async def test_a_job_printed_in_a_session_is_counted_once_on_that_session(
         "SELECT job_key, station, session_id, pages FROM print_jobs ORDER BY job_key"
     )
     assert jobs == [
-        {"job_key": f"pc-08/hp_desk#{job}", "station": "PC-08", "session_id": "s-pc08", "pages": 1},
+        {"job_key": f"pc-08/hp_desk#{job}@{int(direct.at)}", "station": "PC-08", "session_id": "s-pc08", "pages": 1},
         {
-            "job_key": f"server/virtualpdf#{job}",
+            "job_key": row["job_key"],
             "station": "PC-07",
             "session_id": "s-pc07",
             "pages": 4,

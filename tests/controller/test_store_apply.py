@@ -66,12 +66,23 @@ async def test_an_event_cannot_touch_another_stations_session(store):
 async def test_a_session_ends_once_with_its_reason_and_print_pages_add_up(store):
     await apply(store, "PC-01", started(1))
     await apply(store, "PC-01", p.PrintJob(id="e2", seq=2, at=T + 60, job="7", printer="PRN-1", pages=5, colour_pages=2, session_id="s1"))
-    await apply(store, "PC-01", p.PrintJob(id="e3", seq=3, at=T + 61, job="7", printer="PRN-1", pages=5, colour_pages=2, session_id="s1"))
+    # the same job (the same logged instant) read again, e.g. after the agent restarted: counted once
+    await apply(store, "PC-01", p.PrintJob(id="e3", seq=3, at=T + 60.3, job="7", printer="PRN-1", pages=5, colour_pages=2, session_id="s1"))
     await apply(store, "PC-01", p.SessionEnded(id="e4", seq=4, at=T + 900, session_id="s1", reason="idle"))
     await apply(store, "PC-01", p.SessionEnded(id="e5", seq=5, at=T + 999, session_id="s1", reason="visitor"))
     row = await store.read(lambda db: db.execute("SELECT end, end_reason, pages_bw, pages_colour FROM sessions").fetchone())
     assert tuple(row) == (T + 900, "idle", 3, 2)  # the same job seen twice counts once
     assert await count(store, "print_jobs") == 1
+
+
+async def test_a_job_id_reused_after_a_spool_wipe_counts_again(store):
+    """Re-imaged stations start CUPS job ids again at 1: job 1 this afternoon is not job 1 this morning."""
+    await apply(store, "PC-01", started(1))
+    await apply(store, "PC-01", p.PrintJob(id="e2", seq=2, at=T + 60, job="1", printer="PRN-1", pages=2, session_id="s1"))
+    await apply(store, "PC-01", p.PrintJob(id="e3", seq=3, at=T + 1800, job="1", printer="PRN-1", pages=3, session_id="s1"))
+    assert await count(store, "print_jobs") == 2
+    pages = await store.read(lambda db: db.execute("SELECT pages_bw FROM sessions WHERE id = 's1'").fetchone()[0])
+    assert pages == 5
 
 
 async def test_a_failing_write_rolls_back_alone_in_a_group_commit(store):
@@ -123,3 +134,25 @@ async def test_a_wrong_event_consumes_its_sequence_and_stores_nothing_else(store
     assert kinds == ["e1", "ok"]
     assert await count(store, "help_requests") == 1
     assert await count(store, "sessions") == 1
+
+
+def test_migration_6_gives_old_print_job_keys_their_instant(tmp_path):
+    """A store from before keys held the instant: a server log read again after the upgrade still matches."""
+    from controller.printers import job_key
+    from controller.store.schema import MIGRATIONS
+    from controller.store.store import connect, migrate
+
+    db = connect(tmp_path / "old.db")
+    try:
+        for number, script in enumerate(MIGRATIONS[:5], start=1):
+            db.conn.executescript(script)
+            db.conn.execute(f"PRAGMA user_version={number}")
+        db.conn.execute(
+            "INSERT INTO print_jobs (id, job_key, station, session_id, printer, pages, colour_pages, at, source)"
+            " VALUES ('j1', 'server/hp_hall#42', 'PC-01', NULL, 'PRN-1', 2, 0, 1763550000.7, 'server')"
+        )
+        assert migrate(db) == len(MIGRATIONS)
+        key = db.execute("SELECT job_key FROM print_jobs").fetchone()[0]
+    finally:
+        db.conn.close()
+    assert key == job_key("HP_Hall", 42, "server", at=1763550000.7)

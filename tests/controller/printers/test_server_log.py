@@ -40,6 +40,10 @@ def test_job_key_is_printer_and_job_id() -> None:
     assert job_key("HP_Hall", 42) != job_key("Colour", 42)
     assert job_key("HP_Hall", 42, "PC07") == "pc07/hp_hall#42"
     assert job_key("HP_Hall", 1, "pc07") != job_key("HP_Hall", 1, "pc08")
+    # the job's instant, in whole seconds: a re-read keeps it, an id reused after a spool wipe does not
+    assert job_key("HP_Hall", 42, "pc07", at=1763550000.4) == "pc07/hp_hall#42@1763550000"
+    assert job_key("HP_Hall", 1, at=1000.2) == job_key("HP_Hall", 1, at=1000.9)
+    assert job_key("HP_Hall", 1, at=1000.0) != job_key("HP_Hall", 1, at=90_000.0)
 
 
 def test_accounted_by_server() -> None:
@@ -116,9 +120,9 @@ def test_server_log_attributes_jobs_by_originating_host(tmp_path: Path) -> None:
     try:
         jobs = server.poll()
         assert [(j.key, j.station, j.record.pages) for j in jobs] == [
-            ("hp_hall#1", "pc07", 2),
-            ("hp_hall#2", "pc08", 2),
-            ("hp_hall#3", None, 2),  # not a station: still counted per printer, on no session
+            (job_key("HP_Hall", 1, at=jobs[0].record.at), "pc07", 2),
+            (job_key("HP_Hall", 2, at=jobs[1].record.at), "pc08", 2),
+            (job_key("HP_Hall", 3, at=jobs[2].record.at), None, 2),  # not a station: still counted per printer, on no session
         ]
         assert server.poll() == []
     finally:
@@ -128,7 +132,7 @@ def test_server_log_attributes_jobs_by_originating_host(tmp_path: Path) -> None:
 def test_agent_record_and_server_record_of_one_job_share_a_key() -> None:
     agent = PrintRecord(job="57", printer="HP_Hall", pages=3, at=1000.0, host="localhost")
     server = ServerPrintJob(
-        key=job_key("HP_Hall", 57),
+        key=job_key("HP_Hall", 57, at=1000.4),
         station="pc07",
         record=PrintRecord(job="57", printer="HP_Hall", pages=3, at=1000.4, host="pc-07"),
     )
@@ -180,7 +184,7 @@ def test_real_cups_job_counted_once_on_its_session(
         (j.key, j.station, j.record) for j in server_jobs
     ]:
         counted.setdefault(key, (match_session(rec.at, station, sessions), rec.pages))
-    assert counted == {job_key("VirtualPDF", job): ("visit", 2)}
+    assert counted == {job_key("VirtualPDF", job, at=agent_records[0].at): ("visit", 2)}
 
 
 def test_real_station_queue_forwarding_to_the_server_has_its_own_job_id(
@@ -217,8 +221,9 @@ def test_real_station_queue_forwarding_to_the_server_has_its_own_job_id(
     seen_by_agent, seen_by_server = agent_records[0], server_jobs[1].record
     assert (seen_by_agent.pages, seen_by_server.pages) == (4, 4)
     assert (seen_by_agent.job, seen_by_server.job) == ("1", "2")  # one document, two job ids
-    # without a scheduler, the visitor's job would collide with the staff job on the server
-    assert record_key(seen_by_agent) == record_key(server_jobs[0].record)
+    # by printer and job id alone, the visitor's job would collide with the staff job on the server
+    staff_job = server_jobs[0].record
+    assert job_key(seen_by_agent.printer, seen_by_agent.job) == job_key(staff_job.printer, staff_job.job)
     assert record_key(seen_by_agent, "pc07") != server_jobs[0].key
     # one side only: the server's printers are counted from the server's log
     counted = [j.key for j in server_jobs] + [
@@ -226,5 +231,5 @@ def test_real_station_queue_forwarding_to_the_server_has_its_own_job_id(
         for r in agent_records
         if not accounted_by_server(r.printer, {server.printer})
     ]
-    assert counted == ["server/virtualpdf#1", "server/virtualpdf#2"]
+    assert [k.partition("@")[0] for k in counted] == ["server/virtualpdf#1", "server/virtualpdf#2"]
     assert server_jobs[1].station == "pc07"  # the IPP backend connected from loopback
