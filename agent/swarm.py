@@ -202,7 +202,8 @@ class Swarm:
         await cancel_all(self._tasks, stop_within / 4)
         self._tasks.clear()
         drain_until = time.monotonic() + stop_within / 4
-        while time.monotonic() < drain_until and self.connected() and await self.pending():
+        # a poll with a deadline: no one event says that every station's outbox is empty
+        while time.monotonic() < drain_until and self.connected() and await self.pending():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         try:  # bounded: an agent task that swallowed its cancellation must not hang the caller
             async with asyncio.timeout(stop_within / 3):

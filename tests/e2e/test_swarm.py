@@ -29,7 +29,8 @@ def _scalar(db: Path, sql: str) -> int:
 
 async def test_the_swarm_cli_runs_n_stations_and_the_store_matches_what_it_did(tmp_path: Path):
     site = tmp_path / "site"
-    prep = subprocess.run(
+    prep = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "agent.cli", "swarm", "--count", str(COUNT), "--prepare", str(site)],
         capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120, check=True,
     )  # fmt: skip
