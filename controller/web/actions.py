@@ -22,6 +22,7 @@ from controller.rules.extension import ExtensionRefused, decide_extension
 from controller.sessions import closing_after
 from controller.web import keys
 from controller.web.auth import current, json_error
+from controller.web.body import BadBody, read_json
 from espace import protocol as p
 
 MAX_REASON = 200
@@ -47,8 +48,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await read_json(request)
+    except BadBody:
         raise web.HTTPBadRequest(text='{"error":"bad_json","message":"body must be JSON"}', content_type="application/json") from None
     return body if isinstance(body, dict) else {}
 

@@ -12,7 +12,6 @@ route to what it needs; :func:`controller.staff.allowed` says which role has it.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from aiohttp import web
 from controller import staff
 from controller.staff import LoginThrottle, StaffSession
 from controller.web import keys
+from controller.web.body import BadBody, read_form, read_json
 
 STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 COOKIE = "espace_staff"
@@ -117,7 +117,10 @@ def current(request: web.Request) -> StaffSession:
 async def _csrf_ok(request: web.Request, session: StaffSession) -> bool:
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()  # cached by aiohttp: the handler can read it again
+        try:
+            form = await read_form(request)  # cached by aiohttp: the handler can read it again
+        except BadBody:
+            return False
         value = form.get("csrf", "")
         sent = value if isinstance(value, str) else ""
     return bool(sent) and secrets.compare_digest(sent, session.csrf)
@@ -176,15 +179,13 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 
 async def _credentials(request: web.Request) -> tuple[str, str, str]:
+    """Login, password and next from a JSON object or a form; BadBody when the body cannot be read."""
     if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = {}
+        body = await read_json(request)
         if not isinstance(body, dict):
             body = {}
     else:
-        body = dict(await request.post())
+        body = dict(await read_form(request))
     login, password, nxt = body.get("login", ""), body.get("password", ""), body.get("next", "")
     if not all(isinstance(v, str) for v in (login, password, nxt)):
         return "", "", ""
@@ -200,7 +201,10 @@ async def login_post(request: web.Request) -> web.Response:
         return json_error(403, "cross_origin", "request from another origin")
     app = request.app
     auth, clock = app[AUTH], app[keys.CLOCK]
-    login, password, nxt = await _credentials(request)
+    try:
+        login, password, nxt = await _credentials(request)
+    except BadBody as exc:
+        return json_error(400, "bad_body", str(exc))
     ip = request.remote or "?"
     now = clock.now()
     wait = auth.throttle.retry_after(login, ip, now)
@@ -248,8 +252,8 @@ async def me(request: web.Request) -> web.Response:
 async def set_lang(request: web.Request) -> web.Response:
     session = current(request)
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await read_json(request)
+    except BadBody:
         body = None
     lang = body.get("lang") if isinstance(body, dict) else None
     if lang not in staff.LANGS:

@@ -22,7 +22,6 @@ session's CSRF token (the middleware checks it).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from controller.rules import Booking, normalise_code, station_sort_key
 from controller.site import Site, booking_dict
 from controller.web import keys
 from controller.web.auth import SESSION_KEY
+from controller.web.body import BadBody, read_json
 from espace import protocol as p
 from espace.clock import parse_instant
 from espace.i18n import LANGS, catalog
@@ -67,8 +67,8 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     if not request.can_read_body:
         return {}
     try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = await read_json(request)
+    except BadBody:
         return _error(400, "bad_json", "the body must be JSON")
     if not isinstance(body, dict):
         return _error(400, "bad_json", "the body must be a JSON object")
