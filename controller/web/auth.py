@@ -130,7 +130,10 @@ def _same_origin(request: web.Request) -> bool:
     origin = request.headers.get("Origin")
     if origin is None or origin == "null" and request.method == "GET":
         return True
-    return urlsplit(origin).netloc == request.host
+    try:
+        return urlsplit(origin).netloc == request.host
+    except ValueError:  # "http://[": not a URL, so not ours
+        return False
 
 
 @web.middleware

@@ -135,6 +135,19 @@ async def test_state_changes_need_the_csrf_token(site: Site) -> None:
     assert [r[0] for r in _rows(site.db, "SELECT type FROM events WHERE actor = 'sam' ORDER BY at")] == ["staff.message", "staff.extend"]
 
 
+async def test_an_origin_that_is_not_a_url_is_another_origin(site: Site) -> None:
+    """``Origin: http://[`` made urlsplit raise: a 500 on every protected route and on login."""
+    async with site.client() as http:
+        me = await site.login(http, "sam")
+        for origin in ("http://[", "http://[::1", "https://[v1.x]:x"):
+            async with http.get("/api/floor", headers={"Origin": origin}) as r:
+                assert (r.status, (await r.json())["error"]) == (403, "cross_origin"), origin
+            async with http.post("/api/me/lang", json={"lang": "nl"}, headers={"Origin": origin, "X-CSRF-Token": me["csrf"]}) as r:
+                assert r.status == 403, origin
+            async with http.post("/login", json={"login": "sam", "password": PASSWORD}, headers={"Origin": origin}) as r:
+                assert (r.status, (await r.json())["error"]) == (403, "cross_origin"), origin
+
+
 async def test_failed_logins_are_throttled(site: Site) -> None:
     async with site.client() as http:
         for _ in range(staff.FREE_FAILURES - 1):
