@@ -51,7 +51,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
         body = await read_json(request)
     except BadBody:
         raise web.HTTPBadRequest(text='{"error":"bad_json","message":"body must be JSON"}', content_type="application/json") from None
-    return body if isinstance(body, dict) else {}
+    if not isinstance(body, dict):  # [null, null] used to pass as {}: unlock ran on it
+        raise web.HTTPBadRequest(text='{"error":"bad_json","message":"body must be a JSON object"}', content_type="application/json")
+    return body
 
 
 def _text(body: dict[str, Any], name: str, limit: int, required: bool) -> str | web.Response:

@@ -135,6 +135,18 @@ async def test_state_changes_need_the_csrf_token(site: Site) -> None:
     assert [r[0] for r in _rows(site.db, "SELECT type FROM events WHERE actor = 'sam' ORDER BY at")] == ["staff.message", "staff.extend"]
 
 
+async def test_an_action_body_that_is_not_an_object_is_refused(site: Site) -> None:
+    """``[null, null]`` used to pass as ``{}``: unlock ran on it (found by the OpenAPI fuzz)."""
+    async with site.client() as http:
+        me = await site.login(http, "sam")
+        for path in ("/api/stations/PC-01/unlock", "/api/stations/PC-01/extend", "/api/stations/PC-01/lock"):
+            for body in ("[null, null]", '"x"', "1", "null"):
+                headers = {"X-CSRF-Token": me["csrf"], "Content-Type": "application/json"}
+                async with http.post(path, data=body, headers=headers) as r:
+                    assert (r.status, (await r.json())["error"]) == (400, "bad_json"), (path, body)
+    assert _rows(site.db, "SELECT type FROM events WHERE actor = 'sam'") == []
+
+
 async def test_an_origin_that_is_not_a_url_is_another_origin(site: Site) -> None:
     """``Origin: http://[`` made urlsplit raise: a 500 on every protected route and on login."""
     async with site.client() as http:
