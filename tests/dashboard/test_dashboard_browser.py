@@ -36,12 +36,8 @@ class Site:
         self.controller = ControllerProc(tmp, self.clock)
         self.agents: dict[str, AgentProc] = {}
 
-    def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        conn = sqlite3.connect(self.controller.db)
-        try:
-            return conn.execute(sql, args).fetchall()
-        finally:
-            conn.close()
+    def rows(self, sql: str, *args: object) -> list[sqlite3.Row]:
+        return self.controller.rows(sql, *args)
 
 
 async def _add_staff(db: Path) -> None:

@@ -53,12 +53,7 @@ class Site:
         self.controller = ControllerProc(tmp, self.clock, config)
 
     def rows(self, sql: str, *args: object) -> list[sqlite3.Row]:
-        conn = sqlite3.connect(self.controller.db)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(sql, args).fetchall()
-        finally:
-            conn.close()
+        return self.controller.rows(sql, *args)
 
     def kiosk_url(self, station: str, token: str) -> str:
         return f"{self.controller.url}/kiosk/{station}#token={quote(token)}&clock={quote(self.clock.spec())}"

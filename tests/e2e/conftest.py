@@ -25,17 +25,8 @@ class Floor:
         self.agents[station] = agent
         return agent
 
-    def db(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.controller.db)
-        conn.row_factory = sqlite3.Row
-        return conn
-
     def rows(self, sql: str, *args: object) -> list[sqlite3.Row]:
-        conn = self.db()
-        try:
-            return conn.execute(sql, args).fetchall()
-        finally:
-            conn.close()
+        return self.controller.rows(sql, *args)
 
     async def close(self) -> None:
         for agent in self.agents.values():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
+from tests.support.procs import AgentProc, ControllerProc, rows, shared_clock, wait_for
 from tests.support.proxy import TcpProxy
 
 
@@ -49,15 +49,6 @@ class Truth:
         assert (await a.call("print", pages=pages))["ok"]
         self.prints[a.station] += 1
         self.pages[a.station] += pages
-
-
-def rows(db: Path, sql: str, *args: object) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db, timeout=30)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 async def status(a: AgentProc) -> dict:

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -48,6 +49,16 @@ async def wait_for(predicate: Callable[[], Awaitable[Any] | Any], within: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def rows(db: Path, sql: str, *args: object) -> list[sqlite3.Row]:
+    """Query a controller's store from the test, on a connection of its own (WAL: readers do not block)."""
+    conn = sqlite3.connect(db, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
 
 
 def _env() -> dict[str, str]:
@@ -128,6 +139,9 @@ class ControllerProc:
     def get(self, path: str) -> Any:
         with self._urlopen(path) as r:
             return json.loads(r.read())
+
+    def rows(self, sql: str, *args: object) -> list[sqlite3.Row]:
+        return rows(self.db, sql, *args)
 
 
 class AgentProc:

@@ -129,12 +129,7 @@ class Station:
         return self.run(self.agent.call("status"))
 
     def rows(self, sql: str, *args: object) -> list[sqlite3.Row]:
-        conn = sqlite3.connect(self.controller.db)
-        conn.row_factory = sqlite3.Row
-        try:
-            return conn.execute(sql, args).fetchall()
-        finally:
-            conn.close()
+        return self.controller.rows(sql, *args)
 
     def close(self) -> None:
         self.run(self.agent.kill())
