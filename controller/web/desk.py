@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 SITE = web.AppKey("site", Site)
 STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 MAX_LABEL = 120
+# A booking's instants are bounded like the wire's (espace.protocol.Instant): the rules
+# pushed to the stations carry them. 1e300 used to be stored, NaN to fail the insert (500).
+EARLIEST, LATEST = 0.0, 4_102_444_800.0  # 1970-01-01, 2100-01-01 UTC
 
 
 def _error(status: int, error: str, message: str) -> web.Response:
@@ -79,16 +82,22 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
 
 
 def _instant(value: Any, name: str, site: Site) -> float:
+    """Epoch seconds or a local ISO time, between 1970 and 2100 (as the wire's instants)."""
     if isinstance(value, bool) or value is None:
         raise ValueError(f"{name}: give an instant (epoch seconds or 2026-11-19T14:00)")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return parse_instant(value, site.hours.tz)
-        except ValueError:
-            pass
-    raise ValueError(f"{name}: {value!r} is not an instant (epoch seconds or 2026-11-19T14:00)")
+    instant: float | None = None
+    try:
+        if isinstance(value, int | float):
+            instant = float(value)
+        elif isinstance(value, str):
+            instant = parse_instant(value, site.hours.tz)
+    except (ValueError, OverflowError):  # not ISO, or an int too large for a float
+        pass
+    if instant is None:
+        raise ValueError(f"{name}: {value!r} is not an instant (epoch seconds or 2026-11-19T14:00)")
+    if not EARLIEST <= instant <= LATEST:  # also NaN
+        raise ValueError(f"{name}: {value!r} is not between 1970 and 2100")
+    return instant
 
 
 def _booking_from(body: dict[str, Any], site: Site) -> Booking:

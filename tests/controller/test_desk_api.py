@@ -234,3 +234,22 @@ async def test_roles_backoffice_may_read_but_not_issue(tmp_path: Path):
             assert status == 403
     finally:
         await served.close()
+
+
+async def test_a_booking_outside_1970_to_2100_is_refused_and_not_stored(desk: Client):
+    """1e300 used to be stored (201), 10**400 answered 500 (too large for a float)."""
+    ok = {"start": at("14:00"), "end": at("15:00"), "stations": ["PC-03"]}
+    for bad in (
+        {"end": 1e300}, {"start": -1.0}, {"start": 10**400}, {"start": "0001-01-01T09:00"},
+        {"end": "9999-12-31T23:00"}, {"until": 4_102_444_801, "recurrence": "daily"},
+    ):  # fmt: skip
+        status, body = await desk.call("POST", "/api/bookings", json={**ok, **bad})
+        assert (status, body["error"]) == (400, "bad_booking"), bad
+    raw, json_type = '{"start": 1e999, "end": 2e999, "stations": ["PC-03"]}', {"Content-Type": "application/json"}
+    async with desk.http.post(desk.base + "/api/bookings", data=raw, headers={**desk.headers, **json_type}) as r:
+        assert (r.status, (await r.json())["error"]) == (400, "bad_json")  # infinity is no JSON number
+    rows = await desk.app[keys.STORE].read(lambda db: db.execute("SELECT COUNT(*) FROM bookings").fetchone())
+    assert rows[0] == 0
+    status, _ = await desk.call("POST", "/api/bookings", json=ok)
+    assert status == 201
+
