@@ -50,6 +50,14 @@ async def _notify(request: web.Request, station: str, help_id: str, state: str) 
     return ack is not None and ack.ok
 
 
+def _publish_help(request: web.Request, row: dict[str, Any], state: str) -> None:
+    """Tell every dashboard the help list changed. A visitor's request shows through its station's
+    view; a printer alert has no station view, so without this the other stewards would not see it taken or done."""
+    app = request.app
+    if row.get("kind") == "printer":
+        app[keys.FLOOR].publish({"type": "help", "now": app[keys.CLOCK].now(), "help_id": row["id"], "state": state})
+
+
 async def take(request: web.Request) -> web.Response:
     help_id = request.match_info["help_id"]
     who = current(request).login
@@ -82,6 +90,7 @@ async def take(request: web.Request) -> web.Response:
         live.help.taken_by = who
         live.help.taken_at = now
         floor.changed(station)
+    _publish_help(request, row, "taken")
     told = await _notify(request, station, help_id, "taken")
     answer_s = round(now - row["requested"])
     await audit(request, "staff.help_take", station, {"help_id": help_id, "answer_s": answer_s, "station_told": told}, row["session_id"])
@@ -117,6 +126,7 @@ async def done(request: web.Request) -> web.Response:
     if live is not None and live.help is not None and live.help.id == help_id:
         live.help = None
         floor.changed(station)
+    _publish_help(request, row, "done")
     told = await _notify(request, station, help_id, "done")
     await audit(request, "staff.help_done", station, {"help_id": help_id, "station_told": told}, row["session_id"])
     return web.json_response({"ok": True, "station_told": told})

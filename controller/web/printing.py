@@ -178,8 +178,23 @@ def _raise_alert(db: sqlite_utils.Database, printer_id: str, now: float) -> str 
     return help_id
 
 
+def _close_alerts(db: sqlite_utils.Database, printer_id: str, now: float) -> list[str]:
+    """The printer works again: its open alerts are done (whoever took one keeps the credit)."""
+    ids = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM help_requests WHERE station = ? AND kind = 'printer' AND done IS NULL AND cancelled IS NULL",
+            [printer_id],
+        )
+    ]
+    for help_id in ids:
+        db.execute("UPDATE help_requests SET done = ? WHERE id = ?", [now, help_id])
+    return ids
+
+
 async def on_printer_change(app: web.Application, printer_id: str, status: PrinterStatus) -> None:
-    """Store the new status, publish it, and alert the stewards on a paper or jam problem."""
+    """Store the new status, publish it, and alert the stewards on a paper or jam problem;
+    when the problem is gone, the alert closes by itself."""
     printing, store, floor, clock = app[PRINTING], app[keys.STORE], app[keys.FLOOR], app[keys.CLOCK]
     specs = {s.id: s for s in app[keys.SETTINGS].printers}
     spec = specs.get(printer_id)
@@ -188,14 +203,20 @@ async def on_printer_change(app: web.Application, printer_id: str, status: Print
     now = clock.now()
     alert = needs_steward(old, status)
 
-    def write(db: sqlite_utils.Database) -> str | None:
-        _store_status(db, printer_id, spec.uri if spec else "", status, now)
-        return _raise_alert(db, printer_id, now) if alert else None
+    recovered = status.state in ("ok", "low")  # printing again; "offline" says nothing about the jam
 
-    help_id = await store.write(write)
+    def write(db: sqlite_utils.Database) -> tuple[str | None, list[str]]:
+        _store_status(db, printer_id, spec.uri if spec else "", status, now)
+        closed = _close_alerts(db, printer_id, now) if recovered else []
+        return (_raise_alert(db, printer_id, now) if alert else None), closed
+
+    help_id, closed = await store.write(write)
     floor.publish(
         {"type": "printer", "now": now, "printer": status_message(printer_id, status, spec)}
     )
+    for done_id in closed:
+        log.info("printer %s works again (%s): alert %s closed", printer_id, status.state, done_id)
+        floor.publish({"type": "help", "now": now, "help_id": done_id, "state": "done"})
     if help_id is not None:
         log.warning("printer %s needs a steward: %s %s", printer_id, status.state, status.message)
         floor.publish(

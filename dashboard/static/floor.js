@@ -63,6 +63,7 @@
     const fresh = seenHelp === null ? [] : helps.filter((h) => !seenHelp.has(h.id) && !h.taken_by);
     seenHelp = new Set(helps.map((h) => h.id));
     renderHelp();
+    renderCounts();
     if (fresh.length) alarm(fresh);
   }
   let helpTimer = null;
@@ -97,8 +98,8 @@
         if (i >= 0) site.printers[i] = { ...site.printers[i], ...m.printer };
         else site.printers.push(m.printer);
         renderMapFrame();
-      } else if (m.type === "alert") {
-        helpSoon();  // a printer problem joins the help list like a visitor's request
+      } else if (m.type === "alert" || m.type === "help") {
+        helpSoon();  // a printer problem joins (or leaves) the help list like a visitor's request
       }
     };
     ws.onclose = async (e) => {
@@ -191,6 +192,7 @@
       else if (s.state === "offline") offline++;
       else if (BUSY.has(s.state)) busy++;
     }
+    help += helps.filter((h) => h.kind === "printer").length;  // a printer problem is help wanted too
     $("n-free").textContent = free; $("n-busy").textContent = busy;
     $("n-help").textContent = help; $("n-offline").textContent = offline;
     document.querySelector(".count.help").classList.toggle("on", help > 0);
@@ -207,7 +209,10 @@
       li.dataset.help = h.id;
       li.dataset.station = h.station;
       li.innerHTML = `<div class="row"><span class="station"></span><span class="wait"></span></div><div class="by"></div><div class="btns"></div>`;
-      li.querySelector(".station").textContent = `⚑ ${h.station}`;
+      const printer = h.kind === "printer" && site ? site.printers.find((p) => p.id === h.station) : null;
+      li.querySelector(".station").textContent = printer
+        ? `⚠ ${h.station} — ${t(`floor.printer.${printer.state}`)}`  // what to bring: paper, or hands for a jam
+        : `⚑ ${h.station}`;
       li.querySelector(".wait").dataset.since = h.requested;
       li.querySelector(".by").textContent = h.taken_by ? t("floor.help.taken_by", { who: h.taken_by }) : "";
       if (can("floor.act")) {

@@ -169,10 +169,25 @@ async def test_the_printer_status_is_read_from_a_real_cups_and_a_jam_alerts_the_
         async with http.get("/api/help") as r:  # the stewards' list, like a visitor's request
             listed = (await r.json())["help"]
         assert [(h["station"], h["kind"]) for h in listed] == [("PRN-1", "printer")]
+        async with http.get("/api/me") as r:
+            csrf = (await r.json())["csrf"]
+        async with http.post(f"/api/help/{listed[0]['id']}/take", headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200, await r.text()
+        # a printer alert has no station tile: the other stewards' lists hear of it on the feed
+        taken = await wait_for(lambda: site.messages("help"), what="the take published")
+        assert (taken[-1]["help_id"], taken[-1]["state"]) == (listed[0]["id"], "taken")
 
-    await asyncio.to_thread(cups.enable)
-    await site.clock.advance(30)
-    await wait_for(lambda: printing.statuses["PRN-1"].state == "ok", what="back to ok")
+        # the steward clears the jam: the printer works again and its alert closes by itself
+        await asyncio.to_thread(cups.enable)
+        await site.clock.advance(30)
+        await wait_for(lambda: printing.statuses["PRN-1"].state == "ok", what="back to ok")
+        closed = await wait_for(lambda: [m for m in site.messages("help") if m["state"] == "done"], what="the alert closed")
+        assert closed[0]["help_id"] == listed[0]["id"]
+        (row,) = await site.rows("SELECT taken_by, done FROM help_requests")
+        assert row["taken_by"] is not None  # the steward who took it keeps the credit
+        assert row["done"] is not None
+        async with http.get("/api/help") as r:
+            assert (await r.json())["help"] == []
 
 
 @pytest.fixture
