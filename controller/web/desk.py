@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 SITE = web.AppKey("site", Site)
 STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 MAX_LABEL = 120
+KINDS = ("pc", "tablet")  # the station kinds (controller/settings.py)
 # A booking's instants are bounded like the wire's (espace.protocol.Instant): the rules
 # pushed to the stations carry them. 1e300 used to be stored, NaN to fail the insert (500).
 EARLIEST, LATEST = 0.0, 4_102_444_800.0  # 1970-01-01, 2100-01-01 UTC
@@ -113,6 +114,8 @@ def _booking_from(body: dict[str, Any], site: Site) -> Booking:
     for name in ("kind", "zone", "recurrence"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise ValueError(f"{name}: text")
+    if body.get("kind") not in (*KINDS, None):  # "AAA" used to be stored with named stations
+        raise ValueError(f"kind: one of {', '.join(KINDS)}")
     until = body.get("until")
     return Booking(
         id=p.new_id()[:16], label=label.strip(),

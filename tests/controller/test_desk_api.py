@@ -253,3 +253,12 @@ async def test_a_booking_outside_1970_to_2100_is_refused_and_not_stored(desk: Cl
     status, _ = await desk.call("POST", "/api/bookings", json=ok)
     assert status == 201
 
+
+async def test_a_booking_of_an_unknown_kind_is_refused(desk: Client):
+    """kind "AAA" with named stations used to be stored (201), found by the OpenAPI fuzz."""
+    status, body = await desk.call("POST", "/api/bookings", json={
+        "start": at("14:00"), "end": at("15:00"), "stations": ["PC-03"], "kind": "AAA"})  # fmt: skip
+    assert (status, body["error"]) == (400, "bad_booking")
+    status, _ = await desk.call("POST", "/api/bookings", json={
+        "start": at("14:00"), "end": at("15:00"), "stations": ["PC-03"], "kind": "pc"})  # fmt: skip
+    assert status == 201
