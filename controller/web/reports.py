@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 DAY_S = 86400.0
 DAILY_CHART_MAX_DAYS = 62  # longer periods are drawn per month
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)  # a period's bounds: no Espace data outside
 CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -84,6 +85,8 @@ def period(request: web.Request) -> tuple[date, date, str | None]:
         raise BadQuery("from and to must be dates as YYYY-MM-DD") from None
     if lo > hi:
         raise BadQuery("from must not be after to")
+    if lo < FIRST_DAY or hi > LAST_DAY:  # 0001-01-01 and 9999-12-31 overflowed in UTC (500)
+        raise BadQuery(f"from and to must be between {FIRST_DAY} and {LAST_DAY}")
     if (hi - lo).days > 366 * 20:
         raise BadQuery("the period may cover at most twenty years")
     kind = q.get("kind") or None

@@ -167,6 +167,20 @@ async def test_reports_are_for_the_back_office_and_admins_only(site: Site) -> No
                 assert r.status == 200, login
 
 
+async def test_a_period_outside_2000_to_2099_is_a_bad_query_not_a_crash(site: Site) -> None:
+    """0001-01-01 and 9999-12-31 overflowed in UTC: 500 on the JSON, the export and the page."""
+    async with site.client() as http:
+        await site.login(http, "bob")
+        for period in ("from=0001-01-01&to=0001-01-01", "from=9999-12-31&to=9999-12-31", "from=1999-12-31&to=2000-01-02"):
+            for path in (f"/api/reports/summary?{period}", f"/api/reports/export?what=annual&{period}"):
+                async with http.get(path) as r:
+                    assert (r.status, (await r.json())["error"]) == (400, "bad_query"), path
+            async with http.get(f"/reports?{period}", allow_redirects=False) as r:
+                assert (r.status, r.headers["Location"]) == (302, "/reports")
+        async with http.get("/api/reports/summary?from=2000-01-01&to=2000-01-01") as r:
+            assert r.status == 200
+
+
 async def test_summary_json_counts_the_fixture_year(site: Site) -> None:
     exp = site.expected
     async with site.client() as http:
