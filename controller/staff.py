@@ -45,7 +45,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
 
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
-SESSION_TTL_S = 14 * 3600  # one working day and its overtime, on the site's clock
+SESSION_TTL_S = 14 * 3600  # one working day and its overtime, in real time (controller.web.auth.Auth.wall)
 FREE_FAILURES = 5
 BASE_LOCK_S = 60.0
 MAX_LOCK_S = 15 * 60.0

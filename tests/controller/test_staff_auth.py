@@ -17,6 +17,7 @@ from controller import staff
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
+from controller.web.auth import AUTH
 from espace.clock import ManualClock, parse_instant
 from tests.support.served import serve
 
@@ -30,9 +31,21 @@ POST_ACTIONS = [
 ADMIN_ONLY = ["/api/stations/PC-01/approve", "/api/stations/PC-01/revoke"]
 
 
+class Wall:
+    """Real time for staff sessions and the throttle, moved by hand."""
+
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
 class Site:
     def __init__(self, url: str, app: web.Application, db: Path, clock: ManualClock) -> None:
         self.url, self.app, self.db, self.clock = url, app, db, clock
+        self.wall = Wall()
+        app[AUTH].wall = self.wall
 
     async def add(self, login: str, role: str) -> None:
         now = self.clock.now()
@@ -170,13 +183,13 @@ async def test_failed_logins_are_throttled(site: Site) -> None:
         async with http.post("/login", json={"login": "sam", "password": PASSWORD}) as r:
             assert r.status == 429  # even the right password waits
             assert int(r.headers["Retry-After"]) == 60
-        site.clock.set(site.clock.now() + 61)
+        site.wall.t += 61
         async with http.post("/login", json={"login": "sam", "password": "nope"}) as r:
             assert r.status == 401
         async with http.post("/login", json={"login": "sam", "password": PASSWORD}) as r:
             assert r.status == 429
             assert int(r.headers["Retry-After"]) == 120  # doubled
-        site.clock.set(site.clock.now() + 121)
+        site.wall.t += 121
         await site.login(http, "sam")
     # per address too: many logins tried from one address
     async with site.client() as http:
@@ -185,6 +198,24 @@ async def test_failed_logins_are_throttled(site: Site) -> None:
                 assert r.status in (401, 429)
         async with http.post("/login", json={"login": "ada", "password": PASSWORD}) as r:
             assert r.status == 429
+
+
+async def test_a_staff_session_lasts_a_working_day_of_real_time_whatever_the_site_clock(site: Site) -> None:
+    async with site.client() as http:
+        await site.login(http, "sam")
+        site.clock.set(site.clock.now() + 3 * 24 * 3600)  # a simulated floor races ahead (the demo runs at x30)
+        site.app[AUTH].cache.clear()
+        async with http.get("/api/me") as r:
+            assert r.status == 200
+        site.wall.t += staff.SESSION_TTL_S - 60
+        site.app[AUTH].cache.clear()
+        async with http.get("/api/me") as r:
+            assert r.status == 200
+        site.wall.t += 120  # past the working day
+        site.app[AUTH].cache.clear()
+        async with http.get("/api/me") as r:
+            assert r.status == 401
+            assert (await r.json())["error"] == "login_required"
 
 
 async def test_passwords_are_stored_as_argon2_hashes(site: Site) -> None:
