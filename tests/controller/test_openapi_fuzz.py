@@ -37,7 +37,7 @@ from controller import staff
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
-from controller.web.auth import COOKIE, CSRF_HEADER
+from controller.web.auth import AUTH, COOKIE, CSRF_HEADER
 from controller.web.desk import EARLIEST, LATEST
 from espace.clock import ManualClock, parse_instant
 from tests.support.served import serve
@@ -185,7 +185,7 @@ class Controller:
 
     def throwaway_session(self) -> tuple[str, str]:
         """A session of its own for POST /logout, so that the admin's stays."""
-        now = self.clock.now()
+        now = self.app[AUTH].wall()  # staff sessions run on real time, not the site's clock
         token, session = self.call(
             self.app[keys.STORE].write(lambda db: staff.create_session(db, ADMIN, now))
         )
