@@ -8,7 +8,6 @@ the 61-station floor at phone and desktop sizes go to ``$ESPACE_SHOTS`` (or the 
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -18,15 +17,14 @@ import pytest
 
 from controller import staff
 from controller.store import Store
+from tests.support.browser import needs_chromium
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
-pw = pytest.importorskip("playwright.async_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytest.importorskip("playwright.async_api")
 PASSWORD = "steward password 1"
 AGENTS = ["PC-01", "PC-02", "PC-03", "PC-10", "PC-11", "PC-45", "TAB-01", "TAB-02"]
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium")
+pytestmark = needs_chromium
 
 
 class Site:
@@ -67,16 +65,6 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         for agent in s.agents.values():
             await agent.kill()
         s.controller.kill()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    async with pw.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 def tile(station: str, state: str | None = None) -> str:

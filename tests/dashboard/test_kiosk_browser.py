@@ -9,9 +9,7 @@ Screenshots at tablet size (800x1280) go to $ESPACE_SHOTS (or the test's tmp dir
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import sqlite3
 import time
 import urllib.error
@@ -25,24 +23,16 @@ import pytest
 from controller import staff
 from controller.store import Store
 from espace.i18n import message_ids
+from tests.support.browser import needs_chromium
 from tests.support.procs import ROOT, ControllerProc, shared_clock, wait_for
 
-pw = pytest.importorskip("playwright.async_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+pytest.importorskip("playwright.async_api")
 TABLET = {"width": 800, "height": 1280}
 PASSWORD = "steward password 1"
 STATIC = ROOT / "dashboard" / "static"
 STATION_KEYS = {"espace.token", "espace.seq", "espace.rules", "espace.clock", "espace.locked"}
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium")
+pytestmark = needs_chromium
 
 
 class Site:
@@ -75,24 +65,6 @@ async def site(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[
         yield s
     finally:
         s.controller.kill()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[object]:
-    async with pw.async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
-
-
-@pytest.fixture
-def shots(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    base = os.environ.get("ESPACE_SHOTS")
-    folder = Path(base) / request.node.name if base else tmp_path / "shots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def test_the_page_and_the_catalog_are_served_publicly(site: Site) -> None:

@@ -43,6 +43,20 @@ def xvfb(width: int = 1280, height: int = 800) -> Iterator[str]:
     raise RuntimeError("could not start Xvfb on any display from :90 to :139")
 
 
+@contextmanager
+def display_set(name: str) -> Iterator[str]:
+    """``DISPLAY`` is ``name`` for the block (Tk and xdotool read it); the old value comes back after."""
+    old = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = name
+    try:
+        yield name
+    finally:
+        if old is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = old
+
+
 def screenshot(display: str, path: Path) -> Path:
     """The whole screen as a PNG (imagemagick's ``import``)."""
     subprocess.run(

@@ -28,7 +28,7 @@ from agent.ui.service_link import ServiceLink
 from agent.ui.session_app import SessionApp
 from espace.clock import clock_from_spec
 from espace.i18n import format_time
-from tests.support.display import XVFB, screenshot, xvfb
+from tests.support.display import XVFB, display_set, screenshot, xvfb
 from tests.support.procs import ROOT, AgentProc, ControllerProc, shared_clock
 
 W, H = 1280, 800
@@ -87,23 +87,8 @@ def x_server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def display(x_server: str) -> Iterator[str]:
-    old = os.environ.get("DISPLAY")
-    os.environ["DISPLAY"] = x_server
-    try:
+    with display_set(x_server):
         yield x_server
-    finally:
-        if old is None:
-            os.environ.pop("DISPLAY", None)
-        else:
-            os.environ["DISPLAY"] = old
-
-
-@pytest.fixture
-def shots(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    base = os.environ.get("ESPACE_SHOTS")
-    folder = Path(base) / request.node.name if base else tmp_path / "shots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 class Station:

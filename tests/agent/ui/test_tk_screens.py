@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from agent.ui import SessionUI
-from tests.support.display import XVFB, screenshot, xvfb
+from agent.ui.view import SessionUI
+from tests.support.display import XVFB, display_set, screenshot, xvfb
 
 pytestmark = pytest.mark.skipif(XVFB is None, reason="Xvfb is not installed")
 
@@ -27,24 +27,8 @@ W, H = 1280, 800
 
 @pytest.fixture(scope="module")
 def display() -> Iterator[str]:
-    old = os.environ.get("DISPLAY")
-    with xvfb(W, H) as name:
-        os.environ["DISPLAY"] = name
-        try:
-            yield name
-        finally:
-            if old is None:
-                os.environ.pop("DISPLAY", None)
-            else:
-                os.environ["DISPLAY"] = old
-
-
-@pytest.fixture
-def shots(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    base = os.environ.get("ESPACE_SHOTS")
-    folder = Path(base) / request.node.name if base else tmp_path / "shots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    with xvfb(W, H) as name, display_set(name):
+        yield name
 
 
 class Recorder:
