@@ -37,7 +37,7 @@ from controller.web.printing import (
 )
 from espace import protocol as p
 from espace.clock import ManualClock
-from tests.support.cups import CupsInstance, cups_missing_reason, private_cups, tiny_pdf
+from tests.support.cups import CupsInstance, cups_missing_reason, tiny_pdf
 from tests.support.procs import wait_for
 from tests.support.served import Served, serve
 
@@ -88,12 +88,6 @@ async def start(settings: Settings, clock: ManualClock) -> tuple[Running, Served
     served = await serve(app)
     running.url = served.url
     return running, served
-
-
-@pytest.fixture
-def cups(tmp_path: Path) -> Any:
-    with private_cups(tmp_path) as instance:
-        yield instance
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from agent.probes.print_cups import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # tests.support, without a conftest
-from tests.support.cups import CupsInstance, cups_missing_reason, private_cups, tiny_pdf  # noqa: E402
+from tests.support.cups import CupsInstance, tiny_pdf  # noqa: E402
 
 T0 = datetime(2026, 11, 22, 3, 59, 12, tzinfo=UTC).timestamp()
 
@@ -276,15 +276,6 @@ def test_tailer_can_skip_history(
 
 
 # ------------------------------------------------------------------ a real cupsd
-
-
-@pytest.fixture
-def cups(tmp_path: Path) -> Iterator[CupsInstance]:
-    reason = cups_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with private_cups(tmp_path) as instance:
-        yield instance
 
 
 def _poll_until(tailer: CupsPageLogTailer, want: int, timeout: float = 30) -> list[PrintRecord]:

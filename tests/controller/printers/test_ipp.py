@@ -188,15 +188,6 @@ async def test_unreachable_printer_is_offline() -> None:
 
 
 @pytest.fixture
-def cups(tmp_path: Path) -> Iterator[CupsInstance]:
-    reason = cups_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with private_cups(tmp_path) as instance:
-        yield instance
-
-
-@pytest.fixture
 def cups_with_markers(tmp_path: Path) -> Iterator[CupsInstance]:
     reason = cups_missing_reason()
     if reason:

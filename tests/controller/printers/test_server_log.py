@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,15 +142,6 @@ def test_agent_record_and_server_record_of_one_job_share_a_key() -> None:
 
 
 # ------------------------------------------------------------------ a real cupsd
-
-
-@pytest.fixture
-def cups(tmp_path: Path) -> Iterator[CupsInstance]:
-    reason = cups_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    with private_cups(tmp_path) as instance:
-        yield instance
 
 
 def test_real_cups_job_counted_once_on_its_session(
