@@ -141,12 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     from agent.swarm import add_parser as add_swarm_parser
 
     add_swarm_parser(sub)
-    try:  # the session screen needs Tk; a headless service host may not have it
-        from agent.ui.session_app import add_parser as add_session_ui_parser
-    except ImportError:
-        add_session_ui_parser = None
-    if add_session_ui_parser is not None:
-        add_session_ui_parser(sub)
+    from agent.ui.session_cli import add_parser as add_session_ui_parser
+
+    add_session_ui_parser(sub)  # Tk loads only when session-ui runs, never in the service
     sp = sub.add_parser("service", help="the station service with real OS probes (systemd unit / Windows service)")
     sp.add_argument("--config", "-c", required=True, help="agent configuration (see deploy/station/agent.sample.toml)")
     sp.set_defaults(func=cmd_service)

@@ -1,5 +1,6 @@
-"""The visitor's screens on a PC (Tk): the lock screen, the session countdown, the dialogs."""
+"""The visitor's screens on a PC (Tk): the lock screen, the session countdown, the dialogs.
 
-from agent.ui.view import HELP_STATES, REFUSALS, SessionUI
-
-__all__ = ["HELP_STATES", "REFUSALS", "SessionUI"]
+Nothing is imported here: ``espace-agent`` declares the ``session-ui`` command
+through :mod:`agent.ui.session_cli`, and the service process must not load Tk.
+Import the screens from :mod:`agent.ui.view`.
+"""

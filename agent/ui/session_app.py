@@ -29,7 +29,6 @@ from agent.probes.base import IdleSource
 from agent.ui.service_link import ServiceLink
 from agent.ui.view import REFUSALS, SessionUI
 from espace.clock import Clock, SystemClock, clock_from_spec
-from espace.i18n import LANGS
 
 log = logging.getLogger(__name__)
 
@@ -329,29 +328,11 @@ def cmd_session_ui(args: argparse.Namespace) -> int:
     return run_session_ui(args.control, args.lang, _x11_idle(), clock=clock_from_spec(args.clock))
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """``espace-agent session-ui``: add the sub-command to ``espace-agent``'s parser."""
-    sp = subparsers.add_parser(
-        "session-ui",
-        help="run the visitor's screens (lock screen, countdown) in the desktop session",
-    )
-    sp.add_argument("--control", required=True, help="the agent service's control socket")
-    sp.add_argument(
-        "--lang",
-        default="fr",
-        choices=LANGS,
-        help="the lock screen's default language (default fr)",
-    )
-    sp.add_argument(
-        "--clock", default=None, help="virtual clock spec shared with the service (tests, demo)"
-    )
-    sp.set_defaults(func=cmd_session_ui)
-    return sp
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m agent.ui.session_app")
     ap.add_argument("--log-level", default="INFO")
+    from agent.ui.session_cli import add_parser
+
     add_parser(ap.add_subparsers(dest="command", required=True))
     args = ap.parse_args(argv)
     logging.basicConfig(

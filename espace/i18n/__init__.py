@@ -22,10 +22,6 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
-from babel.dates import format_time as _babel_format_time
-from babel.messages.pofile import read_po
-
 Lang = Literal["fr", "nl", "en"]
 LANGS: tuple[Lang, ...] = ("fr", "nl", "en")
 DEFAULT_LANG: Lang = "fr"
@@ -45,6 +41,9 @@ def po_path(lang: str, locale_dir: Path = LOCALE_DIR) -> Path:
 
 def load_po(path: Path) -> dict[str, str]:
     """Message id -> translation of one .po file; empty translations are kept as ``""``."""
+    # Babel loads on first use: the agent service, which never needs it, stays small
+    from babel.messages.pofile import read_po
+
     with path.open("rb") as f:
         cat = read_po(f)
     out: dict[str, str] = {}
@@ -105,12 +104,16 @@ def _zone(tz: tzinfo | str | None) -> tzinfo:
 
 def format_time(ts: float, lang: str, tz: tzinfo | str | None = None) -> str:
     """A UTC instant as the local wall-clock time for ``lang``, e.g. ``"14:55"``."""
+    from babel.dates import format_time as babel_format_time
+
     moment = datetime.fromtimestamp(ts, _zone(tz))
-    return _babel_format_time(moment, "short", locale=_LOCALES[_check_lang(lang)])
+    return babel_format_time(moment, "short", locale=_LOCALES[_check_lang(lang)])
 
 
 def format_day(ts: float, lang: str, tz: tzinfo | str | None = None) -> str:
     """The local day of a UTC instant, e.g. ``"lundi 23 novembre"`` / ``"Monday 23 November"``."""
+    from babel.dates import format_date
+
     moment = datetime.fromtimestamp(ts, _zone(tz))
     return format_date(moment, "EEEE d MMMM", locale=_LOCALES[_check_lang(lang)])
 

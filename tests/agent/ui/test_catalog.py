@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.ui import HELP_STATES, REFUSALS
+from agent.ui.view import HELP_STATES, REFUSALS
 from espace.i18n import (
     LANGS,
     LOCALE_DIR,
