@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
@@ -138,9 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tls-fingerprint", default=None, help="pin the controller's certificate (sha256 hex) for wss:// URLs")
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
     sp.set_defaults(func=cmd_run)
-    from agent.swarm import add_parser as add_swarm_parser
-
-    add_swarm_parser(sub)
+    _add_swarm_parser(sub)
     from agent.ui.session_cli import add_parser as add_session_ui_parser
 
     add_session_ui_parser(sub)  # Tk loads only when session-ui runs, never in the service
@@ -148,6 +147,32 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--config", "-c", required=True, help="agent configuration (see deploy/station/agent.sample.toml)")
     sp.set_defaults(func=cmd_service)
     return ap
+
+
+def _cmd_swarm(args: argparse.Namespace) -> int:
+    from agent.swarm import cmd_swarm
+
+    return cmd_swarm(args)
+
+
+def _add_swarm_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``swarm`` to ``espace-agent``'s sub-commands; :mod:`agent.swarm` loads only when it runs."""
+    sp = subparsers.add_parser("swarm", help="run N simulated stations from one process (load tests, benchmarks)")
+    sp.add_argument("--count", type=int, required=True, help="number of stations")
+    sp.add_argument("--url", help="controller WebSocket URL, e.g. ws://127.0.0.1:8080/ws/agent")
+    sp.add_argument("--tokens-file", help="'station token' per line (written by --prepare)")
+    sp.add_argument("--clock", default=None, help="virtual clock spec shared with the controller")
+    sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
+    sp.add_argument("--duration", type=float, default=None, help="stop after this many real seconds (default: until SIGTERM)")
+    sp.add_argument("--gap-minutes", type=float, default=20.0, help="mean virtual minutes between visitors on a free station")
+    sp.add_argument("--no-visitors", action="store_true", help="only connect and send heartbeats")
+    sp.add_argument("--seed", type=int, default=0, help="random seed of the simulated visitors")
+    sp.add_argument("--stats-file", default=None, help="write the swarm's figures as JSON here every second")
+    sp.add_argument("--floor-url", default=None, help="ws://…/ws/floor: measure event -> dashboard latency")
+    sp.add_argument("--prepare", metavar="DIR", default=None,
+                    help="instead of running: write DIR/site.toml, DIR/controller.db and DIR/tokens.txt for --count stations")
+    sp.set_defaults(func=_cmd_swarm)
+    return sp
 
 
 def main(argv: list[str] | None = None) -> int:

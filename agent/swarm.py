@@ -475,23 +475,3 @@ def cmd_swarm(args: argparse.Namespace) -> int:
     stats = asyncio.run(main())
     print(json.dumps(stats.as_dict()), flush=True)
     return 0
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``swarm`` to ``espace-agent``'s subcommands."""
-    sp = subparsers.add_parser("swarm", help="run N simulated stations from one process (load tests, benchmarks)")
-    sp.add_argument("--count", type=int, required=True, help="number of stations")
-    sp.add_argument("--url", help="controller WebSocket URL, e.g. ws://127.0.0.1:8080/ws/agent")
-    sp.add_argument("--tokens-file", help="'station token' per line (written by --prepare)")
-    sp.add_argument("--clock", default=None, help="virtual clock spec shared with the controller")
-    sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
-    sp.add_argument("--duration", type=float, default=None, help="stop after this many real seconds (default: until SIGTERM)")
-    sp.add_argument("--gap-minutes", type=float, default=20.0, help="mean virtual minutes between visitors on a free station")
-    sp.add_argument("--no-visitors", action="store_true", help="only connect and send heartbeats")
-    sp.add_argument("--seed", type=int, default=0, help="random seed of the simulated visitors")
-    sp.add_argument("--stats-file", default=None, help="write the swarm's figures as JSON here every second")
-    sp.add_argument("--floor-url", default=None, help="ws://…/ws/floor: measure event -> dashboard latency")
-    sp.add_argument("--prepare", metavar="DIR", default=None,
-                    help="instead of running: write DIR/site.toml, DIR/controller.db and DIR/tokens.txt for --count stations")
-    sp.set_defaults(func=cmd_swarm)
-    return sp
