@@ -113,7 +113,9 @@ class Floor:
     def seen(self, station: str) -> None:
         self.live[station].last_seen = self.clock.now()
 
-    async def command(self, station: str, cmd: p.Command, timeout: float = 5.0) -> p.CommandAck | None:
+    ACK_WITHIN_S = 5.0  # real seconds an agent has to acknowledge a command
+
+    async def command(self, station: str, cmd: p.Command) -> p.CommandAck | None:
         """Send a command; wait (real seconds) for the agent's ack. None: offline or no answer."""
         conn = self.conns.get(station)
         if conn is None:
@@ -121,8 +123,9 @@ class Floor:
         fut: asyncio.Future[p.CommandAck] = asyncio.get_running_loop().create_future()
         self._pending_cmds[cmd.cmd] = fut
         try:
-            await conn.send(p.encode(cmd))
-            return await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(self.ACK_WITHIN_S):  # not wait_for: on 3.11 it can swallow a cancellation
+                await conn.send(p.encode(cmd))
+                return await fut
         except (TimeoutError, ConnectionError, RuntimeError):
             return None
         finally:
