@@ -300,9 +300,12 @@ class Site:
                 raise ValueError(f"only {len(fits)} stations match kind {b.kind!r} zone {b.zone!r}")
         if b.end <= now and b.recurrence is None:
             raise ValueError("the booking is over already")
-        horizon = max(b.end, now) + 62 * 86400  # named stations: no clash in the next two months
-        mine = occurrences([b], now, horizon, self.hours.tz)
-        others = occurrences(self.bookings.values(), now, horizon, self.hours.tz)
+        # from the booking's own start (not from today: one far ahead must not expand every recurring
+        # booking until then, on the event loop) to two months past it: no clash in that window
+        since = max(b.start, now)
+        horizon = max(b.end, now) + 62 * 86400
+        mine = occurrences([b], since, horizon, self.hours.tz)
+        others = occurrences(self.bookings.values(), since, horizon, self.hours.tz)
         fit_ids = {
             s.id
             for s in self.catalog

@@ -458,10 +458,33 @@ async def test_a_count_booking_needs_enough_stations_left_by_the_other_bookings(
     await world.site.add_booking(Booking("d", "D", at("16:00"), at("17:00"), kind="pc", count=4))
 
 
+async def test_a_booking_far_ahead_is_checked_around_its_own_dates_not_from_today(world: World, monkeypatch):
+    """Checking a booking in 2099 must not expand every weekly booking from today to 2099 on the event loop."""
+    import controller.site as site_module
+
+    windows: list[float] = []
+    real = site_module.occurrences
+
+    def spy(bookings, start, end, tz):  # type: ignore[no-untyped-def]
+        windows.append(end - start)
+        return real(bookings, start, end, tz)
+
+    monkeypatch.setattr(site_module, "occurrences", spy)
+    for i, day in enumerate(("mon", "tue", "wed")):
+        await world.site.add_booking(
+            Booking(f"w{i}", "workshop", at("10:00"), at("11:00"), stations=(f"PC-0{i + 1}",), recurrence=f"weekly:{day}")
+        )
+    far = parse_instant("2099-03-03T10:00")
+    await world.site.add_booking(Booking("far", "far ahead", far, far + 3600, stations=("PC-01",), recurrence="weekly:tue"))
+    assert max(windows) <= 63 * 86400  # two months past the booking, wherever it lies
+    with pytest.raises(ValueError, match="already booked"):  # and a clash there is still found
+        await world.site.add_booking(Booking("far2", "clash", far + 7 * 86400, far + 7 * 86400 + 1800, stations=("PC-01",)))
+
+
 async def test_every_connected_station_gets_fresh_rules_on_a_new_day(world: World):
     sent: list[tuple[str, p.Command]] = []
 
-    async def command(station, cmd, timeout=5.0):  # noqa: ASYNC109 - Floor.command's signature
+    async def command(station, cmd):
         sent.append((station, cmd))
 
     world.floor.command = command  # type: ignore[method-assign]
