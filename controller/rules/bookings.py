@@ -85,6 +85,9 @@ class Recurrence:
         return (day.day - 1) // 7 + 1 == self.nth
 
 
+MAX_BOOKING_S = 31 * 86400  # a booking holds stations for hours or days; a month is past any workshop or visit
+
+
 @dataclass(frozen=True, slots=True)
 class Booking:
     id: str
@@ -107,8 +110,12 @@ class Booking:
             )
         if self.count < 0:
             raise ValueError(f"booking {self.id!r}: count must not be negative")
+        if self.end - self.start > MAX_BOOKING_S:
+            raise ValueError(f"booking {self.id!r}: lasts more than {MAX_BOOKING_S // 86400} days")
         if self.recurrence is not None:
             Recurrence.parse(self.recurrence)
+            if self.end - self.start > 86400:
+                raise ValueError(f"booking {self.id!r}: a recurring booking lasts at most a day each time")
 
 
 @dataclass(frozen=True, slots=True)

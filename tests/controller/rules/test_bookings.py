@@ -234,3 +234,14 @@ def test_next_booking_start():
     assert next_booking_start("PC-1", occs, START + 3600) == (START + 7200, "Visite")
     assert next_booking_start("PC-3", occs, START - 3600) is None
     assert next_booking_start("PC-2", occs, START + 9000) is None
+
+
+def test_a_booking_lasts_at_most_a_month_and_a_recurring_one_a_day_each_time():
+    day = 86400.0
+    t = 1_800_000_000.0
+    Booking("ok", "a week of school visits", t, t + 7 * day, stations=("PC-01",))
+    with pytest.raises(ValueError, match="more than 31 days"):
+        Booking("long", "a year", t, t + 365 * day, stations=("PC-01",))
+    Booking("w", "weekly workshop", t, t + 3 * 3600, stations=("PC-01",), recurrence="weekly:tue")
+    with pytest.raises(ValueError, match="at most a day"):
+        Booking("w2", "daily, two days long", t, t + 2 * day, stations=("PC-01",), recurrence="daily")
