@@ -48,6 +48,7 @@ from controller.floor.floor import Floor
 from controller.floor.state import State, StationView, derive_state
 from controller.rules import (
     Booking,
+    BookingError,
     Call,
     Extension,
     ExtensionRefused,
@@ -286,10 +287,18 @@ class Site:
         )  # fmt: skip
 
     def check_booking(self, b: Booking, now: float) -> None:
-        """ValueError when ``b`` cannot be held: unknown stations, too few of a kind, a clash."""
+        """:class:`BookingError` when ``b`` cannot be held, with its code and params.
+
+        ``unknown_stations`` (stations), ``too_few_stations`` (available, asked),
+        ``over``, ``station_booked`` (stations, label, booking_id: a clash with
+        another booking), ``not_enough_free`` (free, asked, start, end: too few
+        stations of the kind left by the other bookings; start and end are
+        epoch seconds, the clashing occurrence's).
+        """
         unknown = [s for s in b.stations if s not in self.by_id]
         if unknown:
-            raise ValueError(f"unknown station(s): {', '.join(unknown)}")
+            names = ", ".join(unknown)
+            raise BookingError("unknown_stations", f"unknown station(s): {names}", stations=names)
         if b.count:
             fits = [
                 s
@@ -297,9 +306,13 @@ class Site:
                 if (b.kind is None or s.kind == b.kind) and (b.zone is None or s.zone == b.zone)
             ]
             if len(fits) < b.count:
-                raise ValueError(f"only {len(fits)} stations match kind {b.kind!r} zone {b.zone!r}")
+                raise BookingError(
+                    "too_few_stations",
+                    f"only {len(fits)} stations match kind {b.kind!r} zone {b.zone!r}",
+                    available=len(fits), asked=b.count,
+                )  # fmt: skip
         if b.end <= now and b.recurrence is None:
-            raise ValueError("the booking is over already")
+            raise BookingError("over", "the booking is over already")
         # from the booking's own start (not from today: one far ahead must not expand every recurring
         # booking until then, on the event loop) to two months past it: no clash in that window
         since = max(b.start, now)
@@ -319,18 +332,22 @@ class Site:
                 stations = set(x.stations or self.assigned.get(x.key, ()))
                 clash = set(o.stations) & stations
                 if clash:
-                    raise ValueError(
-                        f"{', '.join(sorted(clash, key=station_sort_key))} already booked by "
-                        f"{x.booking_id!r} ({x.label})"
-                    )
+                    names = ", ".join(sorted(clash, key=station_sort_key))
+                    raise BookingError(
+                        "station_booked", f"{names} already booked by {x.booking_id!r} ({x.label})",
+                        stations=names, label=x.label or x.booking_id, booking_id=x.booking_id,
+                    )  # fmt: skip
                 held |= stations
                 if not stations and x.count and (x.kind in (None, b.kind) or b.kind is None):
                     counted += x.count
             if o.count and len(fit_ids - held) - counted < o.count:
-                raise ValueError(
-                    f"only {max(0, len(fit_ids - held) - counted)} matching stations are not booked "
-                    f"from {self._local(o.start)} to {self._local(o.end)}; {o.count} asked"
-                )
+                free = max(0, len(fit_ids - held) - counted)
+                raise BookingError(
+                    "not_enough_free",
+                    f"only {free} matching stations are not booked "
+                    f"from {self._local(o.start)} to {self._local(o.end)}; {o.count} asked",
+                    free=free, asked=o.count, start=o.start, end=o.end,
+                )  # fmt: skip
 
     def _local(self, ts: float) -> str:
         return datetime.fromtimestamp(ts, self.hours.tz).strftime("%Y-%m-%d %H:%M")

@@ -14,6 +14,7 @@ call into them. Each module's docstring lists its API:
 
 from .bookings import (
     Booking,
+    BookingError,
     Occurrence,
     Recurrence,
     assign,
@@ -39,6 +40,7 @@ __all__ = [
     "BRUSSELS",
     "DEFAULT_ACCESSIBLE",
     "Booking",
+    "BookingError",
     "Call",
     "Extension",
     "ExtensionRefused",

@@ -22,8 +22,14 @@ window. The life of one occurrence:
    and passes them back as ``released``).
 4. :func:`next_booking_start`: what a walk-up grant on a station is cut to.
 
+Every refusal is a :class:`BookingError` (a ``ValueError``) with a stable
+``code`` and its details as ``params``, so that a screen can say it in the
+reader's language (the catalog's ``err.bad_booking.<code>``); ``str(exc)`` is
+the English text for logs and API clients.
+
 API::
 
+    BookingError(code, message, **params) .code -> str, .params -> dict[str, str | int | float]
     Booking(id, label, start, end, stations=(), kind=None, zone=None, count=0,
             recurrence=None, until=None)
     Occurrence(booking_id, label, start, end, stations=(), kind=None, zone=None, count=0)
@@ -48,6 +54,21 @@ from .hours import BRUSSELS, WEEKDAYS
 from .stations import Station, station_sort_key
 
 
+class BookingError(ValueError):
+    """A booking that cannot be kept: ``code`` names the rule, ``params`` its details.
+
+    Codes raised here: ``bad_recurrence`` (recurrence), ``ends_before_start``,
+    ``stations_or_count``, ``negative_count``, ``too_long`` (days),
+    ``recurring_too_long``. The site (:meth:`controller.site.Site.check_booking`)
+    and the desk's validation (``controller/web/desk.py``) raise their own codes.
+    """
+
+    def __init__(self, code: str, message: str, **params: str | int | float) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
+
+
 @dataclass(frozen=True, slots=True)
 class Recurrence:
     """A parsed recurrence rule: on which local dates a booking happens again."""
@@ -70,9 +91,11 @@ class Recurrence:
                 return cls(frozenset({WEEKDAYS.index(parts[2].strip())}), nth)
         except ValueError:
             pass
-        raise ValueError(
+        raise BookingError(
+            "bad_recurrence",
             f"recurrence {text!r}: expected 'daily', 'weekly:tue', 'weekly:mon,thu' "
-            "or 'monthly:N:tue' (N = 1 to 5, or -1 for the last)"
+            "or 'monthly:N:tue' (N = 1 to 5, or -1 for the last)",
+            recurrence=text,
         )
 
     def matches(self, day: date) -> bool:
@@ -103,19 +126,26 @@ class Booking:
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
-            raise ValueError(f"booking {self.id!r}: ends before it starts")
+            raise BookingError("ends_before_start", f"booking {self.id!r}: ends before it starts")
         if bool(self.stations) == (self.count > 0):
-            raise ValueError(
-                f"booking {self.id!r}: give either named stations or a count of stations"
+            raise BookingError(
+                "stations_or_count",
+                f"booking {self.id!r}: give either named stations or a count of stations",
             )
         if self.count < 0:
-            raise ValueError(f"booking {self.id!r}: count must not be negative")
+            raise BookingError("negative_count", f"booking {self.id!r}: count must not be negative")
         if self.end - self.start > MAX_BOOKING_S:
-            raise ValueError(f"booking {self.id!r}: lasts more than {MAX_BOOKING_S // 86400} days")
+            days = MAX_BOOKING_S // 86400
+            raise BookingError(
+                "too_long", f"booking {self.id!r}: lasts more than {days} days", days=days
+            )
         if self.recurrence is not None:
             Recurrence.parse(self.recurrence)
             if self.end - self.start > 86400:
-                raise ValueError(f"booking {self.id!r}: a recurring booking lasts at most a day each time")
+                raise BookingError(
+                    "recurring_too_long",
+                    f"booking {self.id!r}: a recurring booking lasts at most a day each time",
+                )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.floor.floor import Floor
-from controller.rules import Booking, Extension, ExtensionRefused
+from controller.rules import Booking, BookingError, Extension, ExtensionRefused
 from controller.sessions import build_rules, decide_start
 from controller.settings import make_settings
 from controller.site import Site, extension_for
@@ -192,6 +192,40 @@ async def test_a_clashing_named_booking_is_refused(world: World):
         await world.site.add_booking(
             Booking("c", "C", at("14:30"), at("15:30"), stations=("PC-99",))
         )
+
+
+async def test_each_refused_booking_says_its_code_and_params(world: World):
+    """The desk shows these in the steward's language: the code and params must say it all."""
+    await world.site.add_booking(Booking("a", "Atelier CV", at("14:00"), at("15:00"), stations=("PC-01",)))
+    await world.site.add_booking(Booking("b", "", at("14:30"), at("16:00"), kind="pc", count=2))
+    refused = {
+        "unknown_stations": (
+            Booking("u", "U", at("14:30"), at("15:30"), stations=("PC-99", "PC-98")),
+            {"stations": "PC-99, PC-98"},
+        ),
+        "too_few_stations": (
+            Booking("t", "T", at("14:30"), at("15:30"), kind="tablet", count=3),
+            {"available": 0, "asked": 3},
+        ),
+        "over": (Booking("o", "O", at("08:00"), at("09:00"), stations=("PC-03",)), {}),
+        "station_booked": (
+            Booking("c", "C", at("14:30"), at("15:30"), stations=("PC-01", "PC-02")),
+            {"stations": "PC-01", "label": "Atelier CV", "booking_id": "a"},
+        ),
+        "not_enough_free": (
+            Booking("n", "N", at("14:45"), at("15:15"), kind="pc", count=2),
+            {"free": 1, "asked": 2, "start": at("14:45"), "end": at("15:15")},
+        ),
+    }
+    for code, (booking, params) in refused.items():
+        with pytest.raises(BookingError) as caught:
+            await world.site.add_booking(booking)
+        assert (caught.value.code, caught.value.params) == (code, params)
+    assert set(world.site.bookings) == {"a", "b"}  # nothing refused was stored
+    await world.site.add_booking(Booking("x", "", at("17:00"), at("18:00"), stations=("PC-03",)))
+    with pytest.raises(BookingError) as caught:  # a booking without a label is named by its id
+        await world.site.add_booking(Booking("y", "Y", at("17:30"), at("18:30"), stations=("PC-03",)))
+    assert caught.value.params["label"] == "x"
 
 
 # ---------------------------------------------------------------- the queue

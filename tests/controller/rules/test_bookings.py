@@ -7,6 +7,7 @@ import pytest
 
 from controller.rules import (
     Booking,
+    BookingError,
     Occurrence,
     Recurrence,
     Station,
@@ -245,3 +246,32 @@ def test_a_booking_lasts_at_most_a_month_and_a_recurring_one_a_day_each_time():
     Booking("w", "weekly workshop", t, t + 3 * 3600, stations=("PC-01",), recurrence="weekly:tue")
     with pytest.raises(ValueError, match="at most a day"):
         Booking("w2", "daily, two days long", t, t + 2 * day, stations=("PC-01",), recurrence="daily")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "params"),
+    [
+        ({"start": 100.0, "end": 100.0, "stations": ("PC-01",)}, "ends_before_start", {}),
+        ({"start": 0.0, "end": 60.0}, "stations_or_count", {}),
+        ({"start": 0.0, "end": 60.0, "stations": ("PC-01",), "count": 2}, "stations_or_count", {}),
+        ({"start": 0.0, "end": 60.0, "stations": ("PC-01",), "count": -1}, "negative_count", {}),
+        ({"start": 0.0, "end": 32 * 86400.0, "stations": ("PC-01",)}, "too_long", {"days": 31}),
+        (
+            {"start": 0.0, "end": 2 * 86400.0, "stations": ("PC-01",), "recurrence": "daily"},
+            "recurring_too_long",
+            {},
+        ),
+        (
+            {"start": 0.0, "end": 60.0, "stations": ("PC-01",), "recurrence": "weekly:tuesday"},
+            "bad_recurrence",
+            {"recurrence": "weekly:tuesday"},
+        ),
+    ],
+)
+def test_each_refusal_carries_its_code_and_params(kwargs, code, params):
+    """A screen says the refusal in its reader's language from the code and params alone."""
+    with pytest.raises(BookingError) as caught:
+        Booking("b", "Atelier", **kwargs)
+    assert (caught.value.code, caught.value.params) == (code, params)
+    assert isinstance(caught.value, ValueError)  # callers that catch ValueError still do
+    assert str(caught.value)  # and the English text stays for logs and API clients
