@@ -6,7 +6,8 @@ sent to the station as a protocol command, and written to the audit trail
 login as ``actor``, the request and its outcome as ``body``), whatever the
 outcome. Answers: 200 with ``{"ok": true, ...}``; 409 when the rules or the
 station refuse, 503 when the station is offline, with ``error`` and
-``message`` saying why in words a steward can act on.
+``message`` saying why in words a steward can act on, and the details as ``params``
+(``{"station": "PC-01"}``) for the floor page to say it in the steward's language.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def _text(body: dict[str, Any], name: str, limit: int, required: bool) -> str | 
     if required and not value:
         return json_error(400, f"missing_{name}", f"give a {name}")
     if len(value) > limit:
-        return json_error(400, f"long_{name}", f"{name}: at most {limit} characters")
+        return json_error(400, f"long_{name}", f"{name}: at most {limit} characters", params={"max": limit})
     return value
 
 
@@ -83,9 +84,10 @@ async def _send(request: web.Request, station: str, cmd: p.Command, type_: str, 
     floor = request.app[keys.FLOOR]
     ack = await floor.command(station, cmd)
     if ack is None:
-        outcome, resp = "offline", json_error(503, "offline", f"{station} is offline or did not answer")
+        outcome, resp = "offline", json_error(503, "offline", f"{station} is offline or did not answer", params={"station": station})
     elif not ack.ok:
-        outcome, resp = "refused", json_error(409, "station_refused", f"{station} refused: {ack.error}", detail=ack.error)
+        outcome, resp = "refused", json_error(409, "station_refused", f"{station} refused: {ack.error}", detail=ack.error,
+                                              params={"station": station})  # fmt: skip
     else:
         outcome, resp = "ok", None
     await audit(request, type_, station, {**body, "outcome": outcome}, session_id)
@@ -95,13 +97,13 @@ async def _send(request: web.Request, station: str, cmd: p.Command, type_: str, 
 def _station(request: web.Request) -> str:
     station = request.match_info["station"]
     if station not in request.app[keys.FLOOR].live:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no_station", "message": f"no station {station}"}), content_type="application/json")
+        raise web.HTTPNotFound(text=json.dumps({"error": "no_station", "message": f"no station {station}", "params": {"station": station}}), content_type="application/json")
     return station
 
 
 async def _refused(request: web.Request, station: str, type_: str, body: dict[str, Any], error: str, message: str) -> web.Response:
     await audit(request, type_, station, {**body, "outcome": "refused", "why": error})
-    return json_error(409, error, message)
+    return json_error(409, error, message, params={"station": station})
 
 
 async def extend(request: web.Request) -> web.Response:

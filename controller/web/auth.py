@@ -69,6 +69,12 @@ def wants_json(path: str) -> bool:
 
 
 def json_error(status: int, error: str, message: str, **extra: object) -> web.Response:
+    """``{"error": code, "message": English text, **extra}``; a page reads ``extra["params"]``.
+
+    The staff pages show the catalog's ``err.<code>`` in their own language, filled
+    with ``params`` (``{"station": "PC-01"}``), and the message only for a code they
+    do not know.
+    """
     return web.json_response({"error": error, "message": message, **extra}, status=status)
 
 
@@ -158,7 +164,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(403, "cross_origin", "request from another origin")
     cap = required_capability(request.method, path)
     if not staff.allowed(session.role, cap):
-        return json_error(403, "forbidden", f"your role ({session.role}) may not do this ({cap})")
+        return json_error(
+            403, "forbidden", f"your role ({session.role}) may not do this ({cap})",
+            params={"role": session.role, "capability": cap},
+        )  # fmt: skip
     if request.method in UNSAFE and not await _csrf_ok(request, session):
         return json_error(403, "csrf", "missing or wrong CSRF token")
     request[SESSION_KEY] = session
@@ -219,7 +228,8 @@ async def login_post(request: web.Request) -> web.Response:
     wait = auth.throttle.retry_after(login, ip, now)
     if wait > 0:
         return web.json_response(
-            {"error": "throttled", "message": "too many failed attempts; wait", "retry_after": round(wait)},
+            {"error": "throttled", "message": "too many failed attempts; wait", "retry_after": round(wait),
+             "params": {"seconds": max(1, round(wait))}},  # fmt: skip
             status=429,
             headers={"Retry-After": str(max(1, round(wait)))},
         )

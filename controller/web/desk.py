@@ -13,6 +13,13 @@ JSON API (described in ``controller/openapi.json``)::
 Pages: ``/desk`` (staff) and ``/now-serving`` (public, for the screens of the
 space), with their strings from the catalog at ``/now-serving/i18n/{lang}.json``.
 
+Errors answer ``{"error": code, "message": English text}``, and where the text
+has details ``"params"`` (``{"code": "ABC4"}``); a refused booking also says
+which rule refused it as ``"reason"`` (:class:`~controller.rules.BookingError`'s
+code: ``{"error": "booking_conflict", "reason": "station_booked", "params":
+{"stations": "PC-01", "label": "Atelier CV", ...}}``). The desk page shows the
+catalog's ``err.<error>.<reason>`` (or ``err.<error>``) with the params filled in.
+
 Roles: the staff middleware (``controller/web/auth.py``) guards every route
 but ``/api/public/*`` and ``/now-serving*``; reading needs ``floor.view``
 (steward, backoffice, admin); every write here (bookings, tickets) needs
@@ -30,7 +37,7 @@ from typing import Any
 from aiohttp import web
 
 from controller import staff
-from controller.rules import Booking, normalise_code, station_sort_key
+from controller.rules import Booking, BookingError, normalise_code, station_sort_key
 from controller.site import Site, booking_dict
 from controller.web import keys
 from controller.web.auth import SESSION_KEY
@@ -50,8 +57,22 @@ KINDS = ("pc", "tablet")  # the station kinds (controller/settings.py)
 EARLIEST, LATEST = 0.0, 4_102_444_800.0  # 1970-01-01, 2100-01-01 UTC
 
 
-def _error(status: int, error: str, message: str) -> web.Response:
-    return web.json_response({"error": error, "message": message}, status=status)
+def _error(
+    status: int, error: str, message: str, *, reason: str | None = None, **params: object
+) -> web.Response:
+    body: dict[str, object] = {"error": error, "message": message}
+    if reason is not None:
+        body["reason"] = reason
+    if params:
+        body["params"] = params
+    return web.json_response(body, status=status)
+
+
+def _booking_refused(status: int, error: str, exc: ValueError) -> web.Response:
+    """A refused booking: the rule's code and params when it says them (a BookingError)."""
+    if isinstance(exc, BookingError):
+        return _error(status, error, str(exc), reason=exc.code, **exc.params)
+    return _error(status, error, str(exc))
 
 
 def _actor(request: web.Request) -> str | None:
@@ -63,7 +84,10 @@ def _may_act(request: web.Request) -> web.Response | None:
     """403 unless the staff session (if the login middleware set one) may act (steward or above)."""
     session = request.get(SESSION_KEY)
     if session is not None and not staff.allowed(session.role, "floor.act"):
-        return _error(403, "forbidden", f"your role ({session.role}) may not do this (floor.act)")
+        return _error(
+            403, "forbidden", f"your role ({session.role}) may not do this (floor.act)",
+            role=session.role, capability="floor.act",
+        )  # fmt: skip
     return None
 
 
@@ -85,7 +109,9 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
 def _instant(value: Any, name: str, site: Site) -> float:
     """Epoch seconds or a local ISO time, between 1970 and 2100 (as the wire's instants)."""
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{name}: give an instant (epoch seconds or 2026-11-19T14:00)")
+        raise BookingError(
+            "no_instant", f"{name}: give an instant (epoch seconds or 2026-11-19T14:00)", field=name
+        )
     instant: float | None = None
     try:
         if isinstance(value, int | float):
@@ -95,27 +121,36 @@ def _instant(value: Any, name: str, site: Site) -> float:
     except (ValueError, OverflowError):  # not ISO, or an int too large for a float
         pass
     if instant is None:
-        raise ValueError(f"{name}: {value!r} is not an instant (epoch seconds or 2026-11-19T14:00)")
+        raise BookingError(
+            "bad_instant",
+            f"{name}: {value!r} is not an instant (epoch seconds or 2026-11-19T14:00)",
+            field=name, value=str(value)[:40],
+        )  # fmt: skip
     if not EARLIEST <= instant <= LATEST:  # also NaN
-        raise ValueError(f"{name}: {value!r} is not between 1970 and 2100")
+        raise BookingError(
+            "instant_out_of_range", f"{name}: {value!r} is not between 1970 and 2100", field=name
+        )
     return instant
 
 
 def _booking_from(body: dict[str, Any], site: Site) -> Booking:
     label = body.get("label", "")
     if not isinstance(label, str) or len(label.strip()) > MAX_LABEL:
-        raise ValueError(f"label: text of at most {MAX_LABEL} characters")
+        raise BookingError(
+            "bad_label", f"label: text of at most {MAX_LABEL} characters", max=MAX_LABEL
+        )
     stations = body.get("stations", [])
     if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
-        raise ValueError("stations: a list of station ids")
+        raise BookingError("bad_stations", "stations: a list of station ids")
     count = body.get("count", 0)
     if isinstance(count, bool) or not isinstance(count, int):
-        raise ValueError("count: a whole number")
+        raise BookingError("bad_count", "count: a whole number")
     for name in ("kind", "zone", "recurrence"):
         if body.get(name) is not None and not isinstance(body[name], str):
-            raise ValueError(f"{name}: text")
+            raise BookingError("bad_text", f"{name}: text", field=name)
     if body.get("kind") not in (*KINDS, None):  # "AAA" used to be stored with named stations
-        raise ValueError(f"kind: one of {', '.join(KINDS)}")
+        kinds = ", ".join(KINDS)
+        raise BookingError("bad_kind", f"kind: one of {kinds}", kinds=kinds)
     until = body.get("until")
     return Booking(
         id=p.new_id()[:16], label=label.strip(),
@@ -155,11 +190,11 @@ async def bookings_create(request: web.Request) -> web.Response:
     try:
         booking = _booking_from(body, site)
     except ValueError as exc:
-        return _error(400, "bad_booking", str(exc))
+        return _booking_refused(400, "bad_booking", exc)
     try:
         await site.add_booking(booking, _actor(request))
     except ValueError as exc:
-        return _error(409, "booking_conflict", str(exc))
+        return _booking_refused(409, "booking_conflict", exc)
     return web.json_response(booking_dict(booking), status=201)
 
 
@@ -168,7 +203,7 @@ async def bookings_delete(request: web.Request) -> web.Response:
         return denied
     booking_id = request.match_info["id"]
     if not await request.app[SITE].cancel_booking(booking_id):
-        return _error(404, "no_such_booking", f"no booking {booking_id}")
+        return _error(404, "no_such_booking", f"no booking {booking_id}", id=booking_id)
     return web.json_response({"ok": True, "id": booking_id})
 
 
@@ -224,7 +259,7 @@ async def ticket_cancel(request: web.Request) -> web.Response:
     code = normalise_code(request.match_info["code"])
     ticket = site.cancel_ticket(code)
     if ticket is None:
-        return _error(404, "no_such_ticket", f"no live ticket {code}")
+        return _error(404, "no_such_ticket", f"no live ticket {code}", code=code)
     await site.flush()
     return web.json_response({"ok": True, "code": ticket.code, "station": ticket.station})
 
@@ -253,11 +288,11 @@ async def now_serving_page(request: web.Request) -> web.FileResponse:
 
 
 async def page_strings(request: web.Request) -> web.Response:
-    """The ``desk.`` and ``queue.`` strings of one language, for the two pages."""
+    """The ``desk.``, ``queue.`` and ``err.`` strings of one language, for the two pages."""
     lang = request.match_info["lang"]
     if lang not in LANGS:
         return _error(404, "no_such_lang", "fr, nl or en")
-    strings = {k: v for k, v in catalog(lang).items() if k.startswith(("desk.", "queue."))}
+    strings = {k: v for k, v in catalog(lang).items() if k.startswith(("desk.", "queue.", "err."))}
     return web.json_response(strings, headers={"Cache-Control": "max-age=300"})
 
 

@@ -82,7 +82,8 @@ async def take(request: web.Request) -> web.Response:
     if outcome == "closed":
         return json_error(409, "help_closed", "this request is already closed")
     if outcome == "taken":
-        return json_error(409, "help_taken", f"{row['taken_by']} is already on it", taken_by=row["taken_by"])
+        who_took = row["taken_by"]
+        return json_error(409, "help_taken", f"{who_took} is already on it", taken_by=who_took, params={"taken_by": who_took})
     station = row["station"]
     floor = app[keys.FLOOR]
     live = floor.live.get(station)

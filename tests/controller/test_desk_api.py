@@ -262,3 +262,35 @@ async def test_a_booking_of_an_unknown_kind_is_refused(desk: Client):
     status, _ = await desk.call("POST", "/api/bookings", json={
         "start": at("14:00"), "end": at("15:00"), "stations": ["PC-03"], "kind": "pc"})  # fmt: skip
     assert status == 201
+
+
+async def test_a_refused_booking_says_which_rule_and_its_details(desk: Client):
+    """The desk page says the refusal in the steward's language from ``reason`` and ``params``."""
+    status, first = await desk.call("POST", "/api/bookings", json={
+        "label": "Atelier CV", "start": "2026-11-19T14:00", "end": "2026-11-19T16:00", "stations": ["PC-01", "PC-02"],
+    })  # fmt: skip
+    assert status == 201
+    status, clash = await desk.call("POST", "/api/bookings", json={
+        "label": "Visite", "start": at("15:00"), "end": at("17:00"), "stations": ["PC-03", "PC-02", "PC-01"],
+    })  # fmt: skip
+    assert status == 409
+    assert (clash["error"], clash["reason"]) == ("booking_conflict", "station_booked")
+    assert clash["params"] == {"stations": "PC-01, PC-02", "label": "Atelier CV", "booking_id": first["id"]}
+    assert "already booked" in clash["message"]  # the English text stays for API clients
+
+    status, tablets = await desk.call("POST", "/api/bookings", json={
+        "start": at("15:00"), "end": at("17:00"), "kind": "tablet", "count": 99})  # fmt: skip
+    assert (status, tablets["reason"], tablets["params"]) == (409, "too_few_stations", {"available": 16, "asked": 99})
+
+    for body, reason, params in (
+        ({"recurrence": "weekly:tuesday"}, "bad_recurrence", {"recurrence": "weekly:tuesday"}),
+        ({"end": at("13:00")}, "ends_before_start", None),
+        ({"start": "soon"}, "bad_instant", {"field": "start", "value": "soon"}),
+        ({"label": "x" * 121}, "bad_label", {"max": 120}),
+    ):
+        status, bad = await desk.call("POST", "/api/bookings", json={
+            "start": at("18:00"), "end": at("18:30"), "stations": ["PC-04"], **body})  # fmt: skip
+        assert (status, bad["error"], bad["reason"], bad.get("params")) == (400, "bad_booking", reason, params)
+
+    status, gone = await desk.call("DELETE", "/api/bookings/nope", "/api/bookings/{id}")
+    assert (status, gone["error"], gone["params"]) == (404, "no_such_booking", {"id": "nope"})
