@@ -19,15 +19,29 @@
   function day(ts) {
     return new Date(ts * 1000).toLocaleDateString(lang + "-BE", { weekday: "short", day: "numeric", month: "short", timeZone: "Europe/Brussels" });
   }
-  function showError(message) { $("error").textContent = message ? t("desk.error", { message }) : ""; }
+  // An error in the page's language: the catalog's err.<error>.<reason> (or err.<error>) filled with the
+  // answer's params (instants, start and end, as local day and time); the server's English message,
+  // in the generic text, only for an error the catalog does not know.
+  const INSTANTS = new Set(["start", "end"]);
+  function errorText(e) {
+    const data = e.data || {};
+    const params = {};
+    for (const [k, v] of Object.entries(data.params || {})) params[k] = INSTANTS.has(k) && typeof v === "number" ? day(v) + " " + hhmm(v) : v;
+    for (const id of [data.reason && `err.${data.error}.${data.reason}`, data.error && `err.${data.error}`]) {
+      if (id && strings[id]) return t(id, params);
+    }
+    return t("desk.error", { message: data.message || data.error || e.message || "?" });
+  }
+  let lastError = null; // said again in the new language when the language changes
+  function showError(e) { lastError = e || null; $("error").textContent = e ? errorText(e) : ""; }
 
   async function api(method, path, body) {
     const headers = { "Content-Type": "application/json" };
     if (csrf) headers["X-CSRF-Token"] = csrf;
     const r = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
     if (r.status === 401) { location.href = "/login?next=/desk"; throw new Error("login"); }
-    const data = await r.json();
-    if (!r.ok) throw new Error(data.message || r.statusText);
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw Object.assign(new Error(data.message || r.statusText), { data });
     return data;
   }
 
@@ -45,7 +59,7 @@
 
   async function cancelTicket(code) {
     try { await api("POST", "/api/queue/tickets/" + encodeURIComponent(code) + "/cancel"); showError(""); await refresh(); }
-    catch (e) { showError(e.message); }
+    catch (e) { showError(e); }
   }
 
   function renderQueue() {
@@ -64,7 +78,7 @@
       const what = o.stations.length ? o.stations.join(", ") : o.count + " " + t(o.kind === "tablet" ? "desk.booking.kind_tablet" : "desk.booking.kind_pc");
       const del = button(t("desk.booking.delete"), async () => {
         try { await api("DELETE", "/api/bookings/" + encodeURIComponent(o.booking_id)); showError(""); await refresh(); }
-        catch (e) { showError(e.message); }
+        catch (e) { showError(e); }
       });
       return item(o.label || o.booking_id, day(o.start) + " " + hhmm(o.start) + "–" + hhmm(o.end) + " · " + what, del);
     });
@@ -82,6 +96,7 @@
     };
     for (const [id, msg] of Object.entries(texts)) $(id).textContent = t(msg);
     document.title = t("desk.title");
+    showError(lastError);
     renderQueue();
     renderBookings();
   }
@@ -97,7 +112,7 @@
       [lastQueue, lastBookings] = await Promise.all([api("GET", "/api/queue"), api("GET", "/api/bookings")]);
       renderQueue();
       renderBookings();
-    } catch (e) { if (e.message !== "login") showError(e.message); }
+    } catch (e) { if (e.message !== "login") showError(e); }
   }
 
   async function issue(accessible) {
@@ -106,12 +121,17 @@
       $("issued").textContent = ticket.station ? t("desk.issued_station", { code: ticket.code, station: ticket.station }) : t("desk.issued", { code: ticket.code });
       showError("");
       await refresh();
-    } catch (e) { showError(e.message); }
+    } catch (e) { showError(e); }
   }
 
   $("issue").onclick = () => issue(false);
   $("issue-accessible").onclick = () => issue(true);
-  $("lang").onchange = () => { lang = $("lang").value; localStorage.setItem("espace.lang", lang); loadStrings(); };
+  $("lang").onchange = async () => {
+    lang = $("lang").value;
+    localStorage.setItem("espace.lang", lang);
+    if (csrf) { try { await api("POST", "/api/me/lang", { lang }); } catch (e) { /* shown in this language all the same */ } }
+    loadStrings();
+  };
   $("booking-form").onsubmit = async (ev) => {
     ev.preventDefault();
     const f = new FormData(ev.target);
@@ -121,11 +141,12 @@
     if (stations.length) body.stations = stations; else { body.count = count; body.kind = f.get("kind"); }
     if (f.get("recurrence")) body.recurrence = f.get("recurrence");
     try { await api("POST", "/api/bookings", body); ev.target.reset(); showError(""); await refresh(); }
-    catch (e) { showError(e.message); }
+    catch (e) { showError(e); }
   };
 
   (async function start() {
-    try { const me = await (await fetch("/api/me", { credentials: "same-origin" })).json(); csrf = me.csrf || ""; if (!localStorage.getItem("espace.lang") && me.lang) lang = me.lang; } catch (e) { /* no staff login: no token needed */ }
+    // the staff member's language, as on the floor (the login page's guess from the browser must not win)
+    try { const me = await (await fetch("/api/me", { credentials: "same-origin" })).json(); csrf = me.csrf || ""; if (me.lang) lang = me.lang; } catch (e) { /* no staff login: no token needed */ }
     await loadStrings();
     await refresh();
     setInterval(refresh, 5000);

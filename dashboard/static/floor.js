@@ -21,6 +21,14 @@
   let audio = null;
 
   const t = (id, vars = {}) => (strings[id] || id).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+  // An error answer in the steward's language: the catalog's err.<error>.<reason> (or err.<error>)
+  // filled with its params; the server's English message, in the generic text, only for an unknown error.
+  function errorText(data) {
+    for (const id of [data.reason && `err.${data.error}.${data.reason}`, data.error && `err.${data.error}`]) {
+      if (id && strings[id]) return t(id, data.params || {});
+    }
+    return t("floor.error.failed", { reason: data.message || data.error || "?" });
+  }
   const now = () => Date.now() / 1000 + offset;
   const can = (cap) => !!me && me.capabilities.includes(cap);
   const clockFmt = (ts) => new Date(ts * 1000).toLocaleTimeString(document.documentElement.lang || "fr",
@@ -285,7 +293,7 @@
   // ------------------------------------------------------------ actions
   async function helpAction(h, what) {
     const { ok, data } = await api(`/api/help/${encodeURIComponent(h.id)}/${what}`, {});
-    if (!ok) toast(t("floor.error.failed", { reason: data.message || data.error || "?" }));
+    if (!ok) toast(errorText(data));
     refreshHelp();
   }
 
@@ -364,7 +372,8 @@
         const label = $("sheet-confirm").textContent;
         toast(status === 202 ? t("floor.result.later", { station }) : t("floor.result.ok", { action: label, station }));
       } else {
-        $("sheet-error").textContent = status === 503 ? t("floor.error.offline", { station }) : t("floor.error.failed", { reason: data.message || data.error });
+        // a 503 that is not our JSON answer (a proxy's) still means the station could not be reached
+        $("sheet-error").textContent = errorText(status === 503 && !data.error ? { error: "offline", params: { station } } : data);
       }
     } finally {
       $("sheet-confirm").disabled = false;

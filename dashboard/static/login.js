@@ -2,6 +2,14 @@
 (() => {
   let strings = {};
   const t = (id, vars = {}) => (strings[id] || id).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+  // An error answer in the chosen language: the catalog's err.<error> filled with its params;
+  // the server's English message, in the generic text, only for an unknown error.
+  function errorText(data) {
+    for (const id of [data.reason && `err.${data.error}.${data.reason}`, data.error && `err.${data.error}`]) {
+      if (id && strings[id]) return t(id, data.params || {});
+    }
+    return t("floor.error.failed", { reason: data.message || data.error || "?" });
+  }
   const stored = () => { try { return localStorage.getItem("espace.lang"); } catch { return null; } };
   async function setLang(lang) {
     const r = await fetch(`/i18n/${lang}.json`);
@@ -30,7 +38,7 @@
     } catch { error.textContent = t("floor.status.reconnecting"); return; }
     const data = await r.json().catch(() => ({}));
     if (r.ok) { location.assign(data.next || "/floor"); return; }
-    error.textContent = r.status === 429 ? t("floor.login.throttled", { seconds: data.retry_after }) : t("floor.login.bad");
+    error.textContent = errorText({ message: r.statusText, ...data });
     form.password.value = "";
     form.password.focus();
   });

@@ -10,7 +10,8 @@ fill the same fields.
 Ids are grouped by prefix: ``lang.``, ``app.``, ``lock.``, ``refuse.``, ``a11y.``,
 ``session.``, ``prints.``, ``warn.``, ``idle.``, ``help.``, ``message.``, ``common.``,
 ``end.``, ``cleaning.``, ``closed.``, ``out_of_order.``, ``ticket.``; ``floor.`` is the
-steward dashboard's.
+steward dashboard's; ``err.<error>`` (or ``err.<error>.<reason>``) says an error of the JSON
+API on the staff pages, filled with the answer's ``params``.
 """
 
 from __future__ import annotations

@@ -294,3 +294,5 @@ async def test_a_refused_booking_says_which_rule_and_its_details(desk: Client):
 
     status, gone = await desk.call("DELETE", "/api/bookings/nope", "/api/bookings/{id}")
     assert (status, gone["error"], gone["params"]) == (404, "no_such_booking", {"id": "nope"})
+    status, strings = await desk.call("GET", "/now-serving/i18n/nl.json", "/now-serving/i18n/{lang}.json")
+    assert "PC-01" in strings["err.booking_conflict.station_booked"].format(**clash["params"])
