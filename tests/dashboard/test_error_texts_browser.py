@@ -125,10 +125,14 @@ async def test_the_floor_says_a_refused_action_in_french(controller: Controller,
     take = '.help-item[data-help="h1"] .btn-take'
     await page.wait_for_selector(take)
 
-    # a colleague takes the request a moment before sam taps "I'm on it"
-    await app[keys.STORE].write(
-        lambda db: db.execute("UPDATE help_requests SET taken = ?, taken_by = 'lou' WHERE id = 'h1'", [now])
-    )
+    async def colleague_first(route) -> None:  # type: ignore[no-untyped-def]
+        """A colleague takes the request while sam's tap is on its way (the page cannot know yet)."""
+        await app[keys.STORE].write(
+            lambda db: db.execute("UPDATE help_requests SET taken = ?, taken_by = 'lou' WHERE id = 'h1'", [now])
+        )
+        await route.continue_()
+
+    await page.route("**/api/help/h1/take", colleague_first)
     await page.click(take)
     await pw.expect(page.locator("#toast")).to_have_text("lou s'en occupe déjà.")
 
