@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.floor.floor import Floor
 from controller.rules.extension import ExtensionRefused, decide_extension
 from controller.sessions import closing_after
 from controller.web import keys
@@ -217,29 +216,10 @@ async def open_session(request: web.Request) -> web.Response:
     return err or web.json_response({"ok": True, "session_id": sid, "end": end_})
 
 
-async def station_status(request: web.Request, status: str) -> web.Response:
-    """Admin: approve or revoke a station (a revoked station's connection is closed)."""
-    station = _station(request)
-    await request.app[keys.STORE].write(lambda db: db.execute("UPDATE stations SET status = ? WHERE id = ?", [status, station]))
-    await audit(request, f"staff.{'approve' if status == 'approved' else 'revoke'}", station, {"outcome": "ok"})
-    floor: Floor = request.app[keys.FLOOR]
-    conn = floor.conns.get(station)
-    if status == "revoked" and conn is not None:
-        await conn.close(4401, "station revoked")
-    return web.json_response({"ok": True, "status": status})
-
-
-async def approve(request: web.Request) -> web.Response:
-    return await station_status(request, "approved")
-
-
-async def revoke(request: web.Request) -> web.Response:
-    return await station_status(request, "revoked")
-
-
 def setup(app: web.Application) -> None:
     app[HOOKS] = FloorHooks()
     r = app.router
     for name, handler in (("extend", extend), ("end", end), ("message", message), ("lock", lock),
-                          ("unlock", unlock), ("open", open_session), ("approve", approve), ("revoke", revoke)):  # fmt: skip
+                          ("unlock", unlock), ("open", open_session)):  # fmt: skip
         r.add_post(f"/api/stations/{{station}}/{name}", handler)
+    # approve and revoke: controller.web.enrol_api

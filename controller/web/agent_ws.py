@@ -91,8 +91,11 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
                 return await _close(ws, UNAUTHORISED, "enrolment rejected", peer)
             await ws.send_str(p.encode(p.Pending(station=station, fingerprint=enrolment.fingerprint(key))))
             log.info("%s: enrolment pending (%s, %s)", peer, hello.hostname, enrolment.fingerprint(key))
+            # the admins' lists of new stations follow (controller.web.enrol_api)
+            floor.publish({"type": "enrolment", "now": now, "station": station, "status": status})
             return await _close(ws, PENDING, "waiting for approval", peer)
         log.info("%s: enrolled", peer)
+        floor.publish({"type": "enrolment", "now": now, "station": station, "status": "enrolled"})
     row = await store.read(lambda db: stations.station_row(db, station))
     token = issued_token or hello.token
     if row is None or row["status"] != "approved" or not stations.token_matches(token, row["token_hash"]):

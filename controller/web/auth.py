@@ -39,6 +39,7 @@ PUBLIC_PREFIXES = ("/static/", "/kiosk/", "/kiosk", "/now-serving/", "/now-servi
 ROUTE_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/api/stations/", "floor.act"),  # approve/revoke are refined below
     ("POST", "/api/help/", "floor.act"),
+    ("*", "/api/enrolments", "admin"),
     ("*", "/api/staff", "admin"),
     ("*", "/admin", "admin"),
     ("*", "/reports", "reports"),

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from controller.web import actions, auth, help_api, keys
+from controller.web import actions, auth, enrol_api, help_api, keys
 from controller.web.auth import STATIC, current
 
 
@@ -103,6 +103,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/", to_floor)
     app.router.add_get("/live", to_floor)
     actions.setup(app)
+    enrol_api.setup(app)
     help_api.setup(app)
     app.router.add_get("/floor", floor_page)
     app.router.add_get("/api/site", site)

@@ -94,6 +94,7 @@
         renderAll();
         $("clock").textContent = clockFmt(now());
         helpSoon();
+        enrolSoon();  // after a reconnect: what was asked meanwhile
       } else if (m.type === "station") {
         const old = stations.get(m.station.id);
         stations.set(m.station.id, m.station);
@@ -106,6 +107,8 @@
         if (i >= 0) site.printers[i] = { ...site.printers[i], ...m.printer };
         else site.printers.push(m.printer);
         renderMapFrame();
+      } else if (m.type === "enrolment") {
+        enrolSoon();  // a station asks to join, or was let in: the admins' list follows
       } else if (m.type === "alert" || m.type === "help") {
         helpSoon();  // a printer problem joins (or leaves) the help list like a visitor's request
       }
@@ -291,6 +294,45 @@
   }
 
   // ------------------------------------------------------------ actions
+  // ------------------------------------------------------------ new stations (admins)
+  let enrolments = [], enrolTimer = null;
+  const enrolSoon = () => { clearTimeout(enrolTimer); enrolTimer = setTimeout(refreshEnrol, 60); };
+  async function refreshEnrol() {
+    if (!can("admin")) { $("enrol-panel").hidden = true; return; }
+    const { ok, data } = await api("/api/enrolments");
+    if (!ok) return;
+    enrolments = data.enrolments;
+    renderEnrol();
+  }
+  function renderEnrol() {
+    const list = $("enrol-list");
+    list.innerHTML = "";
+    $("enrol-panel").hidden = enrolments.length === 0;
+    for (const e of enrolments) {
+      const li = document.createElement("li");
+      li.className = `help-item enrol-item${e.status === "approved" ? " approved" : ""}`;
+      li.dataset.station = e.station;
+      li.innerHTML = `<div class="row"><span class="station"></span><span class="code"></span></div><div class="host"></div><div class="note"></div><div class="btns"></div>`;
+      li.querySelector(".station").textContent = e.station;
+      const code = li.querySelector(".code");
+      code.textContent = e.fingerprint;
+      code.title = t("floor.enrol.code", { code: e.fingerprint });
+      li.querySelector(".host").textContent = [e.hostname, e.platform, e.mac, e.peer].filter(Boolean).join(" · ");
+      li.querySelector(".note").textContent = t(e.status === "approved" ? "floor.enrol.approved" : "floor.enrol.check");
+      if (e.status === "pending") {
+        const btns = li.querySelector(".btns");
+        btns.append(button(t("floor.enrol.approve"), "btn-approve", () => enrolAction(e, "approve")));
+        btns.append(button(t("floor.enrol.reject"), "btn-reject", () => enrolAction(e, "reject")));
+      }
+      list.append(li);
+    }
+  }
+  async function enrolAction(e, what) {
+    const { ok, data } = await api(`/api/enrolments/${encodeURIComponent(e.station)}/${what}`, {});
+    if (!ok) toast(errorText(data));
+    refreshEnrol();
+  }
+
   async function helpAction(h, what) {
     const { ok, data } = await api(`/api/help/${encodeURIComponent(h.id)}/${what}`, {});
     if (!ok) toast(errorText(data));
@@ -305,6 +347,7 @@
     else if (live && (s.state === "free" || s.state === "reserved")) out.push(["open", "floor.action.open", null], ["message", "floor.action.message", "floor.message_text"]);
     if (s.state === "locked" || s.locked) out.push(["unlock", "floor.action.unlock", "floor.reason"]);
     else out.push(["lock", "floor.action.lock", "floor.reason"]);
+    if (can("admin")) out.push(["revoke", "floor.action.revoke", null]);
     return out;
   }
 
@@ -350,6 +393,8 @@
     $("sheet-input-label").textContent = input ? t(input) : "";
     text.value = "";
     $("override-row").hidden = name !== "extend";
+    $("sheet-hint").hidden = name !== "revoke";
+    $("sheet-hint").textContent = name === "revoke" ? t("floor.revoke.warning") : "";
     $("override").checked = false;
     $("sheet-confirm").textContent = name === "message" ? t("floor.action.send") : t(label);
     (input ? text : $("sheet-confirm")).focus();
@@ -400,6 +445,7 @@
     await loadStrings(me.lang);
     $("who").textContent = t("floor.signed_in", { login: me.login });
     await refreshSite();
+    refreshEnrol();
     connect();
     const tick = () => { $("clock").textContent = clockFmt(now()); };
     tick();

@@ -28,7 +28,7 @@ POST_ACTIONS = [
     "/api/stations/PC-01/lock", "/api/stations/PC-01/unlock", "/api/stations/PC-01/open",
     "/api/help/abc/take", "/api/help/abc/done",
 ]  # fmt: skip
-ADMIN_ONLY = ["/api/stations/PC-01/approve", "/api/stations/PC-01/revoke"]
+ADMIN_ONLY = ["/api/stations/PC-01/approve", "/api/stations/PC-01/revoke", "/api/enrolments/PC-01/approve", "/api/enrolments/PC-01/reject"]
 
 
 class Wall:
@@ -115,6 +115,8 @@ async def test_wrong_role_is_forbidden(site: Site) -> None:
         for path in ADMIN_ONLY:
             async with http.post(path, headers={"X-CSRF-Token": me["csrf"]}) as r:
                 assert r.status == 403, path
+        async with http.get("/api/enrolments") as r:
+            assert r.status == 403  # stewards do not let stations in
         async with http.get("/reports") as r:
             assert r.status == 403
     async with site.client() as http:

@@ -1,0 +1,91 @@
+"""A new station joins from the admin's floor page, in headless Chromium, with real processes.
+
+A real agent process with no token asks to enrol; the admin's floor lists it
+with the code the station shows; "Approve" lets it in with its own token (the
+store keeps only the hash); "Revoke token" in the station's sheet drops it at
+once and it must ask again. A steward sees no such panel.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from controller import staff
+from controller.store import Store
+from tests.support.browser import needs_chromium
+from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
+
+pytestmark = needs_chromium
+
+
+async def _add_staff(db: Path) -> None:
+    store = Store(db)
+    await store.open()
+    try:
+        await store.write(lambda d: staff.add_staff(d, "ada", "admin password 1", "admin", "en", time.time()))
+        await store.write(lambda d: staff.add_staff(d, "sam", "steward password 1", "steward", "fr", time.time()))
+    finally:
+        await store.close()
+
+
+async def _login(browser, url: str, login: str, password: str):  # type: ignore[no-untyped-def]
+    ctx = await browser.new_context(viewport={"width": 1280, "height": 860})
+    page = await ctx.new_page()
+    await page.goto(url + "/login")
+    await page.fill("#login", login)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(url + "/floor")
+    await page.wait_for_selector("#conn:not(.down)")
+    return page
+
+
+async def _status(agent: AgentProc) -> dict:
+    return await agent.call("status")
+
+
+async def test_an_admin_approves_a_new_station_from_the_floor_and_revokes_it(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    ctl = ControllerProc(tmp_path, shared_clock(speed=10.0))
+    await _add_staff(ctl.db)
+    ctl.start()
+    agent = AgentProc(tmp_path, "PC-12", "", ctl.ws_url, ctl.clock)
+    agent.token = ""  # no token: the agent asks to enrol
+    try:
+        ada = await _login(browser, ctl.url, "ada", "admin password 1")
+        sam = await _login(browser, ctl.url, "sam", "steward password 1")
+        await agent.start()
+        item = '.enrol-item[data-station="PC-12"]'
+        await ada.wait_for_selector(item, timeout=20000)  # live: the request is published on the feed
+        code = ctl.rows("SELECT key_hash FROM enrolments WHERE station = 'PC-12'")[0]["key_hash"].upper()
+        shown = await ada.text_content(f"{item} .code") or ""
+        assert shown.strip() == f"{code[:4]}-{code[4:8]}"  # the code the station shows on its screen
+        assert await sam.locator("#enrol-panel").is_hidden()  # stewards do not let stations in
+        await ada.screenshot(path=str(tmp_path / "enrol-request.png"), full_page=True)
+
+        await ada.click(f"{item} .btn-approve")
+        await wait_for(lambda: _connected(agent), within=60, what="the approved station to connect")
+        await ada.wait_for_selector(item, state="detached", timeout=10000)  # it collected its token
+        stored = ctl.rows("SELECT status, token_hash FROM stations WHERE id = 'PC-12'")[0]
+        assert stored["status"] == "approved"
+        assert stored["token_hash"].startswith("sha256:")
+        assert [r["type"] for r in ctl.rows("SELECT type FROM events WHERE actor = 'ada'")] == ["staff.enrolment_approved"]
+
+        # revoke from the station's sheet: dropped at once, the token is gone, it asks again
+        await ada.click('#map button[data-station="PC-12"]')
+        await ada.click('#sheet-actions button[data-action="revoke"]')
+        await ada.click("#sheet-confirm")
+        await wait_for(lambda: _disconnected(agent), within=15, what="the revoked station to be dropped")
+        assert ctl.rows("SELECT token_hash FROM stations WHERE id = 'PC-12'")[0]["token_hash"] is None
+        await ada.wait_for_selector(item, timeout=60000)  # a new request, to be approved again
+    finally:
+        await agent.kill()
+        ctl.kill()
+
+
+async def _connected(agent: AgentProc) -> bool:
+    return (await agent.call("status"))["connected"]
+
+
+async def _disconnected(agent: AgentProc) -> bool:
+    return not (await agent.call("status"))["connected"]
