@@ -405,7 +405,10 @@ class Agent:
                         if not fut.done():  # not cancel(): the visitor's start must fall back, not die
                             fut.set_exception(ConnectionError("the link to the controller dropped"))
                 code = self.last_close[0]
-                delay = backoff_delay(attempt + (4 if code in (UNAUTHORISED, PENDING) else 0))
+                if code == PENDING:  # an admin may approve at any moment: ask again within 10 s
+                    delay = backoff_delay(attempt + 4, cap=10.0, floor=2.0)
+                else:
+                    delay = backoff_delay(attempt + (4 if code == UNAUTHORISED else 0))
                 attempt += 1
                 await asyncio.sleep(delay)  # transport backoff, real time
 
