@@ -128,6 +128,7 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "connected": agent.connected.is_set(),
             "session": s.as_dict() if s else None,
             "locked": agent.locked,
+            "enrolment": agent.fingerprint if agent.token is None else None,  # the code to approve, while waiting
             "outbox": await agent.outbox.count(),
             "last_seq": await agent.outbox.get("last_seq"),
             "prints_pending": len(agent.probes.prints.queued)

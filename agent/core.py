@@ -478,6 +478,7 @@ class Agent:
             self.token = w.token
             self._save_token(w.token)
             log.info("%s: enrolled; token stored", self.station)
+            self._ui({"ui": "lock_screen"})  # the set-up screen gives way to the lock screen
         self.rules = w.rules
         await self.outbox.put("rules", msgspec.to_builtins(w.rules))
         await self.outbox.committed_up_to(w.last_seq)

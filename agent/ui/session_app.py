@@ -152,7 +152,10 @@ class SessionApp:
         if not st.get("ok"):
             return
         session = st.get("session")
-        if st.get("locked"):
+        if st.get("enrolment"):
+            self._offer = None
+            self.ui.show_setup(str(st["enrolment"]))
+        elif st.get("locked"):
             self.ui.show_out_of_order(str(st["locked"]))
         elif session:
             if self.ui.mode != "session":
@@ -189,6 +192,9 @@ class SessionApp:
             ui.show_cleaning()
         elif kind == "lock_screen":
             self._refresh_offer(force=True)
+        elif kind == "pending":
+            self._offer = None
+            ui.show_setup(str(msg.get("fingerprint") or ""))
         elif kind == "out_of_order":
             self._offer = None
             ui.show_out_of_order(str(msg.get("reason") or ""))

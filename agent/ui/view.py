@@ -12,7 +12,7 @@ Screens (``SessionUI.mode``):
 * ``session`` — the lock window is withdrawn; a small movable countdown window stays on top,
   with help, prints and "end my session"; warnings, the idle prompt, confirmations and
   steward messages appear as small topmost dialogs;
-* ``closed``, ``out_of_order``, ``cleaning`` — full-screen notices.
+* ``closed``, ``out_of_order``, ``cleaning``, ``setup`` (waiting for approval, with the code) — full-screen notices.
 
 The language a visitor picks lasts for their session only: leaving ``session`` for any
 full-screen mode returns to the default language.
@@ -133,6 +133,12 @@ class SessionUI:
         self.mode = "out_of_order"
         extra = [Raw(reason.strip())] if reason.strip() else []
         self._cover(self.lock.show_notice("out_of_order.title", ["out_of_order.body"], extra))
+
+    def show_setup(self, code: str) -> None:
+        """The station waits for an admin to approve it: the code to match on the floor."""
+        self._leave_session()
+        self.mode = "setup"
+        self._cover(self.lock.show_notice("setup.title", ["setup.body"], [("setup.code", {"code": code})]))
 
     def show_cleaning(self) -> None:
         self._leave_session()

@@ -94,14 +94,14 @@ def display(x_server: str) -> Iterator[str]:
 class Station:
     """A real controller and a real agent service, driven from a private event loop."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, enrol: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
         self.clock = shared_clock(speed=SPEED)
         config = tmp / "site.toml"
         config.write_text("warn_minutes = [55, 5, 1]\n")  # a first warning 5 virtual minutes in
         self.controller = ControllerProc(tmp, self.clock, config)
         self.controller.start()
-        token = self.controller.add_station(STATION)
+        token = "" if enrol else self.controller.add_station(STATION)  # no token: the agent asks to enrol
         self.agent = AgentProc(
             tmp, STATION, token, self.controller.ws_url, self.clock, heartbeat=0.5
         )
@@ -189,6 +189,31 @@ def on_lock_with_offer(app: SessionApp) -> bool:
         and app.ui.lock.start_button.winfo_ismapped()
         and app._offer is not None
     )
+
+
+@needs_x
+def test_a_new_station_shows_its_code_until_approved_then_the_lock_screen(
+    root: tk.Tk, display: str, tmp_path: Path, shots: Path
+) -> None:
+    station = Station(tmp_path, enrol=True)
+    try:
+        app = make_app(root, station, FakeIdle(2.0))
+        try:
+            wait_until(root, lambda: app.ui.mode == "setup", what="the set-up screen")
+            (row,) = station.rows("SELECT key_hash FROM enrolments WHERE station = ?", STATION)
+            code = f"{row['key_hash'][:4]}-{row['key_hash'][4:8]}".upper()
+            assert text(app.ui.lock.notice_extra) == f"Code pour l'animateur : {code}"
+            screenshot(display, shots / "setup-real-fr.png")
+            approved = subprocess.run(
+                [sys.executable, "-m", "controller.cli", "station", "approve", STATION, "--database", str(station.controller.db)],
+                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
+            )  # fmt: skip
+            assert approved.returncode == 0, approved.stderr
+            wait_until(root, lambda: on_lock_with_offer(app), timeout=30, what="the lock screen once approved")
+        finally:
+            app.stop()
+    finally:
+        station.close()
 
 
 @needs_x

@@ -369,6 +369,20 @@ def test_large_text_grows_every_screen(root: tk.Tk, display: str, shots: Path) -
     shoot(root, display, shots, "14-session-large-en")
 
 
+def test_a_station_waiting_for_approval_shows_its_code(root: tk.Tk, display: str, shots: Path) -> None:
+    ui = make_ui(root, Recorder(), "fr")
+    ui.tick(NOW)
+    ui.show_setup("4A2C-5F27")
+    pump(root)
+    assert ui.mode == "setup"
+    assert geometry(root) == (0, 0, W, H)  # full screen: nobody uses a station that is not set up
+    assert text(ui.lock.notice_title) == "Ce poste est en cours d'installation"
+    assert text(ui.lock.notice_extra) == "Code pour l'animateur : 4A2C-5F27"
+    shoot(root, display, shots, "18-setup-fr")
+    ui.set_lang("nl")
+    assert text(ui.lock.notice_extra) == "Code voor de begeleider: 4A2C-5F27"
+
+
 def test_closed_out_of_order_and_cleaning_screens(root: tk.Tk, display: str, shots: Path) -> None:
     ui = make_ui(root, Recorder(), "fr")
     ui.tick(NOW)
