@@ -17,7 +17,7 @@ import pytest
 
 from controller import staff
 from controller.store import Store
-from tests.support.browser import needs_chromium
+from tests.support.browser import needs_chromium, wait_js
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
 pytest.importorskip("playwright.async_api")
@@ -164,7 +164,7 @@ async def test_screenshots_of_the_61_station_floor(site: Site, browser, tmp_path
         page = await ctx.new_page()
         await page.goto(url + "/login")
         await page.click('.lang[data-lang="nl"]')
-        await page.wait_for_function("document.documentElement.lang === 'nl'")
+        await wait_js(page, "() => document.documentElement.lang === 'nl'")
         await page.screenshot(path=str(shots / f"login-{name}.png"))
         await login(page, url)
         await page.wait_for_selector(tile("PC-02", "help"))

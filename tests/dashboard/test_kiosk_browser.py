@@ -23,7 +23,7 @@ import pytest
 from controller import staff
 from controller.store import Store
 from espace.i18n import message_ids
-from tests.support.browser import needs_chromium
+from tests.support.browser import needs_chromium, wait_js
 from tests.support.procs import ROOT, ControllerProc, shared_clock, wait_for
 
 pytest.importorskip("playwright.async_api")
@@ -98,9 +98,7 @@ async def test_a_full_tablet_session(site: Site, browser, shots: Path) -> None:
     assert await page.evaluate("localStorage.getItem('espace.token')") == json.dumps(
         token
     )  # ... for storage
-    await page.wait_for_function(
-        "() => document.querySelector('#offer').textContent.startsWith('Jusqu')"
-    )
+    await wait_js(page, "() => document.querySelector('#offer').textContent.startsWith('Jusqu')")
     assert await page.inner_text("#screen-lock h1") == "Bienvenue"
     assert await page.get_by_role("button", name=re.compile("^Commencer ma session")).is_visible()
     start = page.locator("#start")
@@ -129,9 +127,7 @@ async def test_a_full_tablet_session(site: Site, browser, shots: Path) -> None:
     # Help: confirm, sent, and the controller has the request.
     await page.click("#help")
     await page.click('#dialog-help [data-key="help.confirm_yes"]')
-    await page.wait_for_function(
-        "() => document.querySelector('#help-status').textContent.startsWith('Uw vraag is verstuurd')"
-    )
+    await wait_js(page, "() => document.querySelector('#help-status').textContent.startsWith('Uw vraag is verstuurd')")
     assert await page.is_visible("#help-cancel")
     helps = await wait_for(
         lambda: site.rows("SELECT * FROM help_requests WHERE station = 'TAB-02'"), what="help row"
@@ -174,9 +170,7 @@ async def test_a_full_tablet_session(site: Site, browser, shots: Path) -> None:
     )
     assert await page.evaluate("window.__before_reload === undefined")
     assert (await page.inner_text("#start")).startswith("Commencer ma session")  # French again
-    await page.wait_for_function(
-        "() => localStorage.getItem('espace.outbox') === null"
-    )  # all acknowledged
+    await wait_js(page, "() => localStorage.getItem('espace.outbox') === null")  # all acknowledged
     keys = set(await page.evaluate("Object.keys(localStorage)"))
     assert "espace.token" in keys
     assert keys <= STATION_KEYS, keys
@@ -216,9 +210,7 @@ async def test_a_wrong_token_shows_not_set_up(site: Site, browser, shots: Path) 
     site.controller.add_station("TAB-05")
     page = await browser.new_page(viewport=TABLET)
     await page.goto(site.kiosk_url("TAB-05", "not-the-token"))
-    await page.wait_for_function(
-        "() => document.querySelector('#notice-title').textContent === 'Tablette non configurée'"
-    )
+    await wait_js(page, "() => document.querySelector('#notice-title').textContent === 'Tablette non configurée'")
     assert await page.is_hidden("#screen-lock")
     await page.close()
 
@@ -276,9 +268,7 @@ async def test_steward_commands_reach_the_tablet(site: Site, browser, shots: Pat
     )
     r = await staff_post(staff_page, f"/api/help/{rows[0]['id']}/take", {})
     assert r["status"] == 200, r
-    await page.wait_for_function(
-        "() => document.querySelector('#help-status').textContent === 'A steward is on the way.'"
-    )
+    await wait_js(page, "() => document.querySelector('#help-status').textContent === 'A steward is on the way.'")
     await page.screenshot(path=str(shots / "05-kiosk-steward-coming-en.png"))
 
     # Put out of order from the floor: the session ends (steward), the page reloads out of order.

@@ -33,3 +33,24 @@ async def chromium() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+async def wait_js(page: Any, expression: str, within: float = 15.0) -> Any:
+    """Poll a JavaScript predicate until it is truthy, from Python.
+
+    Not ``page.wait_for_function``: its in-page polling compiles the predicate with
+    ``eval``, which the pages' Content-Security-Policy (no 'unsafe-eval') refuses as
+    soon as the first check is false. ``page.evaluate`` goes through the DevTools
+    protocol, which the page's CSP does not govern.
+    """
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + within
+    while True:
+        value = await page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {expression}")
+        await asyncio.sleep(0.05)
