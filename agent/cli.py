@@ -11,14 +11,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from espace.clock import clock_from_spec
 from espace.logs import setup_logging
 
+# The station service keeps a small footprint on a public PC: aiohttp and its helpers run their
+# pure-Python code instead of their C extensions (a heartbeat every 10 s needs no speed-up; the
+# extensions cost about 2 MB of resident memory). Read by those libraries at import, so set
+# before the first import of aiohttp, and only for ``service``: the swarm needs the speed.
+LEAN_ENV = ("AIOHTTP_NO_EXTENSIONS", "YARL_NO_EXTENSIONS", "MULTIDICT_NO_EXTENSIONS",
+            "PROPCACHE_NO_EXTENSIONS", "FROZENLIST_NO_EXTENSIONS")  # fmt: skip
+
 
 def cmd_run(args: argparse.Namespace) -> int:
     """One station with fake probes (tests, demo, trying things out)."""
+    from agent.core import Agent, Probes
+
     token = args.token or os.environ.get("ESPACE_TOKEN")
     state = Path(args.state_dir)
     clock = clock_from_spec(args.clock)
@@ -55,6 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_service(args: argparse.Namespace) -> int:
     """The privileged station service: real probes, the session channel, the controller link."""
     from agent.config import ConfigError, build_probes, load_config
+    from agent.core import Agent
 
     try:
         cfg = load_config(args.config)
@@ -178,6 +187,9 @@ def _add_swarm_parser(subparsers: Any) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    if args.func is cmd_service and "aiohttp" not in sys.modules:
+        for name in LEAN_ENV:
+            os.environ.setdefault(name, "1")
     return args.func(args)
 
 

@@ -332,7 +332,8 @@ class Agent:
             records = await asyncio.get_running_loop().run_in_executor(None, self.probes.prints.poll)
             for r in records:
                 s = self.session
-                sid = s.session_id if s is not None and s.start <= r.at <= s.end + 120 else None
+                # logs keep whole seconds: a job of the session's first second is logged "before" it
+                sid = s.session_id if s is not None and s.start - 1 <= r.at <= s.end + 120 else None
                 if s is not None and sid is not None:
                     s.pages += r.pages
                 await self._emit(

@@ -207,6 +207,13 @@ class CupsPageLogTailer:
         self._inode: tuple[int, int] | None = None
         self.offset = 0
         self._agg = PageLogAggregator()
+        if start_at_end:  # "the end" is now, not the first poll: a job printed in between counts
+            try:
+                st = os.stat(self.path)
+            except OSError:
+                pass  # no log yet: everything in it will be new
+            else:
+                self._inode, self.offset = (st.st_dev, st.st_ino), st.st_size
 
     def close(self) -> None:
         """Release the file handle (the next poll reopens the log from the remembered offset)."""
@@ -245,7 +252,7 @@ class CupsPageLogTailer:
             else:
                 ident = (fst.st_dev, fst.st_ino)
                 if self._inode is None:
-                    self.offset = fst.st_size if self._start_at_end else 0
+                    self.offset = 0  # the log appeared after we started: all of it is new
                 elif ident != self._inode or fst.st_size < self.offset:
                     self.offset = 0  # another file, or this one truncated while closed
                 self._inode = ident

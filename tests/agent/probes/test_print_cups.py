@@ -275,6 +275,22 @@ def test_tailer_can_skip_history(
     assert _jobs(tailer.poll()) == ["2"]
 
 
+def test_skipping_history_means_before_the_tailer_existed_not_before_its_first_poll(
+    tmp_path: Path, tailer_for: Callable[..., CupsPageLogTailer]
+) -> None:
+    """The service polls every few seconds: a job printed between its start and that first poll counts."""
+    log = tmp_path / "page_log"
+    log.write_text(_line(1))
+    tailer = tailer_for(log, start_at_end=True)
+    with log.open("a") as f:
+        f.write(_line(2))
+    assert _jobs(tailer.poll()) == ["2"]
+    late = tmp_path / "later_log"  # a log that appears after the start: all of it is new
+    tailer = tailer_for(late, start_at_end=True)
+    late.write_text(_line(3))
+    assert _jobs(tailer.poll()) == ["3"]
+
+
 # ------------------------------------------------------------------ a real cupsd
 
 
