@@ -76,7 +76,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     async def main() -> None:
         url: object = cfg.controller.url
         finder = None
-        if cfg.controller.discover:
+        if cfg.controller.discover and cfg.controller.interfaces:  # no interface named: no mDNS, no zeroconf loaded
             from agent.discovery import ControllerFinder
 
             finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None, site=cfg.controller.site or None)
