@@ -1,0 +1,81 @@
+"""The queue as the floor lives it, in headless Chromium with real processes.
+
+The desk issues a ticket while every connected PC is busy; the visitor at PC-01
+leaves; PC-01 is held and the public "now serving" screen calls the ticket to
+it; the ticket's holder types it on PC-01's lock screen (the session screen's
+``start`` with the ticket) and gets the session; the call leaves the screen.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from controller import staff
+from controller.store import Store
+from tests.support.browser import needs_chromium
+from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
+
+pytestmark = needs_chromium
+
+
+async def _add_staff(db: Path) -> None:
+    store = Store(db)
+    await store.open()
+    try:
+        await store.write(lambda d: staff.add_staff(d, "dee", "desk password 1", "steward", "en", time.time()))
+    finally:
+        await store.close()
+
+
+async def test_a_ticket_is_called_to_the_freed_pc_on_the_public_screen_and_claimed_there(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    clock = shared_clock(start="2026-11-19T10:00", speed=10.0)
+    ctl = ControllerProc(tmp_path, clock)
+    await _add_staff(ctl.db)
+    token = ctl.add_station("PC-01")
+    ctl.start()
+    pc = AgentProc(tmp_path, "PC-01", token, ctl.ws_url, clock)
+    await pc.start()
+    try:
+        await wait_for(lambda: _connected(pc), what="PC-01 to connect")
+        assert (await pc.call("start"))["ok"]  # the only connected PC is busy
+
+        desk = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
+        await desk.goto(ctl.url + "/login")
+        await desk.fill("#login", "dee")
+        await desk.fill("#password", "desk password 1")
+        await desk.click("button[type=submit]")
+        await desk.wait_for_url(ctl.url + "/floor")
+        await desk.goto(ctl.url + "/desk")
+        screen = await (await browser.new_context(viewport={"width": 1920, "height": 1080})).new_page()
+        await screen.goto(ctl.url + "/now-serving")
+        await screen.wait_for_selector("#none:not([hidden])")  # nobody called yet
+
+        await desk.click("#issue")
+        await desk.wait_for_selector("#waiting li")
+        (ticket,) = ctl.rows("SELECT code FROM queue_tickets")
+        code = ticket["code"]
+        assert code in (await desk.text_content("#issued") or "")
+
+        await pc.call("end")  # the visitor leaves: PC-01 resets, then is held for the ticket
+        row = f'#calls tbody tr:has(td.code:text-is("{code}"))'
+        await screen.wait_for_selector(row, timeout=20000)
+        assert "PC-01" in (await screen.text_content(row) or "")
+        await desk.wait_for_selector("#called li")
+        await screen.screenshot(path=str(tmp_path / "now-serving.png"))
+
+        refused = await pc.call("start", ticket="ZZZ9")  # a wrong ticket does not take the held PC
+        assert not refused["ok"]
+        claimed = await pc.call("start", ticket=code)
+        assert claimed["ok"], claimed
+        await screen.wait_for_selector(row, state="detached", timeout=20000)
+        assert ctl.rows("SELECT code FROM queue_tickets WHERE code = ?", code) == []  # a claimed code is forgotten
+        (wait,) = ctl.rows("SELECT served FROM queue_waits")  # only its waiting time stays, for the reports
+        assert wait["served"] is not None
+    finally:
+        await pc.kill()
+        ctl.kill()
+
+
+async def _connected(agent: AgentProc) -> bool:
+    return (await agent.call("status"))["connected"]
