@@ -9,7 +9,9 @@
  * (everything but the station's own keys) and reloads.
  *
  * The station token comes once in the URL fragment (/kiosk/TAB-03#token=...), is stored
- * under espace.token and removed from the address bar. A virtual clock for tests and the
+ * under espace.token and removed from the address bar. With no token the tablet enrols like a
+ * PC: a random key of its own, a "being set up" screen with the code an admin approves on the
+ * floor, then its own token in the welcome. A virtual clock for tests and the
  * demo comes the same way (#clock=<start>@<anchor>x<speed>, as espace.clock writes it).
  * Every visible string comes from /i18n/<lang>.json.
  */
@@ -19,6 +21,7 @@
   const K = {
     token: "espace.token", outbox: "espace.outbox", seq: "espace.seq", rules: "espace.rules",
     session: "espace.session", locked: "espace.locked", clock: "espace.clock",
+    enrol: "espace.enrol_key", code: "espace.enrol_code",
   };
   const KEEP = new Set(Object.values(K)); // the station's keys: never visitor data
   const LANGS = ["fr", "nl", "en"];
@@ -26,7 +29,7 @@
   const PROTOCOL_VERSION = 1;
   const HEARTBEAT_MS = 10000, TICK_MS = 250, START_TIMEOUT_MS = 5000, OFFER_MS = 30000;
   const ENDING_SECONDS = 300;
-  const UNAUTHORISED = 4401;
+  const UNAUTHORISED = 4401, PENDING = 4403;
   const CAUSE_REASON = { length: "time", closing: "closing", booking: "booking" };
   // espace.protocol.Rules' defaults: the controller omits fields equal to them
   const DEFAULT_RULES = {
@@ -183,16 +186,27 @@
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/agent";
   }
 
+  function enrolKey() {
+    let key = store.get(K.enrol);
+    if (!key) {
+      const bytes = crypto.getRandomValues(new Uint8Array(24));
+      key = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      store.put(K.enrol, key);
+    }
+    return key;
+  }
+
   function connect() {
     const token = store.get(K.token);
-    if (!token) { notSetUp(); return; }
     const sock = new WebSocket(wsUrl());
     ws = sock;
     sock.onopen = () => {
       const hello = {
-        type: "hello", station: station, token: token, protocol: PROTOCOL_VERSION,
+        type: "hello", station: station, protocol: PROTOCOL_VERSION,
         agent_version: "kiosk-1", capabilities: ["session", "help"], platform: "kiosk",
       };
+      if (token) hello.token = token;
+      else hello.enrol_key = enrolKey(); // no token: ask to join; an admin approves the code shown
       if (session) hello.session = { session_id: session.session_id, start: session.start, end: session.end, cause: session.cause };
       sock.send(JSON.stringify(hello));
     };
@@ -211,10 +225,15 @@
       for (const resolve of pendingStarts.values()) resolve(null);
       pendingStarts.clear();
       lastClose = e.code;
+      if (e.code === UNAUTHORISED && token && store.get(K.token) === token) {
+        store.put(K.token, null); // refused or revoked: enrol again, like a PC
+        store.put(K.code, null);
+      }
       if (e.code === UNAUTHORISED && !session) notSetUp();
       renderSession();
-      const exp = Math.min(attempt + (e.code === UNAUTHORISED ? 4 : 0), 16);
-      const delay = Math.random() * Math.min(30, 0.5 * 2 ** exp); // full jitter
+      const exp = Math.min(attempt + (e.code === UNAUTHORISED || e.code === PENDING ? 4 : 0), 16);
+      // waiting for approval: ask again every 2-10 s, so the tablet opens seconds after the admin's tap
+      const delay = e.code === PENDING ? 2 + Math.random() * 8 : Math.random() * Math.min(30, 0.5 * 2 ** exp); // full jitter
       attempt += 1;
       setTimeout(connect, delay * 1000);
     };
@@ -225,6 +244,12 @@
   }
 
   function welcomed_(m) {
+    if (m.token) { // enrolled: the tablet's own token, kept across visitors like the others
+      store.put(K.token, m.token);
+      store.put(K.enrol, null);
+      store.put(K.code, null);
+      if (!session && !locked) showLock("unavailable");
+    }
     rules = withDefaults(m.rules);
     store.put(K.rules, m.rules);
     clock.sync(m.server_time);
@@ -247,7 +272,7 @@
   function handle(m) {
     switch (m.type) {
       case "welcome": welcomed_(m); return;
-      case "pending": notSetUp(); return;
+      case "pending": store.put(K.code, m.fingerprint || ""); notSetUp(); return;
       case "event_ack": case "event_reject": acked(m.id); return;
       case "error": console.warn("espace: controller error", m.reason); return;
       case "refuse": { const r = pendingStarts.get(m.request); if (r) r(m); return; }
@@ -459,7 +484,10 @@
   }
 
   function notSetUp() {
-    if (!session) showNotice("kiosk.not_set_up.title", ["kiosk.not_set_up.body"]);
+    if (session) return;
+    const code = store.get(K.code);
+    if (code) showNotice("setup.title", ["setup.body"], [["setup.code", { code: code }]]); // waiting for approval
+    else showNotice("kiosk.not_set_up.title", ["kiosk.not_set_up.body"]);
   }
 
   function showLock(mode, offer) {

@@ -8,9 +8,13 @@ Screenshots at tablet size (800x1280) go to $ESPACE_SHOTS (or the test's tmp dir
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -206,12 +210,31 @@ async def test_a_full_tablet_session(site: Site, browser, shots: Path) -> None:
     await page.close()
 
 
-async def test_a_wrong_token_shows_not_set_up(site: Site, browser, shots: Path) -> None:
+async def test_a_tablet_without_a_valid_token_asks_to_join_and_opens_once_approved(site: Site, browser, shots: Path) -> None:
+    """A wrong (or revoked) token is dropped; the tablet enrols like a PC, showing the code an admin approves."""
     site.controller.add_station("TAB-05")
     page = await browser.new_page(viewport=TABLET)
     await page.goto(site.kiosk_url("TAB-05", "not-the-token"))
-    await wait_js(page, "() => document.querySelector('#notice-title').textContent === 'Tablette non configurée'")
+    await wait_js(page, "() => document.querySelector('#notice-title').textContent === \"Ce poste est en cours d'installation\"")
     assert await page.is_hidden("#screen-lock")
+    (row,) = site.controller.rows("SELECT key_hash, platform FROM enrolments WHERE station = 'TAB-05'")
+    code = f"{row['key_hash'][:4]}-{row['key_hash'][4:8]}".upper()
+    assert row["platform"] == "kiosk"
+    assert await page.text_content("#notice-extra") == f"Code pour l'animateur : {code}"
+    await page.screenshot(path=str(shots / "07-kiosk-setup-fr.png"))
+    approved = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "controller.cli", "station", "approve", "TAB-05", "--database", str(site.controller.db)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
+    )  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    await page.wait_for_selector("#screen-lock:not([hidden])", timeout=30000)  # its own token now
+    stored = await page.evaluate("() => [localStorage.getItem('espace.token'), localStorage.getItem('espace.enrol_key')]")
+    assert stored[0] is not None
+    assert stored[1] is None
+    (kept,) = site.controller.rows("SELECT status, token_hash FROM stations WHERE id = 'TAB-05'")
+    assert kept["status"] == "approved"
+    assert json.loads(stored[0]) not in kept["token_hash"]  # only the hash is kept
     await page.close()
 
 
