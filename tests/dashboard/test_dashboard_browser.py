@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from controller import staff
-from controller.store import Store
-from tests.support.browser import needs_chromium, wait_js
+from tests.support.browser import add_staff, needs_chromium, wait_js
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
 pytest.importorskip("playwright.async_api")
@@ -38,19 +35,10 @@ class Site:
         return self.controller.rows(sql, *args)
 
 
-async def _add_staff(db: Path) -> None:
-    store = Store(db)
-    await store.open()
-    try:
-        await store.write(lambda d: staff.add_staff(d, "sam", PASSWORD, "steward", "en", time.time()))
-    finally:
-        await store.close()
-
-
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     s = Site(tmp_path)
-    await _add_staff(s.controller.db)
+    await add_staff(s.controller.db, ("sam", PASSWORD, "steward", "en"))
     tokens = {st: s.controller.add_station(st) for st in AGENTS}
     s.controller.start()
     for st in AGENTS:

@@ -8,37 +8,12 @@ once and it must ask again. A steward sees no such panel.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from controller import staff
-from controller.store import Store
-from tests.support.browser import needs_chromium
+from tests.support.browser import add_staff, logged_in, needs_chromium
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
 pytestmark = needs_chromium
-
-
-async def _add_staff(db: Path) -> None:
-    store = Store(db)
-    await store.open()
-    try:
-        await store.write(lambda d: staff.add_staff(d, "ada", "admin password 1", "admin", "en", time.time()))
-        await store.write(lambda d: staff.add_staff(d, "sam", "steward password 1", "steward", "fr", time.time()))
-    finally:
-        await store.close()
-
-
-async def _login(browser, url: str, login: str, password: str):  # type: ignore[no-untyped-def]
-    ctx = await browser.new_context(viewport={"width": 1280, "height": 860})
-    page = await ctx.new_page()
-    await page.goto(url + "/login")
-    await page.fill("#login", login)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(url + "/floor")
-    await page.wait_for_selector("#conn:not(.down)")
-    return page
 
 
 async def _status(agent: AgentProc) -> dict:
@@ -47,13 +22,13 @@ async def _status(agent: AgentProc) -> dict:
 
 async def test_an_admin_approves_a_new_station_from_the_floor_and_revokes_it(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
     ctl = ControllerProc(tmp_path, shared_clock(speed=10.0))
-    await _add_staff(ctl.db)
+    await add_staff(ctl.db, ("ada", "admin password 1", "admin", "en"), ("sam", "steward password 1", "steward", "fr"))
     ctl.start()
     agent = AgentProc(tmp_path, "PC-12", "", ctl.ws_url, ctl.clock)
     agent.token = ""  # no token: the agent asks to enrol
     try:
-        ada = await _login(browser, ctl.url, "ada", "admin password 1")
-        sam = await _login(browser, ctl.url, "sam", "steward password 1")
+        ada = await logged_in(browser, ctl.url, "ada", "admin password 1")
+        sam = await logged_in(browser, ctl.url, "sam", "steward password 1")
         await agent.start()
         item = '.enrol-item[data-station="PC-12"]'
         await ada.wait_for_selector(item, timeout=20000)  # live: the request is published on the feed

@@ -9,50 +9,18 @@ the alert leaves both lists with no tap.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from controller import staff
-from controller.store import Store
+from tests.support.browser import add_staff, logged_in, needs_chromium
 from tests.support.cups import cups_missing_reason, private_cups
 from tests.support.procs import ControllerProc, shared_clock
 
-pw = pytest.importorskip("playwright.async_api")
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-pytestmark = [
-    pytest.mark.skipif(not shutil.which(CHROMIUM), reason="needs Debian's chromium"),
-    pytest.mark.skipif(cups_missing_reason() is not None, reason=str(cups_missing_reason())),
-]
+pytestmark = [needs_chromium, pytest.mark.skipif(cups_missing_reason() is not None, reason=str(cups_missing_reason()))]
 
 
-async def _add_staff(db: Path) -> None:
-    store = Store(db)
-    await store.open()
-    try:
-        for login in ("sam", "lou"):
-            await store.write(lambda d, login=login: staff.add_staff(d, login, f"{login} password 1", "steward", "en", time.time()))
-    finally:
-        await store.close()
-
-
-async def _login(browser, url: str, login: str):  # type: ignore[no-untyped-def]
-    ctx = await browser.new_context(viewport={"width": 1280, "height": 860})
-    page = await ctx.new_page()
-    await page.goto(url + "/login")
-    await page.fill("#login", login)
-    await page.fill("#password", f"{login} password 1")
-    await page.click("button[type=submit]")
-    await page.wait_for_url(url + "/floor")
-    await page.wait_for_selector("#conn:not(.down)")
-    return page
-
-
-async def test_a_printer_jam_reaches_both_stewards_and_closes_when_the_printer_works(tmp_path: Path) -> None:
+async def test_a_printer_jam_reaches_both_stewards_and_closes_when_the_printer_works(tmp_path: Path, browser, shots: Path) -> None:  # type: ignore[no-untyped-def]
     with private_cups(tmp_path) as cups:
         config = tmp_path / "site.toml"
         config.write_text(
@@ -61,33 +29,28 @@ async def test_a_printer_jam_reaches_both_stewards_and_closes_when_the_printer_w
             encoding="utf-8",
         )
         ctl = ControllerProc(tmp_path, shared_clock(speed=10.0), config=config)  # a poll every real second
-        await _add_staff(ctl.db)
+        await add_staff(ctl.db, *((login, f"{login} password 1", "steward", "en") for login in ("sam", "lou")))
         await asyncio.to_thread(ctl.start)
         try:
-            async with pw.async_playwright() as p:
-                browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-                try:
-                    sam = await _login(browser, ctl.url, "sam")
-                    lou = await _login(browser, ctl.url, "lou")
-                    await sam.wait_for_selector("#map .tile.printer")
+            sam = await logged_in(browser, ctl.url, "sam", "sam password 1")
+            lou = await logged_in(browser, ctl.url, "lou", "lou password 1")
+            await sam.wait_for_selector("#map .tile.printer")
 
-                    await asyncio.to_thread(cups.disable, "paper jam")
-                    item = '.help-item[data-station="PRN-1"]'
-                    for page in (sam, lou):
-                        await page.wait_for_selector(item, timeout=15000)
-                        assert "Paper jam" in (await page.text_content(f"{item} .station") or ""), await page.text_content(item)
-                    assert "PRN-1" in (await sam.text_content("#alert") or "")
+            await asyncio.to_thread(cups.disable, "paper jam")
+            item = '.help-item[data-station="PRN-1"]'
+            for page in (sam, lou):
+                await page.wait_for_selector(item, timeout=15000)
+                assert "Paper jam" in (await page.text_content(f"{item} .station") or ""), await page.text_content(item)
+            assert "PRN-1" in (await sam.text_content("#alert") or "")
 
-                    await sam.click(f"{item} .btn-take")
-                    await lou.wait_for_selector(f"{item}.taken", timeout=5000)  # no tile to tell lou: the feed does
-                    assert "sam" in (await lou.text_content(item) or "")
-                    await sam.screenshot(path=str(tmp_path / "printer-alert-taken.png"), full_page=True)
+            await sam.click(f"{item} .btn-take")
+            await lou.wait_for_selector(f"{item}.taken", timeout=5000)  # no tile to tell lou: the feed does
+            assert "sam" in (await lou.text_content(item) or "")
+            await sam.screenshot(path=str(shots / "printer-alert-taken.png"), full_page=True)
 
-                    await asyncio.to_thread(cups.enable)  # sam cleared the jam
-                    for page in (sam, lou):
-                        await page.wait_for_selector(item, state="detached", timeout=15000)
-                finally:
-                    await browser.close()
+            await asyncio.to_thread(cups.enable)  # sam cleared the jam
+            for page in (sam, lou):
+                await page.wait_for_selector(item, state="detached", timeout=15000)
         finally:
             ctl.kill()
     [(taken_by, done)] = ctl.rows("SELECT taken_by, done FROM help_requests WHERE kind = 'printer'")

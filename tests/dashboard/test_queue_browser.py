@@ -8,30 +8,18 @@ it; the ticket's holder types it on PC-01's lock screen (the session screen's
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from controller import staff
-from controller.store import Store
-from tests.support.browser import needs_chromium
+from tests.support.browser import add_staff, logged_in, needs_chromium
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
 pytestmark = needs_chromium
 
 
-async def _add_staff(db: Path) -> None:
-    store = Store(db)
-    await store.open()
-    try:
-        await store.write(lambda d: staff.add_staff(d, "dee", "desk password 1", "steward", "en", time.time()))
-    finally:
-        await store.close()
-
-
 async def test_a_ticket_is_called_to_the_freed_pc_on_the_public_screen_and_claimed_there(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
     clock = shared_clock(start="2026-11-19T10:00", speed=10.0)
     ctl = ControllerProc(tmp_path, clock)
-    await _add_staff(ctl.db)
+    await add_staff(ctl.db, ("dee", "desk password 1", "steward", "en"))
     token = ctl.add_station("PC-01")
     ctl.start()
     pc = AgentProc(tmp_path, "PC-01", token, ctl.ws_url, clock)
@@ -40,12 +28,7 @@ async def test_a_ticket_is_called_to_the_freed_pc_on_the_public_screen_and_claim
         await wait_for(lambda: _connected(pc), what="PC-01 to connect")
         assert (await pc.call("start"))["ok"]  # the only connected PC is busy
 
-        desk = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
-        await desk.goto(ctl.url + "/login")
-        await desk.fill("#login", "dee")
-        await desk.fill("#password", "desk password 1")
-        await desk.click("button[type=submit]")
-        await desk.wait_for_url(ctl.url + "/floor")
+        desk = await logged_in(browser, ctl.url, "dee", "desk password 1")
         await desk.goto(ctl.url + "/desk")
         screen = await (await browser.new_context(viewport={"width": 1920, "height": 1080})).new_page()
         await screen.goto(ctl.url + "/now-serving")

@@ -54,3 +54,32 @@ async def wait_js(page: Any, expression: str, within: float = 15.0) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within} s waiting for {expression}")
         await asyncio.sleep(0.05)
+
+
+async def add_staff(db: Any, *accounts: tuple[str, str, str, str]) -> None:
+    """Staff accounts ``(login, password, role, lang)`` straight into a controller's store (before it starts)."""
+    import time
+
+    from controller import staff
+    from controller.store import Store
+
+    store = Store(db)
+    await store.open()
+    try:
+        for login, password, role, lang in accounts:
+            await store.write(lambda d, a=(login, password, role, lang): staff.add_staff(d, *a, time.time()))
+    finally:
+        await store.close()
+
+
+async def logged_in(browser: Any, url: str, login: str, password: str, viewport: dict[str, int] | None = None) -> Any:
+    """A new browser context logged in as ``login``, on the floor page, live."""
+    ctx = await browser.new_context(viewport=viewport or {"width": 1280, "height": 860})
+    page = await ctx.new_page()
+    await page.goto(url + "/login")
+    await page.fill("#login", login)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(url + "/floor")
+    await page.wait_for_selector("#conn:not(.down)")
+    return page
