@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def cmd_service(args: argparse.Namespace) -> int:
     state = Path(cfg.agent.state_dir)
 
     async def main() -> None:
-        url: object = cfg.controller.url
+        url: str | Callable[[], Awaitable[str | None]] = cfg.controller.url
         finder = None
         if cfg.controller.discover and cfg.controller.interfaces:  # no interface named: no mDNS, no zeroconf loaded
             from agent.discovery import ControllerFinder

@@ -122,6 +122,7 @@ def build_probes(cfg: AgentConfig) -> Any:
         if cfg.wipe.roots
         else FakeResetter()
     )
+    health: PsutilHealth | FakeHealth
     try:
         health = PsutilHealth(cfg.health.disk_path)
     except OSError:

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import msgspec
@@ -35,6 +36,7 @@ from agent.probes.base import (
     FakeResetter,
     HealthSource,
     IdleSource,
+    PrintRecord,
     PrintSource,
     Resetter,
 )
@@ -59,6 +61,17 @@ log = logging.getLogger(__name__)
 AGENT_VERSION = "0.1.0"
 UNAUTHORISED = 4401
 PENDING = 4403
+
+
+def _warned_event(seq: int, *, at: float, session_id: str, minutes: int, kind: Literal["time", "last_call"]) -> p.SessionWarned:
+    return p.SessionWarned(id=p.new_id(), seq=seq, at=at, session_id=session_id, minutes_left=minutes, kind=kind)
+
+
+def _print_event(seq: int, *, record: PrintRecord, session_id: str | None, source: Literal["cups", "fake"]) -> p.PrintJob:
+    return p.PrintJob(
+        id=p.new_id(), seq=seq, at=record.at, job=record.job[:100], printer=record.printer[:200], pages=record.pages,
+        colour_pages=record.colour_pages, session_id=session_id, source=source,
+    )  # fmt: skip
 
 
 @dataclass
@@ -310,9 +323,8 @@ class Agent:
             if isinstance(action, Warn):
                 mark_warned(s, action, rules)
                 await self._save_session()
-                await self._emit(
-                    lambda seq, a=action: p.SessionWarned(id=p.new_id(), seq=seq, at=now, session_id=s.session_id, minutes_left=a.minutes, kind=a.kind)
-                )
+                warned = functools.partial(_warned_event, at=now, session_id=s.session_id, minutes=action.minutes, kind=action.kind)
+                await self._emit(warned)
                 self._ui({"ui": "warn", "minutes": action.minutes, "kind": action.kind})
             elif isinstance(action, IdlePrompt):
                 s.idle_prompted = True
@@ -336,12 +348,8 @@ class Agent:
                 sid = s.session_id if s is not None and s.start - 1 <= r.at <= s.end + 120 else None
                 if s is not None and sid is not None:
                     s.pages += r.pages
-                await self._emit(
-                    lambda seq, r=r, sid=sid: p.PrintJob(
-                        id=p.new_id(), seq=seq, at=r.at, job=r.job[:100], printer=r.printer[:200], pages=r.pages,
-                        colour_pages=r.colour_pages, session_id=sid, source="fake" if isinstance(self.probes.prints, FakePrints) else "cups",
-                    )
-                )
+                source: Literal["cups", "fake"] = "fake" if isinstance(self.probes.prints, FakePrints) else "cups"
+                await self._emit(functools.partial(_print_event, record=r, session_id=sid, source=source))
                 if s is not None and sid is not None:
                     await self._check_quota(s)
 
@@ -424,7 +432,8 @@ class Agent:
         hello = p.Hello(
             station=self.station, token=self.token, enrol_key=None if self.token else self.enrol_key,
             agent_version=AGENT_VERSION, capabilities=["session", "print", "help"],
-            session=self.session.info() if self.session else None, **self.identity,
+            session=self.session.info() if self.session else None, hostname=self.identity["hostname"],
+            platform=self.identity["platform"], mac=self.identity["mac"],
         )
         await ws.send_str(p.encode(hello))
         first = await ws.receive(timeout=15)

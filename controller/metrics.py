@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from espace.gcwatch import GcWatch
@@ -17,13 +18,13 @@ class Metrics:
     def inc(self, name: str, by: int = 1) -> None:
         self.counters[name] += by
 
-    def render(self, gauges: dict[str, float]) -> str:
-        gauges = {**gauges, **self.gc.gauges()}
+    def render(self, gauges: Mapping[str, float]) -> str:
+        gauges = {**gauges, **self.gc.gauges()}  # a new dict: the caller's stays as it was
         lines = []
         for name, value in sorted(self.counters.items()):
             lines.append(f"# TYPE espace_{name} counter")
             lines.append(f"espace_{name} {value}")
-        for name, value in sorted(gauges.items()):
+        for name, level in sorted(gauges.items()):
             lines.append(f"# TYPE espace_{name} gauge")
-            lines.append(f"espace_{name} {value}")
+            lines.append(f"espace_{name} {level}")
         return "\n".join(lines) + "\n"

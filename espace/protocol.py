@@ -16,7 +16,7 @@ Instants are UTC epoch seconds (float).
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeGuard
 
 import msgspec
 
@@ -332,5 +332,5 @@ def decode_from_controller(data: str | bytes) -> FromController:
     return _decode(_from_controller, data)  # type: ignore[return-value]
 
 
-def is_event(msg: object) -> bool:
+def is_event(msg: object) -> TypeGuard[Event]:
     return isinstance(msg, EVENT_TYPES)

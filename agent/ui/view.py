@@ -33,7 +33,7 @@ from agent.ui.panel import Panel
 from agent.ui.texts import At, Day, Part, Raw, Texts
 from espace.i18n import LANGS, same_local_day
 
-Mode = Literal["lock", "session", "closed", "out_of_order", "cleaning"]
+Mode = Literal["lock", "session", "closed", "out_of_order", "cleaning", "setup"]
 HELP_STATES = ("none", "sent", "coming", "unreachable")
 REFUSALS = ("closed", "reserved", "locked", "busy", "bad_ticket", "no_time")
 

@@ -96,8 +96,8 @@ class OpeningHours:
     def ranges_on(self, day: date) -> tuple[Range, ...]:
         """The day's hours in local time (exceptions win over the weekly hours)."""
         if day in self.exceptions:
-            return self.exceptions[day]
-        return self.weekly.get(day.weekday(), ())
+            return tuple(self.exceptions[day])
+        return tuple(self.weekly.get(day.weekday(), ()))
 
     def slots_on(self, day: date) -> list[tuple[float, float]]:
         """The day's open slots as ``(open, close)`` UTC epoch pairs, in order."""

@@ -18,7 +18,8 @@ or raises :class:`EventRejected` when the event cannot be taken *now*: a sequenc
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 import sqlite_utils
 
@@ -181,7 +182,7 @@ def _print(conn, station: str, kind: str, ev: p.PrintJob) -> None:
         )
 
 
-_APPLY = {
+_APPLY: dict[type, Callable[[Any, str, str, Any], None]] = {
     p.SessionStarted: _started,
     p.SessionWarned: _warned,
     p.SessionExtended: _extended,

@@ -15,8 +15,10 @@ station's session) gets an ``event_reject`` and stays out of the store.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
+import sqlite_utils
 from aiohttp import WSMsgType, web
 
 from controller import enrolment, sessions, stations
@@ -112,7 +114,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     old = floor.attach(conn)
     if old is not None:
         log.info("%s: a new connection replaces the old one", peer)
-        asyncio.create_task(old.close(REPLACED, "replaced by a new connection"))
+        asyncio.ensure_future(old.close(REPLACED, "replaced by a new connection"))
     live = floor.live[station]
     live.locked = row["locked_reason"]
     if hello.session is not None:
@@ -154,12 +156,13 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
             if isinstance(m, p.Heartbeat):
                 floor.heartbeat(station, m)
             elif p.is_event(m):
-                received = clock.now()
-                fut = store.submit(lambda db, m=m, received=received: apply_event(db, station, m, received))
+                fut = store.submit(functools.partial(_apply, station=station, ev=m, received=clock.now()))
                 acks.put_nowait((m, fut))
             elif isinstance(m, p.StartRequest):
                 decision = sessions.decide_start(app[SITE], floor.live[station], m, clock.now())
-                await send(p.encode(decision.grant or decision.refuse))
+                answer: p.Grant | p.Refuse | None = decision.grant or decision.refuse
+                assert answer is not None  # decide_start always grants or refuses
+                await send(p.encode(answer))
             elif isinstance(m, p.CommandAck):
                 floor.command_acked(m)
             elif isinstance(m, p.Hello):
@@ -173,6 +176,10 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
             floor.detach(conn)
             log.info("%s: disconnected (%s)", peer, ws.close_code)
     return ws
+
+
+def _apply(db: sqlite_utils.Database, *, station: str, ev: p.Event, received: float) -> str:
+    return apply_event(db, station, ev, received)
 
 
 async def _ack_in_order(

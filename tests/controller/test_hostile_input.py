@@ -542,7 +542,8 @@ def test_a_failed_commit_never_lets_a_later_sequence_overtake_it(server: Server)
     taken = threading.Event()
 
     def flaky_commit(batch):  # the store seam: the disk is full for exactly one batch, the one holding seq N
-        if first_id and any(first_id[0] in repr(getattr(fn, "__defaults__", None)) for fn, _ in batch):
+        # each write is functools.partial(_apply, ev=...): find the one carrying event N
+        if first_id and any(first_id[0] in repr(getattr(fn, "keywords", None)) for fn, _ in batch):
             first_id.clear()
             taken.set()
             deadline = time.monotonic() + 5
