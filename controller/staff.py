@@ -45,6 +45,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
 
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # the login form reads no more than this
 SESSION_TTL_S = 14 * 3600  # one working day and its overtime, in real time (controller.web.auth.Auth.wall)
 FREE_FAILURES = 5
 BASE_LOCK_S = 60.0
@@ -57,7 +58,16 @@ _DUMMY_HASH = _hasher.hash("espace-no-such-account")
 
 
 class StaffError(ValueError):
-    """A staff account request that cannot be applied; the text says why."""
+    """A staff account request that cannot be applied; the text says why (in English).
+
+    ``code`` and ``params`` are what the staff API answers (``err.<code>`` in the
+    catalog, filled with ``params``); the command line prints the text.
+    """
+
+    def __init__(self, message: str, code: str = "bad_staff", **params: str | int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def allowed(role: str, capability: str) -> bool:
@@ -70,12 +80,15 @@ class Staff:
     role: str
     lang: str
     disabled: bool = False
+    created: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             "login": self.login,
             "role": self.role,
             "lang": self.lang,
+            "disabled": self.disabled,
+            "created": self.created,
             "capabilities": sorted(CAPABILITIES.get(self.role, ())),
         }
 
@@ -97,36 +110,93 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def check_login(login: str) -> None:
+    if not LOGIN_RE.fullmatch(login):  # not match: '$' lets a trailing newline through
+        raise StaffError(
+            "login: 2 to 32 characters, lower-case letters, digits, '.', '_' or '-'", code="bad_login"
+        )
+
+
+def check_role(role: str) -> None:
+    if role not in ROLES:
+        raise StaffError(f"role must be one of {', '.join(ROLES)}, not {role!r}", code="bad_role")
+
+
+def check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise StaffError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}", code="bad_lang")
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(f"password: at least {MIN_PASSWORD} characters", code="short_password", min=MIN_PASSWORD)
+    if len(password) > MAX_PASSWORD:
+        raise StaffError(f"password: at most {MAX_PASSWORD} characters", code="long_password", max=MAX_PASSWORD)
+
+
 def add_staff(
     db: sqlite_utils.Database, login: str, password: str, role: str, lang: str, now: float
 ) -> Staff:
-    if not LOGIN_RE.match(login):
-        raise StaffError("login: 2 to 32 characters, lower-case letters, digits, '.', '_' or '-'")
-    if role not in ROLES:
-        raise StaffError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if lang not in LANGS:
-        raise StaffError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
-    if len(password) < MIN_PASSWORD:
-        raise StaffError(f"password: at least {MIN_PASSWORD} characters")
+    check_login(login)
+    check_role(role)
+    check_lang(lang)
+    check_password(password)
     if db.execute("SELECT 1 FROM staff WHERE login = ?", [login]).fetchone():
-        raise StaffError(f"{login} already exists")
+        raise StaffError(f"{login} already exists", code="staff_exists", login=login)
     db.execute(
         "INSERT INTO staff (login, password_hash, role, lang, created, disabled) VALUES (?,?,?,?,?,0)",
         [login, hash_password(password), role, lang, now],
     )
-    return Staff(login, role, lang)
+    return Staff(login, role, lang, created=now)
 
 
 def list_staff(db: sqlite_utils.Database) -> list[Staff]:
-    rows = db.execute("SELECT login, role, lang, disabled FROM staff ORDER BY login").fetchall()
-    return [Staff(r[0], r[1], r[2], bool(r[3])) for r in rows]
+    rows = db.execute("SELECT login, role, lang, disabled, created FROM staff ORDER BY login").fetchall()
+    return [Staff(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+
+def get_staff(db: sqlite_utils.Database, login: str) -> Staff | None:
+    row = db.execute("SELECT login, role, lang, disabled, created FROM staff WHERE login = ?", [login]).fetchone()
+    return None if row is None else Staff(row[0], row[1], row[2], bool(row[3]), row[4])
+
+
+def end_sessions(db: sqlite_utils.Database, login: str, keep: str | None = None) -> list[str]:
+    """End the account's sessions (but ``keep``, a token hash); their token hashes, to forget them."""
+    digests = [d for d in session_digests(db, login) if d != keep]
+    for digest in digests:
+        delete_session(db, digest)
+    return digests
+
+
+def session_digests(db: sqlite_utils.Database, login: str) -> list[str]:
+    return [r[0] for r in db.execute("SELECT token_hash FROM staff_sessions WHERE login = ?", [login])]
 
 
 def disable_staff(db: sqlite_utils.Database, login: str) -> bool:
     """Disable an account and end its sessions; False when there is no such login."""
     cur = db.execute("UPDATE staff SET disabled = 1 WHERE login = ?", [login])
-    db.execute("DELETE FROM staff_sessions WHERE login = ?", [login])
+    end_sessions(db, login)
     return cur.rowcount > 0
+
+
+def enable_staff(db: sqlite_utils.Database, login: str) -> bool:
+    """Let a disabled account log in again (with its old password); False when there is no such login."""
+    return db.execute("UPDATE staff SET disabled = 0 WHERE login = ?", [login]).rowcount > 0
+
+
+def set_role(db: sqlite_utils.Database, login: str, role: str) -> bool:
+    """A new role, effective on the account's next request; False when there is no such login."""
+    check_role(role)
+    return db.execute("UPDATE staff SET role = ? WHERE login = ?", [role, login]).rowcount > 0
+
+
+def set_password(db: sqlite_utils.Database, login: str, password: str, keep: str | None = None) -> bool:
+    """A new password; the account's other sessions (all but ``keep``) end. False when there is no such login."""
+    check_password(password)
+    if db.execute("UPDATE staff SET password_hash = ? WHERE login = ?", [hash_password(password), login]).rowcount == 0:
+        return False
+    end_sessions(db, login, keep)
+    return True
 
 
 def verify_password(db: sqlite_utils.Database, login: str, password: str) -> Staff | None:

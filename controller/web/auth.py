@@ -109,6 +109,10 @@ class Auth:
         self.cache[digest] = (found, time.monotonic())
         return found
 
+    def refresh(self, digest: str) -> None:
+        """Re-read this session from the store on its next request (its account changed)."""
+        self.cache.pop(digest, None)
+
     async def forget(self, digest: str) -> None:
         self.cache.pop(digest, None)
         await self.close_sockets(digest)
@@ -181,7 +185,7 @@ async def headers_middleware(request: web.Request, handler: Handler) -> web.Stre
     if not isinstance(response, web.WebSocketResponse) and not response.prepared:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.path in ("/login", "/floor"):
+        if request.path in ("/login", "/floor", "/admin/staff"):
             response.headers["Content-Security-Policy"] = (
                 "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
             )

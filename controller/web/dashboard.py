@@ -4,6 +4,7 @@
 
 - :mod:`controller.web.auth` — the middleware that guards every route, login, logout, ``/api/me``;
 - :mod:`controller.web.actions` — ``POST /api/stations/{id}/extend|end|message|lock|unlock|open|approve|revoke``;
+- :mod:`controller.web.staff_api` — ``GET|POST /api/staff``, ``POST /api/staff/{login}/…``, ``GET /admin/staff``;
 - :mod:`controller.web.help_api` — ``GET /api/help``, ``POST /api/help/{id}/take|done``;
 - here: ``GET /floor`` (the page), ``GET /api/site`` (printers, queue length, the map's size),
   ``GET /i18n/{lang}.json`` (public), ``/ws/floor`` (the live feed, closed at logout),
@@ -19,7 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from controller.web import actions, auth, enrol_api, help_api, keys
+from controller.web import actions, auth, enrol_api, help_api, keys, staff_api
 from controller.web.auth import STATIC, current
 
 
@@ -104,6 +105,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/live", to_floor)
     actions.setup(app)
     enrol_api.setup(app)
+    staff_api.setup(app)
     help_api.setup(app)
     app.router.add_get("/floor", floor_page)
     app.router.add_get("/api/site", site)

@@ -45,6 +45,9 @@ def codes_in_source() -> tuple[set[str], set[str]]:
                     code = node.args[0]
                     assert isinstance(code, ast.Constant), f"{path}:{node.lineno}: a literal code"
                     booking.add(code.value)
+                elif name == "StaffError":  # the staff API answers its code= as the error
+                    errors |= {k.value.value for k in node.keywords
+                               if k.arg == "code" and isinstance(k.value, ast.Constant)}  # fmt: skip
                 elif name in ERROR_CALLS and len(node.args) > ERROR_CALLS[name]:
                     values.append(node.args[ERROR_CALLS[name]])
             elif isinstance(node, ast.Dict):
@@ -64,6 +67,7 @@ def codes_in_source() -> tuple[set[str], set[str]]:
 def test_the_scan_finds_the_codes() -> None:
     errors, booking = codes_in_source()
     assert {"booking_conflict", "bad_booking", "help_taken", "offline", "extension_queue", "long_text"} <= errors
+    assert {"bad_login", "short_password", "staff_exists", "self_disable", "no_staff"} <= errors
     assert {"station_booked", "not_enough_free", "ends_before_start", "bad_recurrence", "bad_instant"} <= booking
 
 
