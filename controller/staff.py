@@ -128,6 +128,10 @@ def check_lang(lang: str) -> None:
 
 
 def check_password(password: str) -> None:
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in JSON): argon2 hashes UTF-8
+        raise StaffError("password: not valid text", code="bad_body") from None
     if len(password) < MIN_PASSWORD:
         raise StaffError(f"password: at least {MIN_PASSWORD} characters", code="short_password", min=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:

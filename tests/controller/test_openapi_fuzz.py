@@ -13,8 +13,11 @@ so that requests also get past "no such station" into the rules:
   file describes it, invalid data refused;
 - without a session: every protected operation answers 401, the public ones never 5xx.
 
+The staff operations act on the admin's own account too: disabling or demoting it is
+refused (409), and a new password keeps the session it was set from.
+
 Afterwards the controller must still answer ``/healthz`` and the admin's session must
-still hold; the bookings table must hold exactly the bookings the API answered 201 for,
+still hold (and still be an admin's); the bookings table must hold exactly the bookings the API answered 201 for,
 each within bounds, and nothing absurd may be stored on a station.
 """
 
@@ -45,6 +48,7 @@ from tests.support.served import serve
 SPEC_PATH = Path(__file__).resolve().parents[2] / "controller" / "openapi.json"
 SPEC = json.loads(SPEC_PATH.read_text("utf-8"))
 ADMIN = staff.Staff("ada", "admin", "fr")
+STEWARD = staff.Staff("sam", "steward", "nl")  # for the staff operations to act on
 PASSWORD = "correct horse battery"  # the file's login example: that example logs in (200)
 SEED = 8  # issue 8
 MAX_EXAMPLES = 50  # per operation and pass, besides the coverage phase's boundary cases
@@ -66,6 +70,8 @@ DICTIONARIES = {
         1e300,
     ],
     "dates": ["2026-11-19", "0001-01-01", "9999-12-31"],
+    # the fuzz's own admin (whom it may neither disable nor demote: 409), a steward, nobody
+    "logins": [ADMIN.login, STEWARD.login, "nobody"],
     "recurrences": [
         "daily",
         "weekly:thu",
@@ -78,6 +84,7 @@ DICTIONARIES = {
 BINDINGS = {  # parameter: (dictionary, how often a value is drawn from it)
     "path.station": ("stations", 0.5),
     "path.help_id": ("help", 0.5),
+    "path.login": ("logins", 0.7),
     "body.stations[*]": ("stations", 0.9),
     "body.start": ("instants", 0.7),
     "body.end": ("instants", 0.7),
@@ -157,11 +164,12 @@ class Controller:
         self.served = self.call(serve(self.app))
         self.url = self.served.url
         store, now = self.app[keys.STORE], self.clock.now()
-        self.call(
-            store.write(
-                lambda db: staff.add_staff(db, ADMIN.login, PASSWORD, ADMIN.role, "fr", now)
+        for who in (ADMIN, STEWARD):
+            self.call(
+                store.write(
+                    lambda db, who=who: staff.add_staff(db, who.login, PASSWORD, who.role, who.lang, now)
+                )
             )
-        )
         r = requests.post(
             f"{self.url}/login", json={"login": ADMIN.login, "password": PASSWORD}, timeout=10
         )
@@ -245,6 +253,8 @@ def test_after_the_fuzz_the_controller_is_healthy_and_stored_only_what_it_accept
     r = requests.get(f"{controller.url}/api/me", cookies={COOKIE: controller.cookie}, timeout=10)
     assert r.status_code == 200  # the admin's session survived the fuzz (logout and all)
     assert r.json()["lang"] in ("fr", "nl", "en")
+    assert r.json()["role"] == "admin"
+    assert ("POST /api/staff", 201) in controller.answers, "no account was added: the fuzz never got past validation"
 
     rows = controller.read("SELECT id, start, end, kind, cancelled FROM bookings")
     assert {row[0] for row in rows} == controller.accepted
