@@ -441,6 +441,7 @@
       setConn(ws && ws.readyState === WebSocket.OPEN);
     });
     me = (await api("/api/me")).data;
+    for (const a of document.querySelectorAll("nav.pages a[data-cap]")) a.hidden = !can(a.dataset.cap); // the other pages this role may open
     $("who").textContent = t("floor.signed_in", { login: me.login });
     await loadStrings(me.lang);
     $("who").textContent = t("floor.signed_in", { login: me.login });

@@ -87,6 +87,10 @@ async def test_a_steward_runs_the_floor_live(site: Site, browser, tmp_path: Path
     await login(page, url)
     await page.wait_for_selector(tile("PC-01", "free"))
     assert await page.locator("#map button.tile").count() == 61
+    # the pages a steward may open are linked from the floor; the others are not shown
+    assert await page.is_visible('nav.pages a[href="/desk"]')
+    assert await page.is_hidden('nav.pages a[href="/reports"]')
+    assert await page.is_hidden('nav.pages a[href="/admin/staff"]')
     assert await page.text_content("#conn") == "● Live"
 
     # a visitor starts a session: the tile turns in_session with no reload

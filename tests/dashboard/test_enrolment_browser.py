@@ -36,6 +36,8 @@ async def test_an_admin_approves_a_new_station_from_the_floor_and_revokes_it(tmp
         shown = await ada.text_content(f"{item} .code") or ""
         assert shown.strip() == f"{code[:4]}-{code[4:8]}"  # the code the station shows on its screen
         assert await sam.locator("#enrol-panel").is_hidden()  # stewards do not let stations in
+        assert await ada.is_visible('nav.pages a[href="/admin/staff"]')  # an admin reaches the accounts page
+        assert await sam.is_hidden('nav.pages a[href="/admin/staff"]')
         await ada.screenshot(path=str(tmp_path / "enrol-request.png"), full_page=True)
 
         await ada.click(f"{item} .btn-approve")
