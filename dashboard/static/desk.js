@@ -89,7 +89,7 @@
     document.documentElement.lang = lang;
     $("lang").value = lang;
     const texts = {
-      title: "desk.title", issue: "desk.issue", "issue-accessible": "desk.issue_accessible", "h-called": "desk.called",
+      title: "desk.title", back: "desk.back", issue: "desk.issue", "issue-accessible": "desk.issue_accessible", "h-called": "desk.called",
       "h-waiting": "desk.waiting", "h-bookings": "desk.bookings", "l-label": "desk.booking.label", "l-start": "desk.booking.start",
       "l-end": "desk.booking.end", "l-stations": "desk.booking.stations", "l-count": "desk.booking.count",
       "l-recurrence": "desk.booking.recurrence", create: "desk.booking.create", "o-pc": "desk.booking.kind_pc", "o-tablet": "desk.booking.kind_tablet",

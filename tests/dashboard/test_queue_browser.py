@@ -29,7 +29,9 @@ async def test_a_ticket_is_called_to_the_freed_pc_on_the_public_screen_and_claim
         assert (await pc.call("start"))["ok"]  # the only connected PC is busy
 
         desk = await logged_in(browser, ctl.url, "dee", "desk password 1")
-        await desk.goto(ctl.url + "/desk")
+        await desk.click('nav.pages a[href="/desk"]')  # from the floor to the desk, and a way back
+        await desk.wait_for_url(ctl.url + "/desk")
+        await desk.wait_for_selector('#back[href="/floor"]:text("Back to the floor")')
         screen = await (await browser.new_context(viewport={"width": 1920, "height": 1080})).new_page()
         await screen.goto(ctl.url + "/now-serving")
         await screen.wait_for_selector("#none:not([hidden])")  # nobody called yet
