@@ -144,11 +144,13 @@ def test_make_idle_source_refuses_unknown_source() -> None:
 
 
 def test_auto_without_display_picks_logind(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
+    """The choice, at its OS seams (platform, DISPLAY, loginctl on PATH): runs on any CI host."""
+    from agent.probes import idle
 
-    from agent.probes.idle import make_idle_source
-
-    if sys.platform == "win32" or shutil.which("loginctl") is None:
-        pytest.skip("needs a Linux station with loginctl")
+    monkeypatch.setattr(idle.sys, "platform", "linux")
     monkeypatch.delenv("DISPLAY", raising=False)
-    assert isinstance(make_idle_source({}), LogindIdle)
+    monkeypatch.setattr(idle.shutil, "which", lambda name: f"/usr/bin/{name}" if name == "loginctl" else None)
+    assert isinstance(idle.make_idle_source({}), LogindIdle)
+    monkeypatch.setattr(idle.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="no idle source here"):
+        idle.make_idle_source({})
