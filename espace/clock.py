@@ -43,6 +43,10 @@ class SystemClock:
     def now(self) -> float:
         return time.time()
 
+    def spec(self) -> str:
+        """What :func:`clock_from_spec` turns back into real time, in another process."""
+        return "system"
+
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
 

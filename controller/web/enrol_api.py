@@ -45,9 +45,13 @@ async def _decide(request: web.Request, approve: bool) -> web.Response:
     app = request.app
     station = request.match_info["station"]
     actor, now = current(request).login, app[keys.CLOCK].now()
-    rows = await app[keys.STORE].read(enrolment.pending)
-    asked = next((r for r in rows if r["station"] == station and r["status"] == "pending"), None)
-    if asked is None or not await app[keys.STORE].write(lambda db: enrolment.decide(db, station, approve, actor, now)):
+
+    def decide(db: Any) -> dict[str, Any] | None:  # one write: the request as it was, if it was pending
+        asked = next((r for r in enrolment.pending(db) if r["station"] == station and r["status"] == "pending"), None)
+        return asked if asked is not None and enrolment.decide(db, station, approve, actor, now) else None
+
+    asked = await app[keys.STORE].write(decide)
+    if asked is None:
         return json_error(404, "no_enrolment", f"no pending request from {station}", params={"station": station})
     status = "approved" if approve else "rejected"
     await audit(request, f"staff.enrolment_{status}", station, {"fingerprint": asked["fingerprint"], "hostname": asked["hostname"]})

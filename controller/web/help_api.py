@@ -51,11 +51,10 @@ async def _notify(request: web.Request, station: str, help_id: str, state: str) 
 
 
 def _publish_help(request: web.Request, row: dict[str, Any], state: str) -> None:
-    """Tell every dashboard the help list changed. A visitor's request shows through its station's
-    view; a printer alert has no station view, so without this the other stewards would not see it taken or done."""
+    """Tell every dashboard the help list changed, whatever the request's kind (a printer alert has
+    no station tile whose change would tell the other stewards it was taken or done)."""
     app = request.app
-    if row.get("kind") == "printer":
-        app[keys.FLOOR].publish({"type": "help", "now": app[keys.CLOCK].now(), "help_id": row["id"], "state": state})
+    app[keys.FLOOR].publish({"type": "help", "now": app[keys.CLOCK].now(), "help_id": row["id"], "state": state})
 
 
 async def take(request: web.Request) -> web.Response:

@@ -88,14 +88,21 @@ async def create(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "staff": added.as_dict()}, status=201)
 
 
-async def _change(request: web.Request, type_: str, change: Callable[[Any], bool], body: dict[str, Any]) -> web.Response:
-    login = request.match_info["login"]
+async def _write(request: web.Request, login: str, write: Callable[[Any], Any]) -> Any:
+    """Run ``write`` in the store; a refusal (StaffError) or "no such account" (None or False) comes back
+    as the API's answer, a ``web.Response``; anything else is the write's result."""
     try:
-        found = await request.app[keys.STORE].write(change)
+        result = await request.app[keys.STORE].write(write)
     except staff.StaffError as exc:
         return _refused(exc)
-    if not found:
-        return _no_staff(login)
+    return _no_staff(login) if result is None or result is False else result
+
+
+async def _change(request: web.Request, type_: str, change: Callable[[Any], bool], body: dict[str, Any]) -> web.Response:
+    login = request.match_info["login"]
+    found = await _write(request, login, change)
+    if isinstance(found, web.Response):
+        return found
     return await _answer(request, login, type_, body)
 
 
@@ -133,12 +140,9 @@ async def set_role(request: web.Request) -> web.Response:
     def write(db: Any) -> list[str] | None:
         return staff.session_digests(db, login) if staff.set_role(db, login, role) else None
 
-    try:
-        live = await request.app[keys.STORE].write(write)
-    except staff.StaffError as exc:
-        return _refused(exc)
-    if live is None:
-        return _no_staff(login)
+    live = await _write(request, login, write)
+    if isinstance(live, web.Response):
+        return live
     for digest in live:  # re-read with the new role on their next request
         request.app[AUTH].refresh(digest)
     return await _answer(request, login, "staff.account_role", {"role": role})
@@ -156,12 +160,9 @@ async def reset_password(request: web.Request) -> web.Response:
         others = [d for d in staff.session_digests(db, login) if d != keep]
         return others if staff.set_password(db, login, fields["password"], keep) else None
 
-    try:
-        ended = await request.app[keys.STORE].write(write)
-    except staff.StaffError as exc:
-        return _refused(exc)
-    if ended is None:
-        return _no_staff(login)
+    ended = await _write(request, login, write)
+    if isinstance(ended, web.Response):
+        return ended
     for digest in ended:  # whoever knew the old password is out
         await request.app[AUTH].forget(digest)
     return await _answer(request, login, "staff.account_password", {"sessions_ended": len(ended)})

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -222,12 +219,7 @@ async def test_a_tablet_without_a_valid_token_asks_to_join_and_opens_once_approv
     assert row["platform"] == "kiosk"
     assert await page.text_content("#notice-extra") == f"Code pour l'animateur : {code}"
     await page.screenshot(path=str(shots / "07-kiosk-setup-fr.png"))
-    approved = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "controller.cli", "station", "approve", "TAB-05", "--database", str(site.controller.db)],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
-    )  # fmt: skip
-    assert approved.returncode == 0, approved.stderr
+    await asyncio.to_thread(site.controller.cli, "station", "approve", "TAB-05")
     await page.wait_for_selector("#screen-lock:not([hidden])", timeout=30000)  # its own token now
     stored = await page.evaluate("() => [localStorage.getItem('espace.token'), localStorage.getItem('espace.enrol_key')]")
     assert stored[0] is not None

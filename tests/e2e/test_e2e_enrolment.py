@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.support.procs import AgentProc, _env, wait_for
-
-
-def cli(floor, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "controller.cli", "--log-level", "WARNING", *args, "--database", str(floor.controller.db)],
-        capture_output=True, text=True, env=_env(), timeout=60,
-    )
+from tests.support.procs import AgentProc, wait_for
 
 
 async def test_enrol_approve_then_revoke(make_floor):
@@ -23,14 +13,14 @@ async def test_enrol_approve_then_revoke(make_floor):
     await agent.start()
     floor.agents["PC-12"] = agent
 
-    out = await wait_for(lambda: "PC-12" in (o := cli(floor, "station", "pending")).stdout and o.stdout, what="a pending request")
+    out = await wait_for(lambda: "PC-12" in (o := floor.controller.cli("station", "pending", check=False)).stdout and o.stdout, what="a pending request")
     assert "pending" in out
     assert "host=" in out
     st = await agent.call("status")
     assert not st["connected"]
     assert floor.rows("SELECT token_hash FROM stations WHERE id = 'PC-12'")[0]["token_hash"] is None
 
-    approved = cli(floor, "station", "approve", "PC-12")
+    approved = floor.controller.cli("station", "approve", "PC-12", check=False)
     assert approved.returncode == 0, approved.stderr
     await wait_for(lambda: _connected(agent), within=60, what="the approved station to connect")
     token_file = agent.state / "token"
@@ -43,11 +33,11 @@ async def test_enrol_approve_then_revoke(make_floor):
     assert stored["token_hash"].startswith("sha256:")
     assert floor.rows("SELECT COUNT(*) AS n FROM enrolments")[0]["n"] == 0
 
-    revoked = cli(floor, "station", "revoke", "PC-12")
+    revoked = floor.controller.cli("station", "revoke", "PC-12", check=False)
     assert revoked.returncode == 0
     await wait_for(lambda: _disconnected(agent), within=30, what="the revoked station to be dropped")
     # it asks to enrol again, and stays out until approved
-    await wait_for(lambda: "PC-12" in cli(floor, "station", "pending").stdout, within=60, what="a new request")
+    await wait_for(lambda: "PC-12" in floor.controller.cli("station", "pending", check=False).stdout, within=60, what="a new request")
     assert not (await agent.call("status"))["connected"]
 
 

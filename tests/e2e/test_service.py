@@ -14,37 +14,21 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from agent.control import ControlClient
 from espace.clock import SystemClock
-from tests.support.procs import ControllerProc, _env, wait_for
+from tests.support.procs import ControllerProc, _spawn, wait_for
 
 ALL_DAY = "{" + ", ".join(f'{d} = ["00:00-23:59"]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")) + "}"
-
-
-def _spawn_service(cfg: Path, log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "agent.cli", "service", "--config", str(cfg)],
-            env=_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-
-class RealTime(SystemClock):
-    """The service runs on the wall clock, so the controller does too (``--clock`` unset)."""
-
-    def spec(self) -> str:
-        return "system"
 
 
 async def test_the_station_service_runs_a_session_counts_a_print_and_wipes_the_folders(tmp_path: Path) -> None:
     site = tmp_path / "site.toml"
     site.write_text(f"hours = {ALL_DAY}\n", encoding="utf-8")
-    ctl = ControllerProc(tmp_path, RealTime(), config=site)  # type: ignore[arg-type]
+    ctl = ControllerProc(tmp_path, SystemClock(), config=site)  # the service runs on the wall clock, so the controller does too
     await asyncio.to_thread(ctl.start)
     token = await asyncio.to_thread(ctl.add_station, "PC-07")
     state = tmp_path / "state"
@@ -82,7 +66,7 @@ disk_path = "{tmp_path}"
         encoding="utf-8",
     )
     log = tmp_path / "service.log"
-    proc = await asyncio.to_thread(_spawn_service, cfg, log)
+    proc = await asyncio.to_thread(_spawn, [sys.executable, "-m", "agent.cli", "service", "--config", str(cfg)], log)
     client: ControlClient | None = None
     try:
         async def connected() -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.control import ControlClient
-from espace.clock import ScaledClock, parse_instant
+from espace.clock import ScaledClock, SystemClock, parse_instant
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +74,7 @@ def _spawn(cmd: list[str], log: Path) -> subprocess.Popen[bytes]:
 
 
 class ControllerProc:
-    def __init__(self, tmp: Path, clock: ScaledClock, config: Path | None = None, tls: bool = False) -> None:
+    def __init__(self, tmp: Path, clock: ScaledClock | SystemClock, config: Path | None = None, tls: bool = False) -> None:
         self.tls = tls
         self.tmp = tmp
         self.db = tmp / "controller.db"
@@ -106,12 +106,15 @@ class ControllerProc:
         args = [sys.executable, "-m", "controller.cli", "--log-level", "INFO"]
         return args
 
-    def add_station(self, station: str) -> str:
-        cmd = [*self._args(), "station", "add", station, "--database", str(self.db)]
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``espace-controller <args>`` on this controller's store (and site configuration)."""
+        cmd = [*self._args(), *args, "--database", str(self.db)]
         if self.config:
             cmd += ["--config", str(self.config)]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=_env(), timeout=60)
-        return out.stdout.strip().splitlines()[-1]
+        return subprocess.run(cmd, check=check, capture_output=True, text=True, env=_env(), timeout=60)
+
+    def add_station(self, station: str) -> str:
+        return self.cli("station", "add", station).stdout.strip().splitlines()[-1]
 
     def start(self) -> None:
         cmd = [*self._args(), "serve", "--database", str(self.db), "--port", str(self.port), "--clock", self.clock.spec()]

@@ -204,11 +204,7 @@ def test_a_new_station_shows_its_code_until_approved_then_the_lock_screen(
             code = f"{row['key_hash'][:4]}-{row['key_hash'][4:8]}".upper()
             assert text(app.ui.lock.notice_extra) == f"Code pour l'animateur : {code}"
             screenshot(display, shots / "setup-real-fr.png")
-            approved = subprocess.run(
-                [sys.executable, "-m", "controller.cli", "station", "approve", STATION, "--database", str(station.controller.db)],
-                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
-            )  # fmt: skip
-            assert approved.returncode == 0, approved.stderr
+            station.controller.cli("station", "approve", STATION)
             wait_until(root, lambda: on_lock_with_offer(app), timeout=30, what="the lock screen once approved")
         finally:
             app.stop()
