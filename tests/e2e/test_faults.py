@@ -106,10 +106,10 @@ async def procs(tmp_path: Path):
 
 
 async def test_twenty_controller_sigkills_during_a_simulated_day_lose_and_double_nothing(tmp_path: Path, procs):
-    # A virtual hour in 30 real seconds: from 09:30, the Thursday's last call (18:45) is 277 real seconds away,
-    # five times what the test takes on a quiet machine; and were it reached, its events carry no station seq
-    # and are told apart from the station's own below.
-    clock = shared_clock(start="2026-11-19T09:30", speed=120.0)
+    # A virtual hour in a real minute: from 09:30, the Thursday's last call (18:45) is 555 real seconds away,
+    # ten times what the test takes on a quiet machine and three times its slowest run seen with both cores
+    # busy (168 s); were it reached, its events carry no station seq and are told apart from the station's own.
+    clock = shared_clock(start="2026-11-19T09:30", speed=60.0)
     ctl = procs(ControllerProc(tmp_path, clock))
     agents = [procs(AgentProc(tmp_path, s, ctl.add_station(s), ctl.ws_url, clock)) for s in ("PC-01", "PC-02", "TAB-01")]
     ctl.start()
