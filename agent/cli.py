@@ -48,9 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             await serve_control(agent, args.control)
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
         await agent.start()
         print(f"espace-agent: {args.station} running", flush=True)
         await stop.wait()
@@ -74,7 +72,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         return 2
     state = Path(cfg.agent.state_dir)
 
-    async def main() -> None:
+    async def main(stop: asyncio.Event) -> None:
         url: str | Callable[[], Awaitable[str | None]] = cfg.controller.url
         finder = None
         if cfg.controller.discover and cfg.controller.interfaces:  # no interface named: no mDNS, no zeroconf loaded
@@ -99,22 +97,12 @@ def cmd_service(args: argparse.Namespace) -> int:
             print_poll_s=cfg.agent.print_poll_seconds, token_file=state / "token",
             hostname=socket.gethostname(), platform=sys.platform, mac=_mac(),
         )
+        from agent import channel
         from agent.control import serve_control
 
-        allowed = {os.getuid()}
-        if cfg.wipe.user and sys.platform != "win32":
-            import pwd
-
-            try:
-                allowed.add(pwd.getpwnam(cfg.wipe.user).pw_uid)
-            except KeyError:
-                print(f"warning: visitor user {cfg.wipe.user!r} does not exist", file=sys.stderr)
-        Path(cfg.agent.control_socket).parent.mkdir(parents=True, exist_ok=True)
-        server = await serve_control(agent, cfg.agent.control_socket, allowed)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        chan = channel.transport()  # a Unix socket, or on Windows a named pipe
+        allowed = chan.admitted(cfg.wipe.user or None)  # this service's account and the visitor's
+        server = await serve_control(agent, cfg.agent.control_socket, allowed, transport=chan)
         await agent.start()
         await stop.wait()
         server.close()
@@ -123,8 +111,28 @@ def cmd_service(args: argparse.Namespace) -> int:
             await finder.async_close()
         outbox.close()
 
-    asyncio.run(main())
+    if sys.platform == "win32":
+        from agent.winservice import run_service
+
+        return run_service(main, state / "agent.log")  # under the Service Control Manager when it started us
+    asyncio.run(_until_signalled(main))
     return 0
+
+
+async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = asyncio.Event()
+    stop_on_signals(stop)
+    await main(stop)
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM or SIGINT sets ``stop`` (Windows has no loop signal handlers: Ctrl+C there)."""
+    loop = asyncio.get_running_loop()
+    if sys.platform == "win32":
+        signal.signal(signal.SIGINT, lambda _sig, _frame: loop.call_soon_threadsafe(stop.set))
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
 
 
 def _mac() -> str:

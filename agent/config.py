@@ -15,6 +15,8 @@ from typing import Any
 
 import msgspec
 
+from agent.channel import default_address
+
 
 class ConfigError(ValueError):
     pass
@@ -36,7 +38,7 @@ class ControllerSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
 class AgentSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     state_dir: str = "/var/lib/espace-agent"
     heartbeat_seconds: float = 15.0
-    control_socket: str = "/run/espace-agent/control.sock"
+    control_socket: str = msgspec.field(default_factory=default_address)  # Unix socket; Windows: \\.\pipe\espace-agent
     print_poll_seconds: float = 5.0
 
 

@@ -1,9 +1,10 @@
 """The local channel between the agent service and the session process.
 
-A Unix socket (line-delimited JSON). The service never sends the station
-token over it; a client can only do what the visitor's screen offers (start,
-end, help, acknowledge) and receive what the screen must show. On Linux the
-service checks the peer's uid with SO_PEERCRED against ``allowed_uids``.
+Line-delimited JSON over the platform's local transport (:mod:`agent.channel`: a Unix
+socket checked by uid on Linux, a named pipe checked by account and session on Windows).
+The service never sends the station token over it; a client can only do what the visitor's
+screen offers (start, end, help, acknowledge) and receive what the screen must show. Only
+the identities in ``allowed`` (the service's own by default) are let in.
 
 Requests: ``{"op": "start", "lang": "fr", "ticket": null, "dry_run": false}``,
 ``{"op": "end"}``, ``{"op": "help"}``, ``{"op": "cancel_help"}``,
@@ -21,12 +22,10 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import socket
-import struct
 from pathlib import Path
 from typing import Any
 
+from agent import channel
 from agent.core import Agent
 from agent.probes.base import FakeIdle, FakePrints, PrintRecord
 from agent.probes.reported import ReportedIdle
@@ -36,29 +35,14 @@ log = logging.getLogger(__name__)
 MAX_LINE = 4096
 
 
-def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
-    sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
-        return None
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid
-
-
 async def serve_control(
-    agent: Agent, path: str | Path, allowed_uids: set[int] | None = None
-) -> asyncio.AbstractServer:
-    path = Path(path)
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    allowed = allowed_uids if allowed_uids is not None else {os.getuid()}
-
+    agent: Agent,
+    path: str | Path,
+    allowed: set[channel.Identity] | None = None,
+    *,
+    transport: channel.Transport | None = None,
+) -> channel.ChannelServer:
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        uid = _peer_uid(writer)
-        if uid is not None and uid not in allowed:
-            log.warning("control: refused a client with uid %s", uid)
-            writer.close()
-            return
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=200)
 
         def listener(msg: dict[str, Any]) -> None:
@@ -91,9 +75,7 @@ async def serve_control(
                 await pusher
             writer.close()
 
-    server = await asyncio.start_unix_server(client, path=str(path))
-    os.chmod(path, 0o660)
-    return server
+    return await (transport or channel.transport()).serve(client, str(path), allowed)
 
 
 async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
@@ -167,8 +149,8 @@ class ControlClient:
         self.ui: list[dict[str, Any]] = []
 
     @classmethod
-    async def connect(cls, path: str | Path) -> ControlClient:
-        reader, writer = await asyncio.open_unix_connection(str(path))
+    async def connect(cls, path: str | Path, *, transport: channel.Transport | None = None) -> ControlClient:
+        reader, writer = await (transport or channel.transport()).connect(str(path))
         return cls(reader, writer)
 
     async def call(self, op: str, **kw: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ early. Parsing is a pure function; ``loginctl`` runs through a seam.
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -90,6 +91,9 @@ def run_loginctl(args: Sequence[str]) -> str:
 
 
 def _monotonic_us() -> int:
+    """CLOCK_MONOTONIC, the clock of logind's ``IdleSinceHintMonotonic``."""
+    if sys.platform == "win32":  # no logind there; the probe is never chosen, but the module imports
+        raise LogindIdleError("logind exists only on Linux")
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
 
 

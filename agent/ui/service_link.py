@@ -1,6 +1,7 @@
 """The session process's end of the control channel, run inside Tk's event loop.
 
-The link keeps one connection to the agent service's Unix socket with asyncio, reconnecting
+The link keeps one connection to the agent service's control channel (:mod:`agent.channel`:
+a Unix socket on Linux, a named pipe on Windows) with asyncio, reconnecting
 with backoff and jitter when the service restarts. Its event loop runs in Tk's own thread:
 Tk calls :meth:`ServiceLink.pump` every few tens of milliseconds (``root.after``), which
 runs one non-blocking round of the asyncio loop. One thread, on purpose: Tk objects must
@@ -26,6 +27,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from agent import channel
 from espace.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,9 @@ def backoff(attempt: int) -> float:
 
 
 class ServiceLink:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, transport: channel.Transport | None = None) -> None:
         self.path = str(path)
+        self._transport = transport or channel.transport()
         self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self.connected = False
         self._tokens = itertools.count(1)
@@ -98,7 +101,7 @@ class ServiceLink:
         announced_down = False
         while not self._stop.is_set():
             try:
-                reader, writer = await asyncio.open_unix_connection(self.path, limit=MAX_LINE)
+                reader, writer = await self._transport.connect(self.path, limit=MAX_LINE)
             except OSError as exc:
                 if not announced_down:
                     log.warning("session UI: agent service unreachable at %s: %s", self.path, exc)
