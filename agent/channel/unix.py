@@ -34,6 +34,15 @@ def own_uid() -> int:
     return os.getuid()
 
 
+def _fresh_socket_path(address: str) -> Path:
+    """The socket's folder made, and a socket left by a previous run removed."""
+    path = Path(address)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return path
+
+
 class UnixTransport:
     default_address = DEFAULT_ADDRESS
 
@@ -53,10 +62,7 @@ class UnixTransport:
     ) -> ChannelServer:
         if sys.platform == "win32":
             raise RuntimeError("Unix sockets are the POSIX transport; Windows uses the named pipe")
-        path = Path(address)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        path = _fresh_socket_path(address)
         uids = allowed if allowed is not None else {own_uid()}
 
         async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -254,10 +254,11 @@ class Win32PipeOps:
     def create(self, address: str, sddl: str, *, first: bool) -> Any:
         if sys.platform != "win32":
             raise RuntimeError("named pipes need Windows")
+        from asyncio import windows_utils
+
         import win32file
         import win32pipe
         import win32security
-        from asyncio import windows_utils
 
         sa = win32security.SECURITY_ATTRIBUTES()
         sa.SECURITY_DESCRIPTOR = win32security.ConvertStringSecurityDescriptorToSecurityDescriptor(
