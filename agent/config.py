@@ -114,7 +114,7 @@ def build_probes(cfg: AgentConfig) -> Any:
     elif source == "windows":
         from agent.probes.print_windows import WindowsPrintEvents
 
-        prints = WindowsPrintEvents()
+        prints = WindowsPrintEvents(state_file=Path(cfg.agent.state_dir) / "print_windows.json")  # bookmark across restarts
     elif source == "fake":
         prints = FakePrints()
     else:

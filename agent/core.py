@@ -67,7 +67,7 @@ def _warned_event(seq: int, *, at: float, session_id: str, minutes: int, kind: L
     return p.SessionWarned(id=p.new_id(), seq=seq, at=at, session_id=session_id, minutes_left=minutes, kind=kind)
 
 
-def _print_event(seq: int, *, record: PrintRecord, session_id: str | None, source: Literal["cups", "fake"]) -> p.PrintJob:
+def _print_event(seq: int, *, record: PrintRecord, session_id: str | None, source: Literal["cups", "windows", "fake"]) -> p.PrintJob:
     return p.PrintJob(
         id=p.new_id(), seq=seq, at=record.at, job=record.job[:100], printer=record.printer[:200], pages=record.pages,
         colour_pages=record.colour_pages, session_id=session_id, source=source,
@@ -348,7 +348,9 @@ class Agent:
                 sid = s.session_id if s is not None and s.start - 1 <= r.at <= s.end + 120 else None
                 if s is not None and sid is not None:
                     s.pages += r.pages
-                source: Literal["cups", "fake"] = "fake" if isinstance(self.probes.prints, FakePrints) else "cups"
+                source: Literal["cups", "windows", "fake"] = "fake" if isinstance(self.probes.prints, FakePrints) else (
+                    "windows" if getattr(self.probes.prints, "source", "") == "windows" else "cups"
+                )  # fmt: skip
                 await self._emit(functools.partial(_print_event, record=r, session_id=sid, source=source))
                 if s is not None and sid is not None:
                     await self._check_quota(s)
