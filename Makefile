@@ -16,7 +16,7 @@ help:
 	@echo "make demo   - set up, then run the controller with a simulated floor of 61 stations on http://127.0.0.1:8080"
 	@echo "make test   - set up (Python packages, Debian packages as root), then run the whole test suite"
 	@echo "make bench  - run the benchmarks; each figure prints as 'bench <name>: <value> <unit>'"
-	@echo "make lint   - ruff on the packages and tests, mypy on the packages"
+	@echo "make lint   - ruff on the packages and tests, mypy on the packages (Linux, and the station side for Windows)"
 
 $(VENV)/bin/activate:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -52,6 +52,7 @@ bench: setup-test
 lint: setup
 	$(VENV)/bin/ruff check agent controller dashboard espace tests
 	$(VENV)/bin/mypy agent controller espace
+	$(VENV)/bin/mypy --platform win32 agent espace
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -9,7 +9,7 @@ arithmetic lives in :func:`idle_ms_from_ticks`, testable on any OS.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 TICK_MASK = 0xFFFF_FFFF
 
@@ -26,8 +26,20 @@ def idle_ms_from_ticks(now_tick64: int, last_input_tick32: int) -> int:
     return ((now_tick64 & TICK_MASK) - last_input_tick32) & TICK_MASK
 
 
-class WindowsIdle:
-    """:class:`~agent.probes.base.IdleSource` for the visitor's Windows session."""
+class InputTicks(Protocol):
+    """The two Windows calls the probe makes (the OS seam)."""
+
+    def last_input_tick(self) -> int:
+        """``LASTINPUTINFO.dwTime`` from ``GetLastInputInfo`` (32 bits)."""
+        ...
+
+    def tick_count64(self) -> int:
+        """``GetTickCount64()``."""
+        ...
+
+
+class User32Ticks:
+    """:class:`InputTicks` through ctypes: user32's ``GetLastInputInfo``, kernel32's ``GetTickCount64``."""
 
     # Declared here: off Windows, type checkers see __init__'s body as unreachable.
     _user32: Any
@@ -57,8 +69,21 @@ class WindowsIdle:
         self._byref = ctypes.byref
         self._get_last_error = getattr(ctypes, "get_last_error")  # noqa: B009
 
-    def idle_seconds(self) -> float:
+    def last_input_tick(self) -> int:
         if not self._user32.GetLastInputInfo(self._byref(self._info)):
             raise OSError(f"GetLastInputInfo failed (error {self._get_last_error()})")
-        now = int(self._kernel32.GetTickCount64())
-        return idle_ms_from_ticks(now, int(self._info.dwTime)) / 1000.0
+        return int(self._info.dwTime)
+
+    def tick_count64(self) -> int:
+        return int(self._kernel32.GetTickCount64())
+
+
+class WindowsIdle:
+    """:class:`~agent.probes.base.IdleSource` for the visitor's Windows session."""
+
+    def __init__(self, ticks: InputTicks | None = None) -> None:
+        self._ticks = ticks if ticks is not None else User32Ticks()
+
+    def idle_seconds(self) -> float:
+        last = self._ticks.last_input_tick()
+        return idle_ms_from_ticks(self._ticks.tick_count64(), last) / 1000.0

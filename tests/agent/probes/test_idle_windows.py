@@ -52,3 +52,40 @@ def test_refuses_to_start_off_windows() -> None:
 @pytest.mark.skipif(sys.platform != "win32", reason="needs Windows")
 def test_reads_a_real_idle_time_on_windows() -> None:
     assert WindowsIdle().idle_seconds() >= 0
+
+
+class FakeTicks:
+    """GetLastInputInfo and GetTickCount64 of a PC up for 60 days, its counter past 2**32."""
+
+    def __init__(self) -> None:
+        self.now = 60 * 86_400_000
+        self.last = self.now
+
+    def last_input_tick(self) -> int:
+        return self.last & TICK_MASK
+
+    def tick_count64(self) -> int:
+        return self.now
+
+
+def test_the_probe_reads_the_visitors_idle_time_at_its_seam() -> None:
+    ticks = FakeTicks()
+    idle = WindowsIdle(ticks)
+    assert idle.idle_seconds() == 0
+    ticks.now += 754_250  # 12 min 34.25 s without input
+    assert idle.idle_seconds() == 754.25
+    ticks.last = ticks.now  # a key pressed
+    assert idle.idle_seconds() == 0
+
+
+def test_idle_auto_on_windows_is_get_last_input_info(monkeypatch: pytest.MonkeyPatch) -> None:
+    import agent.probes.idle as idle_module
+    import agent.probes.idle_windows as idle_windows
+
+    monkeypatch.setattr(idle_module.sys, "platform", "win32")
+    monkeypatch.setattr(idle_windows, "User32Ticks", FakeTicks)
+    monkeypatch.setenv("DISPLAY", ":0")  # an X display does not win over Windows
+    source = idle_module.make_idle_source({"source": "auto"})
+    assert isinstance(source, WindowsIdle)
+    assert source.idle_seconds() == 0
+    assert isinstance(idle_module.make_idle_source({"source": "windows"}), WindowsIdle)
