@@ -1,7 +1,8 @@
 """``espace-agent service`` as a real Windows service, answering the Service Control Manager.
 
 The installer registers the service with the command line ``python.exe -m agent.cli service
---config C:\\ProgramData\\Espace\\agent.toml``; :func:`agent.cli.cmd_service` hands its
+--config C:\\ProgramData\\Espace\\agent.toml`` (the venv's base interpreter, the venv's
+site-packages on the service's PYTHONPATH: see :func:`site_dirs_from_pythonpath`); :func:`agent.cli.cmd_service` hands its
 service coroutine to :func:`run_service`, which
 
 * under the SCM (``StartServiceCtrlDispatcher`` succeeds): hosts :func:`service_class`'s
@@ -26,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import logging.handlers
+import os
+import site
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -132,8 +135,22 @@ def _file_logging(path: Path | None) -> logging.Handler | None:
     return handler
 
 
+def site_dirs_from_pythonpath() -> None:
+    """Process the ``.pth`` files of the folders on PYTHONPATH.
+
+    The service runs the venv's base interpreter with the venv's site-packages on PYTHONPATH
+    (the installer sets it in the service's environment). PYTHONPATH entries are importable
+    but their ``.pth`` files are not read; pywin32's (``pywin32.pth``) puts its ``win32``
+    folders on ``sys.path`` and its DLL folder on the DLL search path.
+    """
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if entry and os.path.isdir(entry):
+            site.addsitedir(entry)
+
+
 def run_service(main: ServiceMain, log_file: Path | None = None) -> int:
     """Serve ``main`` to the SCM if it started this process; otherwise run it here until Ctrl+C."""
+    site_dirs_from_pythonpath()
     import pywintypes
     import servicemanager
 

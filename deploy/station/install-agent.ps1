@@ -5,22 +5,24 @@
 .DESCRIPTION
   1. Creates a virtual environment under -InstallDir (from -Python, or the
      "py" launcher, or python.exe on PATH) and installs the espace wheel.
-  2. Copies the sample configuration to -DataDir if none is there yet, and
-     restricts the state folder (station token, outbox) to SYSTEM and
-     Administrators.
-  3. Registers the Windows service "EspaceAgent" that runs
-     "espace-agent service":
-       - with NSSM (https://nssm.cc) when nssm.exe is on PATH or given by
-         -Nssm: NSSM is the service, and runs the console program;
-       - otherwise with New-Service, pointing at espace-agent.exe itself. That
-         only works if "espace-agent service" answers the Service Control
-         Manager (pywin32 service framework); if it does not, the service
-         fails to start within 30 s with error 1053: install NSSM and re-run.
+  2. Copies the sample configuration to -DataDir if none is there yet, and sets
+     the folders' ACLs by SID: the install and data folders writable by SYSTEM
+     and Administrators only (Users may read and run), the state folder (station
+     token, outbox, logs) SYSTEM and Administrators only.
+  3. Registers the Windows service "EspaceAgent" (LocalSystem, automatic start)
+     that runs "python.exe -m agent.cli service --config ...". The agent answers
+     the Service Control Manager itself (pywin32's service framework). The
+     interpreter is the venv's base python.exe with the venv's site-packages in
+     the service's PYTHONPATH (not the venv's python.exe, a launcher that runs
+     the interpreter as a child process). After a crash, or a stop with an
+     error, the SCM restarts it: 5 s, 5 s, then 60 s; the count resets daily.
+     -Nssm C:\Path\nssm.exe registers it under NSSM instead (a fallback only).
   4. Starts "espace-agent session-ui" at the visitor's logon: a scheduled
      task for -VisitorUser (default), or the HKLM Run key for every user
-     (-StartWith RunKey).
+     (-StartWith RunKey). It reaches the service over the named pipe
+     \\.\pipe\espace-agent, which admits only SYSTEM and -VisitorUser.
   5. Enables the Microsoft-Windows-PrintService/Operational event log, where
-     event 307 records each printed job (pages, printer, job id).
+     events 805 (copies) and 307 (pages, printer, job id) record each job.
 
   Run from an elevated PowerShell:
     powershell -ExecutionPolicy Bypass -File install-agent.ps1 -Wheel .\espace-0.1.0-py3-none-any.whl
@@ -64,9 +66,16 @@ if (-not (Test-Path (Join-Path $venv "Scripts\python.exe"))) {
 }
 $venvPython = Join-Path $venv "Scripts\python.exe"
 $venvPythonw = Join-Path $venv "Scripts\pythonw.exe"
-$agentExe = Join-Path $venv "Scripts\espace-agent.exe"
 & $venvPython -m pip install --upgrade (Resolve-Path $Wheel).Path
 if ($LASTEXITCODE -ne 0) { throw "pip install of $Wheel failed" }
+# The interpreter the service runs, and where the venv's packages are (its PYTHONPATH).
+$basePython = (& $venvPython -c "import sys; print(sys._base_executable)" | Out-String).Trim()
+$sitePackages = (& $venvPython -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" | Out-String).Trim()
+if (-not (Test-Path $basePython)) { throw "Base interpreter not found: $basePython" }
+# The service runs this interpreter as SYSTEM: a folder the visitor can write would hand them SYSTEM.
+if ($basePython -like "$env:SystemDrive\Users\*") {
+    throw "Python is installed for one user ($basePython): install it for all users, or pass -Python"
+}
 
 # --- 2. Configuration and the state folder ---------------------------------
 $stateDir = Join-Path $DataDir "state"
@@ -76,8 +85,15 @@ if (-not (Test-Path $config)) {
     Copy-Item (Join-Path $PSScriptRoot "agent.sample.toml") $config
     Write-Host "Edit $config (station id, wipe roots, visitor user) before the first session."
 }
-# SYSTEM (S-1-5-18) and Administrators (S-1-5-32-544) only, by SID so that
-# localized group names do not matter. The visitor cannot read the token.
+# By SID, so that localized group names ("Administrateurs", "Gebruikers") do not
+# matter: SYSTEM (S-1-5-18) and Administrators (S-1-5-32-544) full control, Users
+# (S-1-5-32-545) read and run. The code the service runs and its configuration
+# cannot be changed by the visitor; ProgramData's default lets Users create files.
+foreach ($dir in @($InstallDir, $DataDir)) {
+    & icacls.exe $dir /inheritance:r /grant:r "*S-1-5-18:(OI)(CI)F" "*S-1-5-32-544:(OI)(CI)F" "*S-1-5-32-545:(OI)(CI)RX" | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "icacls on $dir failed" }
+}
+# The state folder: SYSTEM and Administrators only. The visitor cannot read the token.
 & icacls.exe $stateDir /inheritance:r /grant:r "*S-1-5-18:(OI)(CI)F" "*S-1-5-32-544:(OI)(CI)F" | Out-Null
 if ($LASTEXITCODE -ne 0) { throw "icacls on $stateDir failed" }
 $token = Join-Path $stateDir "token"
@@ -91,39 +107,39 @@ $existing = Get-Service -Name $ServiceName -ErrorAction SilentlyContinue
 if ($existing) {
     Stop-Service -Name $ServiceName -Force -ErrorAction SilentlyContinue
 }
-if (-not $Nssm) {
-    $found = Get-Command nssm.exe -ErrorAction SilentlyContinue
-    if ($found) { $Nssm = $found.Source }
-}
+$serviceArgs = "-m agent.cli service --config `"$config`""
+$serviceKey = "HKLM:\SYSTEM\CurrentControlSet\Services\$ServiceName"
 if ($Nssm) {
     Write-Host "Registering $ServiceName with NSSM ($Nssm)"
-    if (-not $existing) { & $Nssm install $ServiceName $agentExe service --config $config | Out-Null }
-    & $Nssm set $ServiceName Application $agentExe | Out-Null
-    & $Nssm set $ServiceName AppParameters "service --config `"$config`"" | Out-Null
+    if (-not $existing) { & $Nssm install $ServiceName $basePython | Out-Null }
+    & $Nssm set $ServiceName Application $basePython | Out-Null
+    & $Nssm set $ServiceName AppParameters $serviceArgs | Out-Null
+    & $Nssm set $ServiceName AppEnvironmentExtra "PYTHONPATH=$sitePackages" | Out-Null
     & $Nssm set $ServiceName AppDirectory $DataDir | Out-Null
-    & $Nssm set $ServiceName AppStdout (Join-Path $DataDir "agent.log") | Out-Null
-    & $Nssm set $ServiceName AppStderr (Join-Path $DataDir "agent.log") | Out-Null
-    & $Nssm set $ServiceName AppRotateFiles 1 | Out-Null
-    & $Nssm set $ServiceName AppRotateBytes 10485760 | Out-Null
+    & $Nssm set $ServiceName AppStopMethodSkip 6 | Out-Null  # Ctrl+C (the agent stops cleanly on it), then end the process
     & $Nssm set $ServiceName Start SERVICE_AUTO_START | Out-Null
     & $Nssm set $ServiceName ObjectName LocalSystem | Out-Null
 } else {
-    Write-Warning "NSSM not found: registering $agentExe directly with New-Service (needs SCM support in espace-agent)."
-    $bin = "`"$agentExe`" service --config `"$config`""
+    $bin = "`"$basePython`" $serviceArgs"
     if ($existing) {
-        & sc.exe config $ServiceName binPath= $bin start= auto | Out-Null
+        & sc.exe config $ServiceName binPath= $bin start= auto obj= LocalSystem | Out-Null
+        if ($LASTEXITCODE -ne 0) { throw "sc.exe config $ServiceName failed" }
     } else {
         New-Service -Name $ServiceName -BinaryPathName $bin -DisplayName "Espace station agent" `
             -Description "Espace: sessions, reset, printing and health of this public PC" `
             -StartupType Automatic | Out-Null
     }
+    # The service's own environment (REG_MULTI_SZ "Environment"): the venv's packages.
+    Set-ItemProperty -Path $serviceKey -Name Environment -Type MultiString -Value @("PYTHONPATH=$sitePackages")
 }
-# Restart after a crash: 5 s, three times, counter reset daily.
-& sc.exe failure $ServiceName reset= 86400 actions= restart/5000/restart/5000/restart/5000 | Out-Null
+# Restart after a crash or a stop with an error: 5 s, 5 s, then every 60 s; the count resets daily.
+& sc.exe failure $ServiceName reset= 86400 actions= restart/5000/restart/5000/restart/60000 | Out-Null
+if ($LASTEXITCODE -ne 0) { throw "sc.exe failure $ServiceName failed" }
+& sc.exe failureflag $ServiceName 1 | Out-Null  # a stop with a non-zero exit code counts as a failure too
 
 # --- 4. The session UI at the visitor's logon -------------------------------
 # pythonw.exe: no console window on the visitor's desktop.
-$uiArgs = "-c `"import sys; from agent.cli import main; sys.exit(main())`" session-ui --config `"$config`""
+$uiArgs = "-c `"import sys; from agent.cli import main; sys.exit(main())`" session-ui --control `"\\.\pipe\espace-agent`""
 if ($StartWith -eq "Task") {
     $action = New-ScheduledTaskAction -Execute $venvPythonw -Argument $uiArgs -WorkingDirectory $InstallDir
     $trigger = New-ScheduledTaskTrigger -AtLogOn -User $VisitorUser
@@ -140,7 +156,8 @@ if ($StartWith -eq "Task") {
 }
 
 # --- 5. Print accounting ------------------------------------------------------
-& wevtutil.exe sl Microsoft-Windows-PrintService/Operational /e:true
+# Events 805 (copies) and 307 (pages); 16 MB keeps weeks of jobs for the agent's bookmark.
+& wevtutil.exe sl Microsoft-Windows-PrintService/Operational /e:true /ms:16777216
 if ($LASTEXITCODE -ne 0) { throw "wevtutil could not enable the PrintService/Operational log" }
 
 Start-Service -Name $ServiceName

@@ -115,9 +115,14 @@ async def test_a_failing_service_reports_an_error_so_that_the_scm_restarts_it(
     assert "FileExistsError" in scm.messages[-1][1]  # what went wrong, in the Application log
 
 
-def test_outside_the_scm_the_service_runs_in_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outside_the_scm_the_service_runs_in_the_console(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     scm = fw.FakeSCM(started_by_scm=False)
     fw.install(monkeypatch, scm)
+    # the venv's site-packages on PYTHONPATH, as the installer sets it: its .pth files are read
+    (tmp_path / "win32" / "lib").mkdir(parents=True)
+    (tmp_path / "pywin32.pth").write_text("# .pth file for the PyWin32 extensions\nwin32\nwin32/lib\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setattr(sys, "path", list(sys.path))
     ran: list[bool] = []
 
     async def main(stop: asyncio.Event) -> None:
@@ -126,6 +131,7 @@ def test_outside_the_scm_the_service_runs_in_the_console(monkeypatch: pytest.Mon
     assert run_service(main) == 0
     assert ran == [True]
     assert scm.statuses == []
+    assert str(tmp_path / "win32" / "lib") in sys.path
 
 
 def test_other_dispatcher_errors_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
