@@ -137,15 +137,24 @@ class PipeServer:
                 except OSError as exc:  # the client gave up between connecting and our accept
                     log.info("control: pipe accept failed: %s", exc)
                     self._ops.close(pipe)
-                    self._pipe = self._ops.create(self._address, self._sddl, first=False)
+                    self._pipe = await self._next_instance()
                     continue
                 # a free instance first, so that the next client never finds the name missing
-                self._pipe = self._ops.create(self._address, self._sddl, first=False)
+                self._pipe = await self._next_instance()
                 await self._admit(pipe)
         finally:
             with contextlib.suppress(OSError):
                 self._ops.close(self._pipe)
             self._closed.set()
+
+    async def _next_instance(self) -> Any:
+        """A new free instance; if Windows refuses one (out of resources), try again each second."""
+        while True:
+            try:
+                return self._ops.create(self._address, self._sddl, first=False)
+            except OSError as exc:
+                log.warning("control: cannot create a pipe instance (%s); trying again", exc)
+                await asyncio.sleep(1.0)  # retry cadence, not policy
 
     async def _admit(self, pipe: Any) -> None:
         try:
