@@ -9,7 +9,6 @@ early. Parsing is a pure function; ``loginctl`` runs through a seam.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -91,10 +90,7 @@ def run_loginctl(args: Sequence[str]) -> str:
 
 
 def _monotonic_us() -> int:
-    """CLOCK_MONOTONIC, the clock of logind's ``IdleSinceHintMonotonic``."""
-    if sys.platform == "win32":  # no logind there; the probe is never chosen, but the module imports
-        raise LogindIdleError("logind exists only on Linux")
-    return time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    return time.monotonic_ns() // 1000  # CLOCK_MONOTONIC on Linux, as logind's IdleSinceHintMonotonic
 
 
 class LogindIdle:

@@ -288,10 +288,6 @@ class SessionApp:
 
 def _x11_idle() -> IdleSource | None:
     try:
-        if sys.platform == "win32":  # GetLastInputInfo, in the visitor's session
-            from agent.probes.idle_windows import WindowsIdle
-
-            return WindowsIdle()
         from agent.probes.idle_x11 import X11Idle
 
         return X11Idle()

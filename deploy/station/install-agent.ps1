@@ -107,20 +107,20 @@ $existing = Get-Service -Name $ServiceName -ErrorAction SilentlyContinue
 if ($existing) {
     Stop-Service -Name $ServiceName -Force -ErrorAction SilentlyContinue
 }
-$serviceArgs = "-m agent.cli service --config `"$config`""
-$serviceKey = "HKLM:\SYSTEM\CurrentControlSet\Services\$ServiceName"
+$agentArgs = "-m agent.cli service --config `"$config`""
+$svcKey = "HKLM:\SYSTEM\CurrentControlSet\Services\$ServiceName"
 if ($Nssm) {
     Write-Host "Registering $ServiceName with NSSM ($Nssm)"
     if (-not $existing) { & $Nssm install $ServiceName $basePython | Out-Null }
     & $Nssm set $ServiceName Application $basePython | Out-Null
-    & $Nssm set $ServiceName AppParameters $serviceArgs | Out-Null
+    & $Nssm set $ServiceName AppParameters $agentArgs | Out-Null
     & $Nssm set $ServiceName AppEnvironmentExtra "PYTHONPATH=$sitePackages" | Out-Null
     & $Nssm set $ServiceName AppDirectory $DataDir | Out-Null
     & $Nssm set $ServiceName AppStopMethodSkip 6 | Out-Null  # Ctrl+C (the agent stops cleanly on it), then end the process
     & $Nssm set $ServiceName Start SERVICE_AUTO_START | Out-Null
     & $Nssm set $ServiceName ObjectName LocalSystem | Out-Null
 } else {
-    $bin = "`"$basePython`" $serviceArgs"
+    $bin = "`"$basePython`" $agentArgs"
     if ($existing) {
         & sc.exe config $ServiceName binPath= $bin start= auto obj= LocalSystem | Out-Null
         if ($LASTEXITCODE -ne 0) { throw "sc.exe config $ServiceName failed" }
@@ -130,7 +130,7 @@ if ($Nssm) {
             -StartupType Automatic | Out-Null
     }
     # The service's own environment (REG_MULTI_SZ "Environment"): the venv's packages.
-    Set-ItemProperty -Path $serviceKey -Name Environment -Type MultiString -Value @("PYTHONPATH=$sitePackages")
+    Set-ItemProperty -Path $svcKey -Name Environment -Type MultiString -Value @("PYTHONPATH=$sitePackages")
 }
 # Restart after a crash or a stop with an error: 5 s, 5 s, then every 60 s; the count resets daily.
 & sc.exe failure $ServiceName reset= 86400 actions= restart/5000/restart/5000/restart/60000 | Out-Null
@@ -139,7 +139,7 @@ if ($LASTEXITCODE -ne 0) { throw "sc.exe failure $ServiceName failed" }
 
 # --- 4. The session UI at the visitor's logon -------------------------------
 # pythonw.exe: no console window on the visitor's desktop.
-$uiArgs = "-c `"import sys; from agent.cli import main; sys.exit(main())`" session-ui --control `"\\.\pipe\espace-agent`""
+$uiArgs = "-c `"import sys; from agent.cli import main; sys.exit(main())`" session-ui --control \\.\pipe\espace-agent"
 if ($StartWith -eq "Task") {
     $action = New-ScheduledTaskAction -Execute $venvPythonw -Argument $uiArgs -WorkingDirectory $InstallDir
     $trigger = New-ScheduledTaskTrigger -AtLogOn -User $VisitorUser

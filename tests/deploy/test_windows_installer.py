@@ -84,12 +84,12 @@ def windows_argv(cmdline: str) -> list[str]:
 
 
 def test_the_service_command_line_parses_with_the_cli() -> None:
-    args = windows_argv(ps_string("serviceArgs", config=CONFIG))
+    args = windows_argv(ps_string("agentArgs", config=CONFIG))
     assert args[:2] == ["-m", "agent.cli"]
     parsed = build_parser().parse_args(args[2:])
     assert parsed.command == "service"
     assert parsed.config == CONFIG
-    binary = ps_string("bin", basePython=r"C:\Program Files\Python311\python.exe", serviceArgs=ps_string("serviceArgs", config=CONFIG))
+    binary = ps_string("bin", basePython=r"C:\Program Files\Python311\python.exe", agentArgs=ps_string("agentArgs", config=CONFIG))
     assert windows_argv(binary)[0] == r"C:\Program Files\Python311\python.exe"  # quoted: the path has a space
     assert windows_argv(binary)[1:] == args
 
