@@ -69,6 +69,10 @@ def cmd_service(args: argparse.Namespace) -> int:
         probes = build_probes(cfg)
     except (ConfigError, ValueError) as exc:
         print(f"error: configuration: {exc}", file=sys.stderr)
+        if sys.platform == "win32":  # a service has no console: say it where IT looks
+            from agent.winservice import event_log_error
+
+            event_log_error(f"configuration: {exc}")
         return 2
     state = Path(cfg.agent.state_dir)
 

@@ -135,6 +135,18 @@ def _file_logging(path: Path | None) -> logging.Handler | None:
     return handler
 
 
+def event_log_error(message: str) -> None:
+    """Write ``message`` to the Application event log (source EspaceAgent); never raises."""
+    try:
+        site_dirs_from_pythonpath()
+        import servicemanager
+
+        servicemanager.SetEventSourceName(SERVICE_NAME)
+        servicemanager.LogErrorMsg(f"{SERVICE_NAME}: {message}")
+    except Exception as exc:  # noqa: BLE001 - the message is on stderr too
+        log.warning("service: could not write to the event log: %s", exc)
+
+
 def site_dirs_from_pythonpath() -> None:
     """Process the ``.pth`` files of the folders on PYTHONPATH.
 

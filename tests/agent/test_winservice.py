@@ -160,3 +160,13 @@ def test_a_stop_asked_before_the_loop_is_up_is_not_lost() -> None:
 
     asyncio.run(later())
     assert seen == [True]
+
+
+def test_a_bad_configuration_is_told_in_the_event_log(scm: fw.FakeSCM, tmp_path: Path) -> None:
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text("[agent]\nheartbeat_seconds = 'often'\n", encoding="utf-8")
+    assert agent.cli.main(["service", "--config", str(cfg)]) == 2
+    ((kind, text),) = scm.messages
+    assert kind == "error"
+    assert "configuration:" in text
+    assert "heartbeat_seconds" in text
