@@ -113,6 +113,20 @@ def classify(
     return "ok"
 
 
+class _IPP(IPP):
+    """pyipp, asking in the natural language ``en`` rather than its ``en-US``.
+
+    RFC 8011 makes ``naturalLanguage`` lower case; CUPS 2.4.2 as Debian 12 ships it since its
+    2025 security updates refuses ``en-US`` with client-error-bad-request ("Bad
+    attributes-natural-language value"), so every printer would show as offline.
+    """
+
+    def _message(self, operation: Any, msg: dict[str, Any]) -> dict[str, Any]:
+        message = super()._message(operation, msg)
+        message["operation-attributes-tag"]["attributes-natural-language"] = "en"
+        return message
+
+
 @dataclass(frozen=True, slots=True)
 class PrinterStatus:
     state: PrinterState
@@ -147,7 +161,7 @@ async def poll_printer(
     low_level: int = 10,
 ) -> PrinterStatus:
     """Ask one printer (or CUPS queue, ``/printers/<name>``) for its status; never raises."""
-    ipp = IPP(
+    ipp = _IPP(
         host=host,
         port=port,
         base_path=base_path,

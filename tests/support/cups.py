@@ -377,8 +377,6 @@ BrowseLocalProtocols none
 WebInterface No
 DefaultAuthType None
 DefaultEncryption Never
-JobPrivateValues none
-SubscriptionPrivateValues none
 PreserveJobHistory Yes
 ServerAlias *
 <Location />
@@ -390,6 +388,8 @@ ServerAlias *
   Allow from 127.0.0.1
 </Location>
 <Policy default>
+  JobPrivateValues none
+  SubscriptionPrivateValues none
   <Limit All>
     Order deny,allow
   </Limit>
