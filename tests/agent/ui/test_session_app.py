@@ -371,9 +371,16 @@ def test_the_session_ui_command_runs_as_its_own_process(
             assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
             assert time.monotonic() < deadline, "no window from the session-ui process"
             time.sleep(0.1)
-        time.sleep(1.0)  # let it draw the offer
-        shot = screenshot(display, shots / "07-session-ui-process-en.png")
-        assert shot.stat().st_size > 10_000
+        # The window is mapped before it is drawn: poll until the screen shows the drawn offer (a blank
+        # screen compresses to a few hundred bytes, the lock screen to tens of kilobytes).
+        deadline = time.monotonic() + 30
+        while True:
+            shot = screenshot(display, shots / "07-session-ui-process-en.png")
+            if shot.stat().st_size > 10_000:
+                break
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the session-ui process never drew its screen"
+            time.sleep(0.2)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
