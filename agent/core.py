@@ -52,6 +52,7 @@ from agent.timer import (
     mark_warned,
     next_deadline,
 )
+from espace import enrolcode
 from espace import protocol as p
 from espace.backoff import backoff_delay
 from espace.clock import Clock, SystemClock
@@ -442,9 +443,13 @@ class Agent:
         if first.type == aiohttp.WSMsgType.TEXT:
             welcome = p.decode_from_controller(first.data)
             if isinstance(welcome, p.Pending):
-                self.fingerprint = welcome.fingerprint
-                log.warning("%s: waiting for an admin to approve this station (code %s)", self.station, welcome.fingerprint)
-                self._ui({"ui": "pending", "fingerprint": welcome.fingerprint})
+                # the code comes from this station's own key (espace.enrolcode), whatever the controller says:
+                # the admin approves the key this screen stands for
+                self.fingerprint = enrolcode.code_for_key(self.enrol_key or "")
+                if welcome.fingerprint != self.fingerprint:
+                    log.warning("%s: the controller lists this station under code %s, not its own %s", self.station, welcome.fingerprint[:40], self.fingerprint)
+                log.warning("%s: waiting for an admin to approve this station (code %s)", self.station, self.fingerprint)
+                self._ui({"ui": "pending", "fingerprint": self.fingerprint})
                 await ws.receive(timeout=15)
                 self.last_close = (PENDING, "pending")
                 return False

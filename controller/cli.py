@@ -90,8 +90,19 @@ def cmd_station_pending(args: argparse.Namespace) -> int:
     if not rows:
         print("no enrolment requests")
     for r in rows:
-        print(f"{r['station']:8} {r['status']:9} code {r['fingerprint']}  host={r['hostname']} platform={r['platform']} mac={r['mac']} from {r['peer']}")
+        what = "RE-ENROLMENT of a station that has a live token" if r["reenrol"] else "new station"
+        print(f"{r['station']:8} {r['status']:9} code {r['fingerprint']}  {what}; host={r['hostname']} platform={r['platform']} mac={r['mac']} from {r['peer']}")
     return 0
+
+
+_REFUSED = {
+    "no_code": "an approval names the code the station shows: --code XXXX-XXXX-XXXX-XXXX",
+    "bad_code": "not a station code (16 characters, e.g. K7QM-2P9X-D4TB-8WZE)",
+    "no_request": "no pending request from {station} with that code (see 'station pending')",
+    "ambiguous": "two requests for {station} show the same code: reject them and let the station ask again",
+    "confirm_reenrol": "{station} holds a live token: this is a re-enrolment; add --reenrol to confirm (the connected station is replaced)",
+    "already_approved": "another request of {station} is approved and not yet collected; reject it first",
+}
 
 
 def _decide(args: argparse.Namespace, approve: bool) -> int:
@@ -100,11 +111,18 @@ def _decide(args: argparse.Namespace, approve: bool) -> int:
 
     from controller import enrolment
 
-    done = run_with_store(_settings(args).database, lambda store: store.write(lambda db: enrolment.decide(db, args.station, approve, f"cli:{getpass.getuser()}", time.time())))
-    if not done:
-        print(f"error: no pending enrolment for {args.station} (see 'station pending')", file=sys.stderr)
+    actor = f"cli:{getpass.getuser()}"
+    reenrol = bool(getattr(args, "reenrol", False))
+    result = run_with_store(
+        _settings(args).database,
+        lambda store: store.write(lambda db: enrolment.decide(db, args.station, approve, actor, time.time(), code=args.code, reenrol=reenrol)),
+    )
+    outcome = result["outcome"]
+    if outcome in _REFUSED:
+        print(f"error: {_REFUSED[outcome].format(station=args.station)}", file=sys.stderr)
         return 1
-    print(f"{args.station}: {'approved: it receives its token when it next connects' if approve else 'rejected'}")
+    codes = ", ".join(r["fingerprint"] for r in result["requests"])
+    print(f"{args.station} ({codes}): {'approved: it receives its token when it next connects' if approve else 'rejected'}")
     return 0
 
 
@@ -203,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sp)
         if name != "pending":
             sp.add_argument("station", help="station id, e.g. PC-01")
+        if name == "approve":
+            sp.add_argument("--code", required=True, help="the code the station shows (as 'station pending' lists it)")
+            sp.add_argument("--reenrol", action="store_true", help="confirm: the station holds a live token and is to be replaced")
+        if name == "reject":
+            sp.add_argument("--code", default=None, help="reject only the request with this code (default: every pending one)")
         sp.set_defaults(func=func)
 
     sp = sub.add_parser("backup", help="online backup of the store to a new file")

@@ -172,4 +172,27 @@ MIGRATIONS: list[str] = [
     """
     UPDATE print_jobs SET job_key = job_key || '@' || CAST(at AS INTEGER);
     """,
+    # 7: several enrolment requests per station, one per key: a request never replaces another,
+    # and an approval is of one key (controller/enrolment.py)
+    """
+    CREATE TABLE enrolment_requests (
+        id INTEGER PRIMARY KEY,
+        station TEXT NOT NULL,
+        key_hash TEXT NOT NULL,         -- SHA-256 of the agent's one-time enrolment key
+        hostname TEXT NOT NULL DEFAULT '',
+        platform TEXT NOT NULL DEFAULT '',
+        mac TEXT NOT NULL DEFAULT '',
+        peer TEXT NOT NULL DEFAULT '',  -- the address the request came from
+        requested REAL NOT NULL,
+        last_seen REAL,                 -- the same key asked again
+        status TEXT NOT NULL DEFAULT 'pending',    -- pending | approved | rejected
+        decided REAL,
+        decided_by TEXT,
+        UNIQUE (station, key_hash)
+    );
+    INSERT INTO enrolment_requests (station, key_hash, hostname, platform, mac, peer, requested, last_seen, status, decided, decided_by)
+        SELECT station, key_hash, hostname, platform, mac, peer, requested, requested, status, decided, decided_by FROM enrolments;
+    DROP TABLE enrolments;
+    ALTER TABLE enrolment_requests RENAME TO enrolments;
+    """,
 ]

@@ -10,6 +10,10 @@ wrong token or an oversized frame closes the connection with a 44xx code
 and a reason, and a log line says which station and why. An event that is
 well-formed but wrong for this station (a sequence from the past, another
 station's session) gets an ``event_reject`` and stays out of the store.
+
+Agents send no ``Origin``; a browser always does. A WebSocket from a page of
+another origin (any site a visitor opens on the LAN) is refused with 403 before
+the upgrade; the kiosk page, served by this controller, has its own origin.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from urllib.parse import urlsplit
 
 import sqlite_utils
 from aiohttp import WSMsgType, web
@@ -42,6 +47,18 @@ PROTOCOL_MISMATCH = 4426
 STORE_DOWN = 4503
 
 
+def _foreign_origin(request: web.Request) -> str | None:
+    """The request's Origin if it is a page of another origin than this controller's (the kiosk page's is its own)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return origin
+    return None if parts.scheme in ("http", "https") and parts.netloc == request.host else origin
+
+
 async def _close(ws: web.WebSocketResponse, code: int, reason: str, peer: str) -> web.WebSocketResponse:
     log.warning("agent %s: closing (%d): %s", peer, code, reason)
     await ws.close(code=code, message=reason[:120].encode())
@@ -52,6 +69,11 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     app = request.app
     floor, store, clock, metrics = app[keys.FLOOR], app[keys.STORE], app[keys.CLOCK], app[keys.METRICS]
     settings = app[keys.SETTINGS]
+    refused = _foreign_origin(request)
+    if refused is not None:  # a web page elsewhere must not speak for a station (agents send no Origin)
+        metrics.inc("agent_auth_failures")
+        log.warning("agent %s: refused: WebSocket from a page of another origin (%s)", request.remote or "?", refused[:100].encode("unicode_escape").decode())
+        return web.json_response({"error": "cross_origin", "message": "a station's link may not come from a page of another site"}, status=403)
     ws = web.WebSocketResponse(max_msg_size=p.MAX_FRAME_BYTES, heartbeat=settings.offline_after_seconds / 2, autoping=True)
     await ws.prepare(request)
     peer = request.remote or "?"
@@ -91,8 +113,11 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
         if issued_token is None:
             if status == "rejected":
                 return await _close(ws, UNAUTHORISED, "enrolment rejected", peer)
-            await ws.send_str(p.encode(p.Pending(station=station, fingerprint=enrolment.fingerprint(key))))
-            log.info("%s: enrolment pending (%s, %s)", peer, hello.hostname, enrolment.fingerprint(key))
+            code = enrolment.fingerprint(key)
+            await ws.send_str(p.encode(p.Pending(station=station, fingerprint=code)))
+            if status == "full":  # not recorded: an admin rejects the strangers, and the next attempt is listed
+                return await _close(ws, PENDING, f"too many requests for {station} wait for an admin", peer)
+            log.info("%s: enrolment %s (%s, code %s)", peer, status, hello.hostname[:100].encode("unicode_escape").decode(), code)
             # the admins' lists of new stations follow (controller.web.enrol_api)
             floor.publish({"type": "enrolment", "now": now, "station": station, "status": status})
             return await _close(ws, PENDING, "waiting for approval", peer)

@@ -304,31 +304,49 @@
     enrolments = data.enrolments;
     renderEnrol();
   }
+  let enrolConfirm = null; // the request whose re-enrolment waits for its confirm button
   function renderEnrol() {
     const list = $("enrol-list");
     list.innerHTML = "";
     $("enrol-panel").hidden = enrolments.length === 0;
+    const perStation = {};
+    for (const e of enrolments) perStation[e.station] = (perStation[e.station] || 0) + 1;
     for (const e of enrolments) {
       const li = document.createElement("li");
-      li.className = `help-item enrol-item${e.status === "approved" ? " approved" : ""}`;
+      li.className = `help-item enrol-item${e.status === "approved" ? " approved" : ""}${e.reenrol ? " reenrol" : ""}`;
       li.dataset.station = e.station;
-      li.innerHTML = `<div class="row"><span class="station"></span><span class="code"></span></div><div class="host"></div><div class="note"></div><div class="btns"></div>`;
+      li.dataset.code = e.fingerprint;
+      li.innerHTML = `<div class="row"><span class="station"></span><span class="code"></span></div><div class="kind"></div><div class="host"></div><div class="note"></div><div class="btns"></div>`;
       li.querySelector(".station").textContent = e.station;
       const code = li.querySelector(".code");
       code.textContent = e.fingerprint;
       code.title = t("floor.enrol.code", { code: e.fingerprint });
-      li.querySelector(".host").textContent = [e.hostname, e.platform, e.mac, e.peer].filter(Boolean).join(" · ");
+      // a re-enrolment would take the token of a station that has one: said before anything else
+      const kind = li.querySelector(".kind");
+      if (e.reenrol) kind.textContent = t(e.connected ? "floor.enrol.reenrol_connected" : "floor.enrol.reenrol");
+      else if (perStation[e.station] > 1) kind.textContent = t("floor.enrol.several", { n: perStation[e.station] });
+      kind.hidden = !kind.textContent;
+      li.querySelector(".host").textContent = [e.hostname, e.platform, e.mac, e.peer && t("floor.enrol.from", { peer: e.peer })].filter(Boolean).join(" · ");
       li.querySelector(".note").textContent = t(e.status === "approved" ? "floor.enrol.approved" : "floor.enrol.check");
       if (e.status === "pending") {
         const btns = li.querySelector(".btns");
-        btns.append(button(t("floor.enrol.approve"), "btn-approve", () => enrolAction(e, "approve")));
-        btns.append(button(t("floor.enrol.reject"), "btn-reject", () => enrolAction(e, "reject")));
+        if (e.reenrol && enrolConfirm === e.id) {
+          btns.append(button(t("floor.enrol.confirm_reenrol"), "btn-approve btn-confirm", () => { enrolConfirm = null; enrolAction(e, "approve", true); }));
+          btns.append(button(t("floor.enrol.keep"), "btn-keep", () => { enrolConfirm = null; renderEnrol(); }));
+        } else {
+          btns.append(button(t("floor.enrol.approve"), "btn-approve", () => {
+            if (e.reenrol) { enrolConfirm = e.id; renderEnrol(); } else enrolAction(e, "approve", false);
+          }));
+          btns.append(button(t("floor.enrol.reject"), "btn-reject", () => enrolAction(e, "reject", false)));
+        }
       }
       list.append(li);
     }
   }
-  async function enrolAction(e, what) {
-    const { ok, data } = await api(`/api/enrolments/${encodeURIComponent(e.station)}/${what}`, {});
+  async function enrolAction(e, what, reenrol) {
+    // the approval names the code the admin compared: only that key collects the token
+    const body = what === "approve" ? { code: e.fingerprint, reenrol } : { code: e.fingerprint };
+    const { ok, data } = await api(`/api/enrolments/${encodeURIComponent(e.station)}/${what}`, body);
     if (!ok) toast(errorText(data));
     refreshEnrol();
   }

@@ -57,10 +57,11 @@ async def test_a_new_station_is_listed_approved_collects_its_token_then_is_revok
         assert req["fingerprint"] == enrolment.fingerprint(agent.enrol_key)  # what the station shows
         assert any(m["type"] == "enrolment" and m["station"] == "PC-12" for m in feed)
 
-        async with http.post("/api/enrolments/PC-12/approve", headers=headers) as r:
+        code = {"code": req["fingerprint"]}
+        async with http.post("/api/enrolments/PC-12/approve", headers=headers, json=code) as r:
             assert r.status == 200
             assert await r.json() == {"ok": True, "status": "approved"}
-        async with http.post("/api/enrolments/PC-12/approve", headers=headers) as r:
+        async with http.post("/api/enrolments/PC-12/approve", headers=headers, json=code) as r:
             assert r.status == 404  # decided already
             assert (await r.json())["error"] == "no_enrolment"
         await wait_for(agent.connected.is_set, within=60, what="the approved station to connect")
@@ -91,7 +92,7 @@ async def test_a_rejected_station_stays_out(site, tmp_path):
         async with http.post("/api/enrolments/PC-13/reject", headers=headers) as r:
             assert await r.json() == {"ok": True, "status": "rejected"}
         assert not await pending()  # a rejected request leaves the list
-        async with http.post("/api/enrolments/PC-99/approve", headers=headers) as r:
+        async with http.post("/api/enrolments/PC-99/approve", headers=headers, json={"code": "0000-0000-0000-0000"}) as r:
             assert r.status == 404
         assert not agent.connected.is_set()
         assert not (tmp_path / "token").exists()

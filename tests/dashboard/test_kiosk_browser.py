@@ -23,6 +23,7 @@ import pytest
 
 from controller import staff
 from controller.store import Store
+from espace.enrolcode import code_from_digest
 from espace.i18n import message_ids
 from tests.support.browser import needs_chromium, wait_js
 from tests.support.procs import ROOT, ControllerProc, shared_clock, wait_for
@@ -215,11 +216,12 @@ async def test_a_tablet_without_a_valid_token_asks_to_join_and_opens_once_approv
     await wait_js(page, "() => document.querySelector('#notice-title').textContent === \"Ce poste est en cours d'installation\"")
     assert await page.is_hidden("#screen-lock")
     (row,) = site.controller.rows("SELECT key_hash, platform FROM enrolments WHERE station = 'TAB-05'")
-    code = f"{row['key_hash'][:4]}-{row['key_hash'][4:8]}".upper()
+    code = code_from_digest(row["key_hash"])
     assert row["platform"] == "kiosk"
     assert await page.text_content("#notice-extra") == f"Code pour l'animateur : {code}"
     await page.screenshot(path=str(shots / "07-kiosk-setup-fr.png"))
-    await asyncio.to_thread(site.controller.cli, "station", "approve", "TAB-05")
+    # TAB-05 holds a token (station add): this is a re-enrolment, confirmed as such
+    await asyncio.to_thread(site.controller.cli, "station", "approve", "TAB-05", "--code", code, "--reenrol")
     await page.wait_for_selector("#screen-lock:not([hidden])", timeout=30000)  # its own token now
     stored = await page.evaluate("() => [localStorage.getItem('espace.token'), localStorage.getItem('espace.enrol_key')]")
     assert stored[0] is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from espace.enrolcode import code_from_digest
 from tests.support.procs import AgentProc, wait_for
 
 
@@ -20,7 +21,9 @@ async def test_enrol_approve_then_revoke(make_floor):
     assert not st["connected"]
     assert floor.rows("SELECT token_hash FROM stations WHERE id = 'PC-12'")[0]["token_hash"] is None
 
-    approved = floor.controller.cli("station", "approve", "PC-12", check=False)
+    code = code_from_digest(floor.rows("SELECT key_hash FROM enrolments WHERE station = 'PC-12'")[0]["key_hash"])
+    assert f"code {code}" in out  # the code the station shows, as the admin compares it
+    approved = floor.controller.cli("station", "approve", "PC-12", "--code", code, check=False)
     assert approved.returncode == 0, approved.stderr
     await wait_for(lambda: _connected(agent), within=60, what="the approved station to connect")
     token_file = agent.state / "token"

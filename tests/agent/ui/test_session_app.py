@@ -27,6 +27,7 @@ from agent.probes.reported import ReportedIdle
 from agent.ui.service_link import ServiceLink
 from agent.ui.session_app import SessionApp
 from espace.clock import clock_from_spec
+from espace.enrolcode import code_from_digest
 from espace.i18n import format_time
 from tests.support.display import XVFB, display_set, screenshot, xvfb
 from tests.support.procs import ROOT, AgentProc, ControllerProc, shared_clock
@@ -201,10 +202,10 @@ def test_a_new_station_shows_its_code_until_approved_then_the_lock_screen(
         try:
             wait_until(root, lambda: app.ui.mode == "setup", what="the set-up screen")
             (row,) = station.rows("SELECT key_hash FROM enrolments WHERE station = ?", STATION)
-            code = f"{row['key_hash'][:4]}-{row['key_hash'][4:8]}".upper()
+            code = code_from_digest(row["key_hash"])  # 4 x 4 characters, 80 bits of the station's key
             assert text(app.ui.lock.notice_extra) == f"Code pour l'animateur : {code}"
             screenshot(display, shots / "setup-real-fr.png")
-            station.controller.cli("station", "approve", STATION)
+            station.controller.cli("station", "approve", STATION, "--code", code)
             wait_until(root, lambda: on_lock_with_offer(app), timeout=30, what="the lock screen once approved")
         finally:
             app.stop()
