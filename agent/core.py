@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 AGENT_VERSION = "0.1.0"
 UNAUTHORISED = 4401
 PENDING = 4403
+STORE_DOWN = 4503  # the controller's store cannot commit: back off, all 61 stations must not knock at once
 
 
 def _warned_event(seq: int, *, at: float, session_id: str, minutes: int, kind: Literal["time", "last_call"]) -> p.SessionWarned:
@@ -73,6 +74,15 @@ def _print_event(seq: int, *, record: PrintRecord, session_id: str | None, sourc
         id=p.new_id(), seq=seq, at=record.at, job=record.job[:100], printer=record.printer[:200], pages=record.pages,
         colour_pages=record.colour_pages, session_id=session_id, source=source,
     )  # fmt: skip
+
+
+def retry_delay(code: int | None, attempt: int, store_down: int = 0) -> float:
+    """Seconds before the next connection attempt, after a link closed with ``code``."""
+    if code == PENDING:  # an admin may approve at any moment: ask again within 10 s
+        return backoff_delay(attempt + 4, cap=10.0, floor=2.0)
+    if store_down:  # the store cannot commit: 1 s at least, then up to 30 s, with full jitter
+        return backoff_delay(store_down + 1, floor=1.0)
+    return backoff_delay(attempt + (4 if code == UNAUTHORISED else 0))
 
 
 @dataclass
@@ -393,6 +403,7 @@ class Agent:
 
     async def _connection_loop(self) -> None:
         attempt = 0
+        store_down = 0  # 4503 closes in a row: a link that reached the welcome does not reset this backoff
         async with aiohttp.ClientSession() as http:
             while not self._stopping:
                 try:
@@ -417,10 +428,8 @@ class Agent:
                         if not fut.done():  # not cancel(): the visitor's start must fall back, not die
                             fut.set_exception(ConnectionError("the link to the controller dropped"))
                 code = self.last_close[0]
-                if code == PENDING:  # an admin may approve at any moment: ask again within 10 s
-                    delay = backoff_delay(attempt + 4, cap=10.0, floor=2.0)
-                else:
-                    delay = backoff_delay(attempt + (4 if code == UNAUTHORISED else 0))
+                store_down = store_down + 1 if code == STORE_DOWN else 0
+                delay = retry_delay(code, attempt, store_down)
                 attempt += 1
                 await asyncio.sleep(delay)  # transport backoff, real time
 

@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 DASHBOARD = Path(__file__).resolve().parent.parent / "dashboard"
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+def create_app(settings: Settings, clock: Clock | None = None, *, create_store: bool = True) -> web.Application:
+    """``create_store``: make the store's folder if it is missing (``serve`` passes its ``--create``)."""
     app = web.Application(client_max_size=1024**2)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock or SystemClock()
-    app[keys.STORE] = Store(settings.database)
+    app[keys.STORE] = Store(settings.database, create=create_store, exclusive=True)  # one controller per store
     app[keys.FLOOR] = Floor(settings, app[keys.CLOCK])
     app[keys.METRICS] = Metrics()
     if settings.zeroconf:
@@ -108,11 +109,15 @@ async def _ticker_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _health(request: web.Request) -> web.Response:
+    """200 when the store answers and can commit; 503 with the reason otherwise (a full disk, a failing commit)."""
     store = request.app[keys.STORE]
     try:
         await store.read(lambda db: db.execute("SELECT 1").fetchone())
+        problem = await store.health()
     except Exception as exc:  # noqa: BLE001 - reported, not raised
-        return web.json_response({"ok": False, "store": str(exc)}, status=503)
+        problem = str(exc)
+    if problem is not None:
+        return web.json_response({"ok": False, "store": problem}, status=503)
     floor = request.app[keys.FLOOR]
     return web.json_response({"ok": True, "stations_connected": len(floor.conns), "now": request.app[keys.CLOCK].now()})
 

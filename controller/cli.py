@@ -12,7 +12,7 @@ from aiohttp import web
 
 from controller import cli_export, cli_staff
 from controller.settings import Settings, SettingsError, load_settings, sample_toml
-from controller.store import run_with_store
+from controller.store import StoreOpenError, run_with_store
 from espace.clock import clock_from_spec
 from espace.logs import setup_logging
 
@@ -36,9 +36,16 @@ def _common(sp: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from controller.app import create_app
 
+    from controller.store import check_path
+
     settings = _settings(args)
     clock = clock_from_spec(args.clock, settings.tz)
-    app = create_app(settings, clock)
+    try:
+        check_path(settings.database, create=args.create)  # before anything listens: one line, and out
+    except StoreOpenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    app = create_app(settings, clock, create_store=args.create)
     app.on_startup.append(_settle)  # after the store has opened and the floor is loaded
     ssl_ctx = None
     if settings.tls_cert:
@@ -46,8 +53,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
-    print(f"espace-controller: serving on http{'s' if ssl_ctx else ''}://{settings.host}:{settings.port}/", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=2)
+    where = f"http{'s' if ssl_ctx else ''}://{settings.host}:{settings.port}/"
+
+    async def _serving(app: web.Application) -> None:  # once the store is open: a refused store prints only its error
+        print(f"espace-controller: serving on {where}", flush=True)
+
+    app.on_startup.append(_serving)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, ssl_context=ssl_ctx, print=None, access_log=None, shutdown_timeout=2)
+    except StoreOpenError as exc:  # found only on opening: a newer schema, a store another controller holds
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -146,21 +162,55 @@ def cmd_station_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    """An online backup: SQLite's backup API copies a consistent snapshot while the controller runs."""
+    """An online backup: SQLite's backup API copies a consistent snapshot while the controller runs.
+
+    The copy goes to a temporary file beside the destination, is checked
+    (``PRAGMA quick_check``) and only then renamed into place: a backup killed
+    midway leaves no file that looks like a backup.
+    """
+    import os
+
+    from controller.store import check_path
+
     settings = _settings(args)
-    src = sqlite3.connect(settings.database)
-    dest_path = Path(args.dest)
+    source, dest_path = Path(settings.database), Path(args.dest)
+    if not source.is_file():
+        print(f"error: there is no store at {source} (check --database or the configuration); nothing backed up", file=sys.stderr)
+        return 2
+    try:
+        check_path(source, create=False)
+    except StoreOpenError as exc:
+        if "read-only" not in str(exc):  # a read-only store can still be read
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     if dest_path.exists():
         print(f"error: {dest_path} exists; choose a new file", file=sys.stderr)
         return 2
-    dest = sqlite3.connect(dest_path)
+    tmp = dest_path.with_name(f".{dest_path.name}.partial")
+    tmp.unlink(missing_ok=True)
+    uri = f"{source.resolve().as_uri()}?mode=ro"  # never creates a store
+    if not os.access(source.parent, os.W_OK):  # a read-only mount: nobody can write it, and SQLite cannot make its -shm there
+        uri += "&immutable=1"
+    src = sqlite3.connect(uri, uri=True)
     try:
-        with dest:
+        dest = sqlite3.connect(tmp)
+        try:
             src.backup(dest)
+            (check,) = dest.execute("PRAGMA quick_check").fetchone()
+        finally:
+            dest.close()
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"the copy does not check: {check}")
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dest_path)
+    except (sqlite3.Error, OSError) as exc:
+        tmp.unlink(missing_ok=True)
+        print(f"error: backup of {source} failed: {exc}", file=sys.stderr)
+        return 1
     finally:
-        dest.close()
         src.close()
-    print(f"backed up {settings.database} to {dest_path}")
+    print(f"backed up {source} to {dest_path} (checked)")
     return 0
 
 
@@ -199,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--host", help="address to listen on (default from configuration: 127.0.0.1)")
     sp.add_argument("--port", type=int, help="port (default 8080)")
     sp.add_argument("--clock", default=None, help="virtual clock, e.g. 2026-11-19T09:00x60 (tests and demos); default real time")
+    sp.add_argument("--create", action="store_true", help="make the store's folder if it does not exist (a new site)")
     sp.set_defaults(func=cmd_serve)
 
     st = sub.add_parser("station", help="stations and their tokens")
@@ -260,10 +311,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The parsed command, with its errors as one line each (tests call it without main's logging set-up)."""
     try:
-        return args.func(args)
+        return int(args.func(args))
     except SettingsError as exc:
         print(f"error: configuration: {exc}", file=sys.stderr)
+        return 2
+    except StoreOpenError as exc:  # not a store to open: one line, never a traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
 

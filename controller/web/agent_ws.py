@@ -223,9 +223,11 @@ async def _ack_in_order(
             continue
         except StoreError as exc:
             metrics.inc("store_errors")
-            log.error("%s: event %s not committed: %s", peer, ev.id, exc)
-            # nothing acknowledged: the agent keeps it and sends it again later
-            await _close(ws, STORE_DOWN, "store unavailable, try again later", peer)
+            # the store logs its failing once per change of state, with a count: not once per event and station
+            log.debug("%s: event %s not committed: %s", peer, ev.id, exc)
+            # nothing acknowledged: the agent keeps it and sends it again later, after a backoff (4503)
+            if not ws.closed:
+                await ws.close(code=STORE_DOWN, message=b"store unavailable, try again later")
             continue
         except Exception:
             log.exception("%s: event %s failed", peer, ev.id)

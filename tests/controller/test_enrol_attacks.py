@@ -119,10 +119,12 @@ async def test_an_approval_names_the_code_and_a_forged_collision_is_refused(site
 
     # the code carries 80 bits (at least 64): 16 characters of 5 bits, and every one of those bits shows
     code = enrolcode.code_for_key(real)
-    assert len(code.replace("-", "")) * 5 >= 64 and code.count("-") == 3
+    assert len(code.replace("-", "")) * 5 >= 64
+    assert code.count("-") == 3
     digest = enrolcode.key_digest(real)
     flipped = {enrolcode.code_from_digest(f"{int(digest, 16) ^ (1 << (255 - bit)):064x}") for bit in range(enrolcode.BITS)}
-    assert len(flipped) == enrolcode.BITS and code not in flipped
+    assert len(flipped) == enrolcode.BITS
+    assert code not in flipped
     # so forging a key whose code matches the real one is a search of 2^80 keys (2^64 at the least asked for):
     # at 10^8 SHA-256 a second, about 3.8e8 years; the old 8-hex-digit code (2^32) took under a minute
     assert 2**enrolcode.BITS / 1e8 / 3.15e7 > 1e8
@@ -147,7 +149,8 @@ async def test_an_approval_names_the_code_and_a_forged_collision_is_refused(site
     answer, code = await attacker_hello(served.ws_url, "PC-14", real)
     assert (answer, code) == ({}, 4401)  # the rejected key stays out
     answer, _ = await attacker_hello(served.ws_url, "PC-14", evil)
-    assert answer["type"] == "welcome" and answer["token"]
+    assert answer["type"] == "welcome"
+    assert answer["token"]
     events = await store.read(lambda db: [tuple(r) for r in db.execute("SELECT type, body FROM events WHERE actor = 'ada' ORDER BY received")])
     assert [t for t, _ in events] == ["staff.enrolment_rejected", "staff.enrolment_rejected", "staff.enrolment_approved"]
     assert enrolcode.code_for_key(evil) in events[-1][1]  # the audit trail says which key was let in
@@ -170,15 +173,18 @@ async def test_a_re_enrolment_of_a_connected_station_needs_a_confirmation_and_le
                 assert (r.status, (await r.json())["error"]) == (409, "confirm_reenrol")
         # nothing happened to the live station: still on line, with the token it had
         connects = agent.connects
-        assert agent.connected.is_set() and agent.token == token
+        assert agent.connected.is_set()
+        assert agent.token == token
         row = await served.app[keys.STORE].read(lambda db: db.execute("SELECT status, token_hash FROM stations WHERE id = 'PC-03'").fetchone())
-        assert row[0] == "approved" and row[1] is not None
+        assert row[0] == "approved"
+        assert row[1] is not None
         assert (await listed(http))[0]["status"] == "pending"
 
         # confirmed: now, and only now, the approved key takes the station's place
         async with http.post("/api/enrolments/PC-03/approve", headers=headers, json={"code": req["fingerprint"], "reenrol": True}) as r:
             assert r.status == 200
-        assert agent.connected.is_set() and agent.connects == connects  # still untouched until the key collects
+        assert agent.connected.is_set()
+        assert agent.connects == connects
         answer, _ = await attacker_hello(served.ws_url, "PC-03", evil)
         assert answer["type"] == "welcome"
         await wait_for(lambda: agent.token is None or not agent.connected.is_set(), within=30, what="the replaced station to lose its link")
