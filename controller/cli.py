@@ -35,7 +35,6 @@ def _common(sp: argparse.ArgumentParser) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from controller.app import create_app
-
     from controller.store import check_path
 
     settings = _settings(args)

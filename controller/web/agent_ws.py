@@ -65,7 +65,7 @@ async def _close(ws: web.WebSocketResponse, code: int, reason: str, peer: str) -
     return ws
 
 
-async def agent_ws(request: web.Request) -> web.WebSocketResponse:
+async def agent_ws(request: web.Request) -> web.StreamResponse:
     app = request.app
     floor, store, clock, metrics = app[keys.FLOOR], app[keys.STORE], app[keys.CLOCK], app[keys.METRICS]
     settings = app[keys.SETTINGS]

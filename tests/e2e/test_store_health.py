@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 from agent.core import STORE_DOWN, retry_delay
-from tests.e2e.test_faults import Truth, _fill, _mount_small_fs, _umount, assert_matches_truth, connected, procs  # noqa: F401 - procs: the fixture
+from tests.e2e.test_faults import (  # noqa: F401 - procs: the fixture
+    Truth,
+    _fill,
+    _mount_small_fs,
+    _umount,
+    assert_matches_truth,
+    connected,
+    procs,
+)
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
 
@@ -42,10 +50,11 @@ def test_a_station_backs_off_with_jitter_on_4503_even_after_a_welcome():
     assert min(first) >= 1.0  # never at once
     assert len({round(d, 3) for d in first}) > 150  # spread out: 61 stations do not knock together
     later = [retry_delay(STORE_DOWN, attempt=0, store_down=6) for _ in range(200)]
-    assert max(later) <= 30.0 and max(later) > max(first)  # growing, capped
+    assert max(later) <= 30.0
+    assert max(later) > max(first)
 
 
-async def test_a_full_disk_under_the_store_fails_healthz_with_the_reason_logs_once_and_everything_arrives_once_after(tmp_path: Path, procs):
+async def test_a_full_disk_under_the_store_fails_healthz_with_the_reason_logs_once_and_everything_arrives_once_after(tmp_path: Path, procs):  # noqa: F811 - the fixture of test_faults
     small = tmp_path / "small"
     if not _mount_small_fs(small, "8m"):
         pytest.skip("needs root to mount a small tmpfs for the store")
@@ -83,7 +92,8 @@ async def test_a_full_disk_under_the_store_fails_healthz_with_the_reason_logs_on
         assert text.count("store: cannot commit") == 1, text[-3000:]
         assert "database or disk is full" in text
         assert text.count("not committed") == 1
-        assert ctl.proc is not None and ctl.proc.poll() is None
+        assert ctl.proc is not None
+        assert ctl.proc.poll() is None
 
         filler.unlink()  # space is back
         await wait_for(lambda: health(ctl)[0] == 200, within=60, what="/healthz to recover")
