@@ -77,27 +77,22 @@ def cmd_service(args: argparse.Namespace) -> int:
     state = Path(cfg.agent.state_dir)
 
     async def main(stop: asyncio.Event) -> None:
+        from agent.pins import Pins
+
         url: str | Callable[[], Awaitable[str | None]] = cfg.controller.url
+        # the controller's pin: configured, or learned from the first wss:// advertisement and kept in the state folder
+        pins = Pins(state / "controller.pin", cfg.controller.tls_fingerprint or None)
         finder = None
         if cfg.controller.discover and cfg.controller.interfaces:  # no interface named: no mDNS, no zeroconf loaded
             from agent.discovery import ControllerFinder
 
-            finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None, site=cfg.controller.site or None)
+            finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None, site=cfg.controller.site or None, pins=pins)
             await finder.start()
             url = finder.url
         outbox = Outbox(state / "outbox.db")
-        from espace.tls import pin
-
-        ssl = pin(cfg.controller.tls_fingerprint) if cfg.controller.tls_fingerprint else None
-        ssl_provider = None
-        if ssl is None and finder is not None:
-            # no pin configured: pin what the controller advertises (TXT tls=), for wss:// only
-            def ssl_provider(url: str) -> object:
-                fp = finder.expected_fingerprint()
-                return pin(fp) if url.startswith("wss://") and fp else True
-
         agent = Agent(
-            cfg.station_id, None, url, outbox, probes=probes, ssl=ssl, ssl_provider=ssl_provider, heartbeat_s=cfg.agent.heartbeat_seconds,
+            cfg.station_id, None, url, outbox, probes=probes, pins=pins, advertised=finder.expected_fingerprint if finder else None,
+            heartbeat_s=cfg.agent.heartbeat_seconds,
             print_poll_s=cfg.agent.print_poll_seconds, token_file=state / "token",
             hostname=socket.gethostname(), platform=sys.platform, mac=_mac(),
         )

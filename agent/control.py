@@ -111,6 +111,7 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "session": s.as_dict() if s else None,
             "locked": agent.locked,
             "enrolment": agent.fingerprint if agent.token is None else None,  # the code to approve, while waiting
+            "pin_problem": agent.pin_problem,  # a link refused for the pin's sake (ws://, another certificate)
             "outbox": await agent.outbox.count(),
             "last_seq": await agent.outbox.get("last_seq"),
             "prints_pending": len(agent.probes.prints.queued)

@@ -29,6 +29,7 @@ import aiohttp
 import msgspec
 
 from agent.outbox import Outbox
+from agent.pins import PinRefused, Pins
 from agent.probes.base import (
     FakeHealth,
     FakeIdle,
@@ -56,6 +57,7 @@ from espace import enrolcode
 from espace import protocol as p
 from espace.backoff import backoff_delay
 from espace.clock import Clock, SystemClock
+from espace.tls import pin
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,8 @@ class Agent:
         ssl: Any = None,
         ssl_provider: Callable[[str], Any] | None = None,
         token_file: str | os.PathLike[str] | None = None,
+        pins: Pins | None = None,
+        advertised: Callable[[], str | None] | None = None,
         hostname: str = "",
         platform: str = "",
         mac: str = "",
@@ -125,6 +129,12 @@ class Agent:
         self.print_poll_s = print_poll_s
         self.ssl = ssl if ssl is not None else True  # True: normal verification (wss:// with a CA)
         self.ssl_provider = ssl_provider  # per attempt, e.g. the fingerprint discovery advertises
+        # the controller's pin, configured or learned on first use: never given up for ws:// or another certificate
+        self.pins = pins if pins is not None else Pins(None)
+        if isinstance(ssl, aiohttp.Fingerprint) and self.pins.configured is None:
+            self.pins.configured = ssl.fingerprint.hex()
+        self.advertised = advertised  # the fingerprint discovery advertises for the chosen controller
+        self.pin_problem: str | None = None  # why the last attempt was refused for the pin's sake (status, log)
         self.token_file = Path(token_file) if token_file else None
         if self.token is None and self.token_file is not None and self.token_file.exists():
             self.token = self.token_file.read_text(encoding="utf-8").strip() or None
@@ -410,13 +420,21 @@ class Agent:
                     url = await self._resolve_url()
                     if url is None:
                         raise ConnectionError("no controller found yet (discovery) and no fallback URL")
-                    ssl = self.ssl_provider(url) if self.ssl_provider is not None else self.ssl
+                    ssl, first_use = self._link_security(url)
                     async with http.ws_connect(url, heartbeat=30, max_msg_size=4 * p.MAX_FRAME_BYTES, ssl=ssl) as ws:
+                        if first_use is not None:  # the TLS handshake met the advertised certificate: keep it
+                            self.pins.learn(first_use)
+                        self.pin_problem = None
                         self._ws = ws
                         if await self._serve(ws):
                             attempt = 0
                 except asyncio.CancelledError:
                     raise
+                except (PinRefused, aiohttp.ServerFingerprintMismatch) as exc:
+                    problem = str(exc) if isinstance(exc, PinRefused) else f"the controller's certificate changed (pinned {self.pins.current()}): refused"
+                    if problem != self.pin_problem:  # once per change, not per attempt
+                        log.error("%s: %s; nothing sent", self.station, problem)
+                    self.pin_problem = problem
                 except Exception as exc:  # noqa: BLE001 - the link must never die for good
                     # the first failure of a streak is worth a line; the retries are not
                     (log.warning if attempt == 0 else log.debug)("%s: cannot reach the controller: %r", self.station, exc)
@@ -432,6 +450,21 @@ class Agent:
                 delay = retry_delay(code, attempt, store_down)
                 attempt += 1
                 await asyncio.sleep(delay)  # transport backoff, real time
+
+    def _link_security(self, url: str) -> tuple[Any, str | None]:
+        """The ``ssl=`` for this attempt, and the advertised fingerprint to learn if it is the first use.
+
+        PinRefused, before anything is sent, if the station holds a pin and the URL is
+        ``ws://`` or the controller advertises another certificate.
+        """
+        advertised = self.advertised() if self.advertised is not None else None
+        held = self.pins.check(url, advertised)
+        if held is not None:
+            return pin(held), None
+        if url.startswith("wss://") and advertised:
+            return pin(advertised), advertised  # trust on first use
+        ssl = self.ssl_provider(url) if self.ssl_provider is not None else self.ssl
+        return ssl, None
 
     async def _resolve_url(self) -> str | None:
         """The URL for this attempt: a fixed string, or asked of discovery each time (it follows the controller)."""

@@ -9,7 +9,10 @@ on its next connection attempt), removed (goodbye packet).
 
 ``await finder.url()`` is meant to be called before each connection attempt:
 the discovered controller's ``ws://host:port/path`` (``wss://`` when its TXT
-record carries a TLS fingerprint), else the fallback URL, else ``None``.
+record carries a TLS fingerprint), else the fallback URL, else ``None``. Which
+advertisement is taken is :func:`choose`'s rule: the pinned certificate's only,
+else ``wss://`` before ``ws://``, never merely the most recent (a laptop on the
+LAN advertising a plain ``ws://`` controller after the real one wins nothing).
 
 The TXT record is written by ``controller/discovery.py``: ``v`` protocol
 version, ``path`` WebSocket path, ``tls`` SHA-256 fingerprint of the
@@ -35,13 +38,15 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 from espace import mdns
 from espace import protocol as p
+from espace.tls import normalise_fingerprint
+
+__all__ = ["Advert", "ControllerFinder", "advert_from_record", "choose", "normalise_fingerprint"]
 
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = mdns.SERVICE_TYPE
 _RESOLVE_MS = 3000
 _PATH = re.compile(r"^/[A-Za-z0-9._~/-]*$")
-_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,7 @@ class Advert:
     version: int
     fingerprint: str | None  # 64 lower-case hex digits (controller.tls.pin takes it)
     site: str
-    seen: int = 0  # order of arrival: the newest advert wins
+    seen: int = 0  # order of arrival: among adverts of equal standing the newest wins (see choose)
 
     @property
     def url(self) -> str:
@@ -68,14 +73,6 @@ def _text(value: bytes | str | None) -> str | None:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
-
-
-def normalise_fingerprint(text: str | None) -> str | None:
-    """``"AB:CD:…"`` or ``"abcd…"`` → 64 lower-case hex digits; anything else → None."""
-    if not text:
-        return None
-    digits = text.replace(":", "").strip()
-    return digits.lower() if _FINGERPRINT.match(digits) else None
 
 
 def _pick_address(addresses: Iterable[str]) -> str | None:
@@ -117,9 +114,23 @@ def advert_from_record(
     return Advert(name, host, int(port), path, version, fingerprint, txt.get("site") or "", seen)
 
 
-def choose(adverts: Iterable[Advert], site: str | None = None) -> Advert | None:
-    """The controller to use: of the given site if one is set, the most recently (re)advertised."""
+def choose(adverts: Iterable[Advert], site: str | None = None, pin: str | None = None) -> Advert | None:
+    """The controller to use, of the given site if one is set; never the newest advertisement blindly.
+
+    - A station that holds a pin takes only an advertisement of that certificate.
+    - Otherwise a ``wss://`` advertisement with a fingerprint beats any ``ws://`` one;
+      several with different certificates and no pin to tell them apart: none (the
+      station waits for an administrator's ``tls_fingerprint`` or ``site``).
+    - Among adverts of equal standing (one controller re-advertised after a restart)
+      the most recent wins, so the station follows it.
+    """
     usable = [a for a in adverts if site is None or a.site == site]
+    if pin is not None:
+        usable = [a for a in usable if a.fingerprint == pin]
+    elif any(a.fingerprint for a in usable):
+        usable = [a for a in usable if a.fingerprint]
+        if len({a.fingerprint for a in usable}) > 1:
+            return None
     return max(usable, key=lambda a: a.seen, default=None)
 
 
@@ -146,12 +157,15 @@ class ControllerFinder:
         *,
         site: str | None = None,
         settle_s: float = 3.0,
+        pins: Any = None,
     ) -> None:
         self.interfaces = list(interfaces or [])
         self.fallback_url = fallback_url or None
         self.service_type = service_type
         self.site = site
         self.settle_s = settle_s
+        self.pins = pins  # agent.pins.Pins: only the pinned certificate's adverts count
+        self._ignored: tuple[str, ...] = ()
         self.adverts: dict[str, Advert] = {}
         self.current: Advert | None = None
         self._aiozc: AsyncZeroconf | None = None
@@ -186,7 +200,13 @@ class ControllerFinder:
             if not self.adverts and self._aiozc is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), self.settle_s)
-        chosen = choose(self.adverts.values(), self.site)
+        pin = self.pins.current() if self.pins is not None else None
+        chosen = choose(self.adverts.values(), self.site, pin)
+        ignored = tuple(sorted(a.url for a in self.adverts.values() if chosen is None or a.url != chosen.url))
+        if ignored != self._ignored and ignored:  # once per change, not per attempt
+            why = "not the pinned certificate" if pin else "plain ws://, or several certificates and no pin"
+            log.warning("discovery: not using %s (%s)", ", ".join(ignored), why)
+        self._ignored = ignored
         if (chosen and chosen.url) != (self.current and self.current.url):
             log.info("discovery: controller %s", f"{chosen.name} at {chosen.url}" if chosen else f"none; fallback {self.fallback_url}")
         self.current = chosen

@@ -6,7 +6,19 @@ Kept apart from ``controller/tls.py`` so that stations do not load the
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
+
+_FINGERPRINT = re.compile(r"^[0-9A-Fa-f]{64}$")
+
+
+def normalise_fingerprint(text: str | None) -> str | None:
+    """``"AB:CD:…"`` or ``"abcd…"`` → 64 lower-case hex digits; anything else → None."""
+    if not text:
+        return None
+    digits = text.replace(":", "").strip()
+    return digits.lower() if _FINGERPRINT.match(digits) else None
 
 
 def pin(fp: str) -> aiohttp.Fingerprint:
