@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from espace.enrolcode import code_from_digest
+from espace.enrolcode import code_for_key, code_from_digest
 from tests.support.browser import add_staff, logged_in, needs_chromium
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
@@ -67,3 +67,51 @@ async def _connected(agent: AgentProc) -> bool:
 
 async def _disconnected(agent: AgentProc) -> bool:
     return not (await agent.call("status"))["connected"]
+
+
+async def test_the_floor_lists_every_request_and_a_re_enrolment_of_a_connected_station_needs_its_confirm(tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    import secrets
+
+    from tests.controller.test_enrol_attacks import attacker_hello
+
+    ctl = ControllerProc(tmp_path, shared_clock(speed=10.0))
+    await add_staff(ctl.db, ("ada", "admin password 1", "admin", "en"))
+    token = ctl.add_station("PC-05")
+    ctl.start()
+    live = AgentProc(tmp_path, "PC-05", token, ctl.ws_url, ctl.clock)
+    try:
+        await live.start()
+        await wait_for(lambda: _connected(live), what="the real PC-05 on line")
+        ada = await logged_in(browser, ctl.url, "ada", "admin password 1")
+        # from the LAN: a hello for the connected PC-05, and two for a new PC-12
+        keys = {"PC-05": secrets.token_urlsafe(24), "PC-12a": secrets.token_urlsafe(24), "PC-12b": secrets.token_urlsafe(24)}
+        for name, key in keys.items():
+            await attacker_hello(ctl.ws_url, name[:5], key)
+        await ada.wait_for_selector('.enrol-item[data-station="PC-12"] >> nth=1', timeout=20000)
+        codes = {name: code_for_key(key) for name, key in keys.items()}
+        for name in ("PC-12a", "PC-12b"):  # both listed, each with its own code and the address it came from
+            item = f'.enrol-item[data-code="{codes[name]}"]'
+            assert (await ada.text_content(f"{item} .code") or "").strip() == codes[name]
+            assert "from 127.0.0.1" in (await ada.text_content(f"{item} .host") or "")
+            assert "2 requests for this station" in (await ada.text_content(f"{item} .kind") or "")
+        re = f'.enrol-item[data-code="{codes["PC-05"]}"]'
+        assert "Re-enrolment of a connected station" in (await ada.text_content(f"{re} .kind") or "")
+        await ada.screenshot(path=str(tmp_path / "enrol-several.png"), full_page=True)
+
+        await ada.click(f"{re} .btn-approve")  # a first tap only asks
+        await ada.wait_for_selector(f"{re} .btn-confirm")
+        assert ctl.rows("SELECT status FROM enrolments WHERE station = 'PC-05'")[0]["status"] == "pending"
+        assert await _connected(live)  # the live station is not disturbed
+        await ada.click(f"{re} .btn-keep")  # changed their mind
+        await ada.wait_for_selector(f"{re} .btn-approve")
+        await ada.click(f"{re} .btn-approve")
+        await ada.click(f"{re} .btn-confirm")
+        await wait_for(lambda: ctl.rows("SELECT status FROM enrolments WHERE station = 'PC-05'")[0]["status"] == "approved",
+                       within=10, what="the confirmed approval")
+        assert await _connected(live)  # still, until the approved key comes for its token
+        (ev,) = ctl.rows("SELECT body FROM events WHERE type = 'staff.enrolment_approved'")
+        assert codes["PC-05"] in ev["body"]
+        assert '"reenrol": true' in ev["body"]
+    finally:
+        await live.kill()
+        ctl.kill()
