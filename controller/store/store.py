@@ -31,6 +31,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -103,6 +104,8 @@ class StoreLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        if sys.platform == "win32":  # the controller runs on Debian (agent/swarm.py imports this module on stations too)
+            raise StoreOpenError("serving a store needs a POSIX system (flock)")
         import fcntl
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -237,7 +240,7 @@ class Store:
 
     async def health(self) -> str | None:
         """None when the store can work; else why not, in one line (for ``/healthz``)."""
-        if str(self.path) != ":memory:":
+        if str(self.path) != ":memory:" and sys.platform != "win32":
             st = await asyncio.to_thread(os.statvfs, self.path.parent)
             free = st.f_bavail * st.f_frsize
             if free < DISK_RESERVE:
