@@ -431,7 +431,10 @@ class Agent:
                 except asyncio.CancelledError:
                     raise
                 except (PinRefused, aiohttp.ServerFingerprintMismatch) as exc:
-                    problem = str(exc) if isinstance(exc, PinRefused) else f"the controller's certificate changed (pinned {self.pins.current()}): refused"
+                    if isinstance(exc, PinRefused):
+                        problem = str(exc)
+                    else:  # the handshake met another certificate than the pinned one
+                        problem = f"the controller's certificate is not the pinned one (ServerFingerprintMismatch: got {exc.got.hex()}, pinned {exc.expected.hex()})"
                     if problem != self.pin_problem:  # once per change, not per attempt
                         log.error("%s: %s; nothing sent", self.station, problem)
                     self.pin_problem = problem
