@@ -223,7 +223,8 @@ async def test_a_tablet_without_a_valid_token_asks_to_join_and_opens_once_approv
     # TAB-05 holds a token (station add): this is a re-enrolment, refused until confirmed as such
     unconfirmed = await asyncio.to_thread(site.controller.cli, "station", "approve", "TAB-05", "--code", code, check=False)
     assert unconfirmed.returncode == 1
-    assert "re-enrolment" in unconfirmed.stderr and "--reenrol" in unconfirmed.stderr
+    assert "re-enrolment" in unconfirmed.stderr
+    assert "--reenrol" in unconfirmed.stderr
     await asyncio.to_thread(site.controller.cli, "station", "approve", "TAB-05", "--code", code, "--reenrol")
     await page.wait_for_selector("#screen-lock:not([hidden])", timeout=30000)  # its own token now
     stored = await page.evaluate("() => [localStorage.getItem('espace.token'), localStorage.getItem('espace.enrol_key')]")
