@@ -73,7 +73,7 @@ def _warned_event(seq: int, *, at: float, session_id: str, minutes: int, kind: L
 
 def _print_event(seq: int, *, record: PrintRecord, session_id: str | None, source: Literal["cups", "windows", "fake"]) -> p.PrintJob:
     return p.PrintJob(
-        id=p.new_id(), seq=seq, at=record.at, job=record.job[:100], printer=record.printer[:200], pages=record.pages,
+        id=p.new_id(), seq=seq, at=record.at, job=record.job[:100], printer=p.os_name(record.printer, 127), pages=record.pages,
         colour_pages=record.colour_pages, session_id=session_id, source=source,
     )  # fmt: skip
 
@@ -480,7 +480,7 @@ class Agent:
         hello = p.Hello(
             station=self.station, token=self.token, enrol_key=None if self.token else self.enrol_key,
             agent_version=AGENT_VERSION, capabilities=["session", "print", "help"],
-            session=self.session.info() if self.session else None, hostname=self.identity["hostname"],
+            session=self.session.info() if self.session else None, hostname=p.os_name(self.identity["hostname"], 253),
             platform=self.identity["platform"], mac=self.identity["mac"],
         )
         await ws.send_str(p.encode(hello))

@@ -15,7 +15,18 @@ from controller.floor.floor import Floor
 from controller.metrics import Metrics
 from controller.settings import Settings
 from controller.store import Store
-from controller.web import agent_ws, dashboard, desk, floor_api, keys, kiosk, printing, reports
+from controller.web import (
+    agent_ws,
+    dashboard,
+    desk,
+    floor_api,
+    forwarded,
+    headers,
+    keys,
+    kiosk,
+    printing,
+    reports,
+)
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
@@ -38,6 +49,8 @@ def create_app(settings: Settings, clock: Clock | None = None, *, create_store: 
     app.cleanup_ctx.append(_ticker_ctx)
     app.cleanup_ctx.append(_gc_ctx)
 
+    forwarded.setup(app, settings.trusted_proxies)  # the first middleware: the others see the real client
+    headers.setup(app)  # one security-header policy for every response
     app.router.add_get(p.WS_PATH, agent_ws.agent_ws)
     app.router.add_get("/api/floor", floor_api.floor_json)
     app.router.add_get("/healthz", _health)

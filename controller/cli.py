@@ -36,6 +36,7 @@ def _common(sp: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from controller.app import create_app
     from controller.store import check_path
+    from controller.store.store import create_private
 
     settings = _settings(args)
     clock = clock_from_spec(args.clock, settings.tz)
@@ -170,6 +171,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     import os
 
     from controller.store import check_path
+    from controller.store.store import create_private
 
     settings = _settings(args)
     source, dest_path = Path(settings.database), Path(args.dest)
@@ -187,6 +189,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 2
     tmp = dest_path.with_name(f".{dest_path.name}.partial")
     tmp.unlink(missing_ok=True)
+    create_private(tmp)  # 0600 whatever the umask: a backup holds what the store holds
     uri = f"{source.resolve().as_uri()}?mode=ro"  # never creates a store
     if not os.access(source.parent, os.W_OK):  # a read-only mount: nobody can write it, and SQLite cannot make its -shm there
         uri += "&immutable=1"

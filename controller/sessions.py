@@ -21,6 +21,7 @@ A ``dry_run`` request is answered the same way and claims nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ from espace import protocol as p
 if TYPE_CHECKING:
     from controller.site import Site
 
+log = logging.getLogger(__name__)
 _HOURS: dict[int, tuple[Settings, object]] = {}
 
 
@@ -63,13 +65,28 @@ def _days_end(settings: Settings, now: float, days: int) -> float:
     return datetime.combine(today + timedelta(days=days), time(0), settings.tz).timestamp()
 
 
-def build_rules(site: Site | Settings, station: str, now: float) -> p.Rules:
-    """The rules a station caches; with a :class:`Site`, its bookings ahead too."""
+# what the rules may take of an agent's frame: a welcome carries them with a token, a session and a lock reason
+RULES_BUDGET = p.MAX_FRAME_BYTES - 2048
+
+
+def rules_bytes(rules: p.Rules) -> int:
+    """The size of the rules on the wire, as a ``rules`` command (a welcome adds less than the margin)."""
+    return len(p.encode(p.RulesUpdate(cmd=p.new_id(), rules=rules)).encode())
+
+
+def build_rules(site: Site | Settings, station: str, now: float, *, fit: bool = True) -> p.Rules:
+    """The rules a station caches; with a :class:`Site`, its bookings ahead too.
+
+    They always fit an agent's frame (:data:`RULES_BUDGET`): the desk refuses a booking that
+    would not fit (``rules_too_large``); should stored bookings still not fit, the farthest are
+    left out, with an error in the log, rather than the agent refusing every welcome.
+    With ``fit=False``, the rules as they are (the desk's check).
+    """
     settings = site if isinstance(site, Settings) else site.settings
     bookings = [] if isinstance(site, Settings) else [
         p.Slot(start=o.start, end=o.end, label=(o.label or o.booking_id)[:200]) for o in site.station_bookings(station, now)
     ]  # fmt: skip
-    return p.Rules(
+    rules = p.Rules(
         session_minutes=settings.session_minutes,
         warn_minutes=sorted(settings.warn_minutes, reverse=True),
         idle_prompt_s=settings.idle_prompt_minutes * 60,
@@ -82,6 +99,13 @@ def build_rules(site: Site | Settings, station: str, now: float) -> p.Rules:
         slots_until=_days_end(settings, now, 2),
         bookings=bookings,
     )
+    if fit and rules_bytes(rules) > RULES_BUDGET:
+        kept = len(rules.bookings)
+        while kept and rules_bytes(rules) > RULES_BUDGET:
+            kept -= 1
+            rules.bookings = rules.bookings[:kept]
+        log.error("rules for %s: %d booking(s) left out to fit the agents' frame limit", station, len(bookings) - kept)
+    return rules
 
 
 @dataclass(frozen=True, slots=True)

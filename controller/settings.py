@@ -106,6 +106,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_cert", "", "PEM certificate for HTTPS/WSS; empty: plain HTTP (behind a reverse proxy)."),
     Setting("tls_key", "", "PEM private key for tls_cert."),
     Setting("enrolment", True, "Accept enrolment requests from unknown stations (they wait for approval)."),
+    Setting("trusted_proxies", [], "Reverse proxies (addresses or networks, e.g. [\"127.0.0.1\"]) whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else they are ignored."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -146,6 +147,7 @@ class Settings:
     tls_cert: str
     tls_key: str
     enrolment: bool
+    trusted_proxies: list[str]
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -196,6 +198,14 @@ def _check(name: str, value: Any) -> Any:
             raise SettingsError(f"timezone: unknown time zone {value!r}") from None
     if name in ("session_minutes", "port", "heartbeat_seconds") and value <= 0:
         raise SettingsError(f"{name}: must be positive, got {value}")
+    if name == "trusted_proxies":
+        import ipaddress
+
+        for net in value:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise SettingsError(f"trusted_proxies: {net!r} is not an IP address or network") from None
     if name == "warn_minutes" and any(m <= 0 for m in value):
         raise SettingsError("warn_minutes: every warning must be at least 1 minute before the end")
     return value

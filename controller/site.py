@@ -113,14 +113,16 @@ def _log_failed_write(fut: asyncio.Future[Any]) -> None:
         log.error("site write failed: %s", fut.exception())
 
 
-def _write_queue(db: Any, tickets: list[Ticket], records: list[Any], forget_all: bool) -> None:
+def _write_queue(db: Any, changed: list[Ticket], gone: list[str], records: list[Any], forget_all: bool) -> None:
+    """The queue's changes since the last write (not the whole queue: thousands of tickets stay cheap)."""
     conn = db.conn
-    conn.execute("DELETE FROM queue_tickets")
-    if not forget_all:
-        conn.executemany(
-            "INSERT INTO queue_tickets (code, issued, accessible, called, station) VALUES (?,?,?,?,?)",
-            [(t.code, t.issued, int(t.accessible), t.called, t.station) for t in tickets],
-        )
+    if forget_all:
+        conn.execute("DELETE FROM queue_tickets")
+    conn.executemany("DELETE FROM queue_tickets WHERE code = ?", [(c,) for c in gone])
+    conn.executemany(
+        "INSERT OR REPLACE INTO queue_tickets (code, issued, accessible, called, station) VALUES (?,?,?,?,?)",
+        [(t.code, t.issued, int(t.accessible), t.called, t.station) for t in changed],
+    )
     conn.executemany(
         "INSERT INTO queue_waits (issued, served, outcome) VALUES (?,?,?)",
         [(r.issued, r.served, r.outcome) for r in records],
@@ -605,8 +607,8 @@ class Site:
         forget_all = self._forget_all
         records = self._queue_records + self.queue.take_records()
         self._forget_all, self._queue_records = False, []
-        tickets = self.queue.tickets()
-        self.write(lambda db: _write_queue(db, tickets, records, forget_all))
+        changed, gone = self.queue.take_changes()
+        self.write(lambda db: _write_queue(db, changed, gone, records, forget_all))
 
     def write(self, fn: Callable[[Any], Any]) -> None:
         """Queue a store write; :meth:`flush` waits for it (and every one before it)."""

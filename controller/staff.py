@@ -14,10 +14,11 @@ Sessions are random 32-byte tokens given to the browser in an HttpOnly,
 SameSite=Strict cookie; the table keeps only their SHA-256, so a copy of the
 database does not let anyone in. Each session has its own CSRF token.
 
-:class:`LoginThrottle` counts failures per login and per client address on
-the injected clock: after :data:`FREE_FAILURES` failures, each further one
-locks the key for an exponentially growing delay (1, 2, 4 … minutes, at most
-:data:`MAX_LOCK_S`); a success clears the login's count.
+:class:`LoginThrottle` counts attempts per (login, client address) when they
+start, before argon2 runs: after :data:`FREE_FAILURES` attempts, each further
+one makes that pair wait an exponentially growing delay (1, 2, 4 … minutes, at
+most :data:`MAX_LOCK_S`); a success clears the pair. It also caps the attempts
+in flight per login and per address.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -204,18 +206,30 @@ def set_password(db: sqlite_utils.Database, login: str, password: str, keep: str
 
 
 def verify_password(db: sqlite_utils.Database, login: str, password: str) -> Staff | None:
-    """The account if ``password`` is right and the account enabled; None otherwise."""
+    """The account if ``password`` is right and the account enabled; None otherwise (one thread: the CLI's, tests')."""
+    stored, account = password_row(db, login)
+    return account if password_matches(stored, password) else None
+
+
+def password_row(db: sqlite_utils.Database, login: str) -> tuple[str, Staff | None]:
+    """The hash to check ``login``'s password against, and the account when it exists and is enabled.
+
+    An unknown or disabled login gets a dummy hash, checked all the same, so that timing does not tell.
+    """
     row = db.execute(
         "SELECT login, password_hash, role, lang, disabled FROM staff WHERE login = ?", [login]
     ).fetchone()
-    stored = row[1] if row else _DUMMY_HASH
+    if row is None:
+        return _DUMMY_HASH, None
+    return row[1], None if row[4] else Staff(row[0], row[2], row[3])
+
+
+def password_matches(stored: str, password: str) -> bool:
+    """argon2's verdict (slow on purpose: run it in :class:`controller.hashpool.HashPool`, never on the loop)."""
     try:
-        _hasher.verify(stored, password)
+        return _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return None
-    if row is None or row[4]:
-        return None
-    return Staff(row[0], row[2], row[3])
+        return False
 
 
 def rehash_if_needed(db: sqlite_utils.Database, login: str, password: str) -> None:
@@ -262,6 +276,22 @@ def load_session(db: sqlite_utils.Database, token_hash: str, now: float) -> Staf
     return StaffSession(row[0], row[1], row[2], row[3], row[4], token_hash)
 
 
+def live_sessions(db: sqlite_utils.Database, digests: Iterable[str], now: float) -> set[str]:
+    """Those of ``digests`` that are still sessions of an enabled account, not expired."""
+    wanted = list(digests)
+    alive: set[str] = set()
+    for i in range(0, len(wanted), 500):  # SQLite's bound on parameters
+        chunk = wanted[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        alive |= {
+            r[0] for r in db.execute(
+                f"SELECT s.token_hash FROM staff_sessions s JOIN staff a ON a.login = s.login "  # noqa: S608 - only placeholders
+                f"WHERE s.token_hash IN ({marks}) AND a.disabled = 0 AND s.expires > ?", [*chunk, now],
+            )
+        }  # fmt: skip
+    return alive
+
+
 def delete_session(db: sqlite_utils.Database, token_hash: str) -> None:
     db.execute("DELETE FROM staff_sessions WHERE token_hash = ?", [token_hash])
 
@@ -271,41 +301,84 @@ def delete_session(db: sqlite_utils.Database, token_hash: str) -> None:
 
 @dataclass(slots=True)
 class _Count:
-    failures: int = 0
-    locked_until: float = 0.0
+    tries: int = 0  # attempts started since the last success (counted before the password is checked)
+    next_at: float = 0.0  # no new attempt before this
+    last: float = 0.0
+
+
+class Refused(Exception):
+    """A login attempt refused before its password is checked: ``code`` (``throttled``, ``login_busy``)
+    and the seconds to wait."""
+
+    def __init__(self, code: str, wait: float) -> None:
+        super().__init__(code)
+        self.code = code
+        self.wait = wait
 
 
 @dataclass(slots=True)
 class LoginThrottle:
+    """Login attempts per (login, client address), counted when they start, never after the hash.
+
+    The first :data:`FREE_FAILURES` attempts of a (login, client) pair go through at once; from
+    then on each one makes the next wait ``base_lock_s`` × 2ⁿ (at most ``max_lock_s``). Only that
+    pair waits: the same login from another address, or another login from the same address,
+    is not slowed down, so nobody can lock a colleague out by mistyping their login. A success
+    clears the pair. Besides, at most ``max_in_flight_login`` attempts for one login and
+    ``max_in_flight_client`` from one address run at a time (the others are refused at once,
+    ``login_busy``): a burst of concurrent guesses cannot overtake the count.
+    """
+
     free_failures: int = FREE_FAILURES
     base_lock_s: float = BASE_LOCK_S
     max_lock_s: float = MAX_LOCK_S
-    _counts: dict[str, _Count] = field(default_factory=dict)
-
-    def _keys(self, login: str, ip: str) -> tuple[str, str]:
-        return f"login:{login}", f"ip:{ip}"
+    max_in_flight_login: int = 2
+    max_in_flight_client: int = 4
+    max_keys: int = 10_000
+    _counts: dict[tuple[str, str], _Count] = field(default_factory=dict)
+    _in_flight: dict[str, int] = field(default_factory=dict)
 
     def retry_after(self, login: str, ip: str, now: float) -> float:
-        """Seconds to wait before trying again; 0 when a try is allowed now."""
-        wait = 0.0
-        for key in self._keys(login, ip):
-            c = self._counts.get(key)
-            if c is not None:
-                wait = max(wait, c.locked_until - now)
-        return max(0.0, wait)
+        """Seconds before this pair may try again; 0 when a try is allowed now."""
+        c = self._counts.get((login, ip))
+        return 0.0 if c is None else max(0.0, c.next_at - now)
 
-    def failed(self, login: str, ip: str, now: float) -> None:
-        for key in self._keys(login, ip):
-            c = self._counts.setdefault(key, _Count())
-            c.failures += 1
-            over = c.failures - self.free_failures
-            if over >= 0:
-                c.locked_until = now + min(self.max_lock_s, self.base_lock_s * 2**over)
-        if len(self._counts) > 10_000:  # a scan of logins: forget the unlocked ones
-            self._counts = {k: c for k, c in self._counts.items() if c.locked_until > now}
+    def begin(self, login: str, ip: str, now: float) -> None:
+        """Count an attempt before its password is checked; :class:`Refused` when it must wait.
 
-    def succeeded(self, login: str, ip: str) -> None:
-        self._counts.pop(f"login:{login}", None)
-        c = self._counts.get(f"ip:{ip}")
-        if c is not None and c.locked_until == 0.0:
-            self._counts.pop(f"ip:{ip}", None)
+        Every ``begin`` that returns must be followed by :meth:`end` (in a ``finally``).
+        """
+        wait = self.retry_after(login, ip, now)
+        if wait > 0:
+            raise Refused("throttled", wait)
+        lk, ck = f"login:{login}", f"ip:{ip}"
+        if self._in_flight.get(lk, 0) >= self.max_in_flight_login or self._in_flight.get(ck, 0) >= self.max_in_flight_client:
+            raise Refused("login_busy", 1.0)
+        if len(self._counts) >= self.max_keys:
+            self._prune(now)
+        c = self._counts.setdefault((login, ip), _Count())
+        c.tries += 1
+        c.last = now
+        over = c.tries - self.free_failures
+        if over >= 0:
+            c.next_at = now + min(self.max_lock_s, self.base_lock_s * 2**over)
+        self._in_flight[lk] = self._in_flight.get(lk, 0) + 1
+        self._in_flight[ck] = self._in_flight.get(ck, 0) + 1
+
+    def end(self, login: str, ip: str, ok: bool) -> None:
+        """The attempt begun by :meth:`begin` is over; ``ok`` clears the pair's count."""
+        for key in (f"login:{login}", f"ip:{ip}"):
+            left = self._in_flight.get(key, 0) - 1
+            if left > 0:
+                self._in_flight[key] = left
+            else:
+                self._in_flight.pop(key, None)
+        if ok:
+            self._counts.pop((login, ip), None)
+
+    def _prune(self, now: float) -> None:
+        """A scan of made-up logins: forget the pairs that may try again now, then the oldest."""
+        self._counts = {k: c for k, c in self._counts.items() if c.next_at > now}
+        if len(self._counts) >= self.max_keys:
+            keep = sorted(self._counts.items(), key=lambda kv: kv[1].last)[len(self._counts) // 2 :]
+            self._counts = dict(keep)

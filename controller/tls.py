@@ -8,10 +8,12 @@ public LAN cannot pose as the controller even though no CA vouches for it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import ipaddress
 import os
+import secrets
 from pathlib import Path
 
 from cryptography import x509
@@ -47,11 +49,32 @@ def make_self_signed(cert_path: str | Path, key_path: str | Path, names: list[st
         .sign(key, hashes.SHA256())
     )
     key_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key_bytes)
-    Path(cert_path).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_new(key_path, key_bytes, 0o600)
+    write_new(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return fingerprint(cert_path)
+
+
+def write_new(path: str | Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to a new file beside ``path`` (``O_EXCL``, ``O_NOFOLLOW``), give it ``mode``, move it over ``path``.
+
+    Whatever was at ``path`` (a file with a looser mode, a symbolic link to somewhere else) is
+    replaced, never written through: the rename replaces the link itself, and the new file's
+    mode does not depend on the umask or on the old file's.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)  # the umask may have taken bits away from a 0644
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def fingerprint(cert_path: str | Path) -> str:

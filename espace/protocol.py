@@ -15,6 +15,7 @@ Instants are UTC epoch seconds (float).
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Annotated, Literal, TypeGuard
 
@@ -32,6 +33,14 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 StaffText = Annotated[str, msgspec.Meta(max_length=500)]
 Lang = Literal["fr", "nl", "en"]
+# Names a station's OS gives (printer and host names): they reach staff screens and the back
+# office's spreadsheets. Printable text, no control or bidirectional-override character, not
+# starting like a spreadsheet formula (= + - @) or with blank space. Agents clean them with
+# os_name() before sending, so a real station never has an event refused for its printer's name.
+OS_NAME_FORBIDDEN = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+OS_NAME_PATTERN = f"^(?![=+\\-@\\s])[^{OS_NAME_FORBIDDEN}]*$"
+PrinterName = Annotated[str, msgspec.Meta(max_length=127, pattern=OS_NAME_PATTERN)]  # CUPS' own limit
+HostName = Annotated[str, msgspec.Meta(max_length=253, pattern=OS_NAME_PATTERN)]  # DNS' limit
 
 EndReason = Literal[
     "time",  # the granted length ran out
@@ -50,6 +59,13 @@ Origin = Literal["walkup", "ticket", "booking", "steward"]
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def os_name(text: str, limit: int) -> str:
+    """``text`` as a :data:`PrinterName`/:data:`HostName` accepts it: forbidden characters dropped,
+    leading formula signs and blanks stripped, at most ``limit`` characters."""
+    cleaned = re.sub(r"^[=+\-@\s]+", "", re.sub(f"[{OS_NAME_FORBIDDEN}]", "", text))
+    return cleaned[:limit]
 
 
 class _Msg(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -109,7 +125,7 @@ class Hello(_Msg, tag="hello", kw_only=True):
     protocol: int = PROTOCOL_VERSION
     agent_version: ShortText = ""
     capabilities: list[ShortText] = msgspec.field(default_factory=list)
-    hostname: ShortText = ""
+    hostname: HostName = ""
     platform: ShortText = ""
     mac: ShortText = ""
     session: SessionInfo | None = None  # the session the agent is enforcing now, if any
@@ -187,7 +203,7 @@ class HelpCancelled(_Event, tag="help_cancelled", kw_only=True):
 
 class PrintJob(_Event, tag="print_job", kw_only=True):
     job: Annotated[str, msgspec.Meta(max_length=100)]  # the print system's job id
-    printer: ShortText
+    printer: PrinterName
     pages: Count
     colour_pages: Count = 0
     session_id: Id | None = None

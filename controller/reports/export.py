@@ -274,6 +274,20 @@ def build_table(
 # -- the formats ---------------------------------------------------------------
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula gets a leading ``'`` (OWASP's CSV-injection advice).
+
+    Printer names come from the stations: ``=HYPERLINK(...)`` must reach the back office as text.
+    Numbers and dates are left alone (a negative number is not text).
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -281,7 +295,7 @@ def _csv_value(value: Any) -> Any:
         return value.isoformat(sep=" ", timespec="seconds")
     if isinstance(value, date):
         return value.isoformat()
-    return value
+    return neutralise(value)
 
 
 def write_csv(table: Table, out: BinaryIO) -> None:
@@ -326,11 +340,11 @@ def write_xlsx(table: Table, out: BinaryIO) -> None:
                     cell.number_format = number_format
                     cells.append(cell)
                 else:
-                    cells.append(value)
+                    cells.append(neutralise(value))
             sheet.append(cells)
     else:
         for row in table.rows:
-            sheet.append(row)
+            sheet.append([neutralise(v) for v in row])
     book.save(out)
 
 

@@ -45,7 +45,9 @@ API::
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import re
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -108,6 +110,10 @@ class Recurrence:
         return (day.day - 1) // 7 + 1 == self.nth
 
 
+MAX_PER_STATION_DAY = 24  # occurrences on one station in one local day (one each half hour, open 12 hours)
+# what a label may not hold: control characters (JSON makes each six bytes, screens show nothing) and
+# the bidirectional controls that reorder what a steward reads (U+202A-E, U+2066-9, marks)
+LABEL_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_BOOKING_S = 31 * 86400  # a booking holds stations for hours or days; a month is past any workshop or visit
 
 
@@ -172,6 +178,42 @@ class Occurrence:
 
     def assigned(self, stations: tuple[str, ...]) -> Occurrence:
         return replace(self, stations=tuple(stations))
+
+
+def check_label(label: str) -> None:
+    """:class:`BookingError` ``label_characters`` when the label holds a control or bidi-override character."""
+    bad = LABEL_FORBIDDEN.search(label)
+    if bad is not None:
+        raise BookingError(
+            "label_characters", f"label: character U+{ord(bad.group()):04X} is not allowed", char=f"U+{ord(bad.group()):04X}"
+        )
+
+
+def check_station_load(
+    mine: Iterable[Occurrence],
+    others: Iterable[Occurrence],
+    stations_of: Callable[[Occurrence], Iterable[str]],
+    tz: ZoneInfo = BRUSSELS,
+    limit: int = MAX_PER_STATION_DAY,
+) -> None:
+    """:class:`BookingError` ``too_many_bookings`` when ``mine`` would put more than ``limit`` occurrences
+    on one station in one local day. ``stations_of`` says which stations an occurrence may take (a count
+    booking not yet assigned counts on every station it may be given: what a station's rules carry
+    must stay bounded whichever it gets)."""
+    per: Counter[tuple[str, date]] = Counter()
+    for o in others:
+        day = datetime.fromtimestamp(o.start, tz).date()
+        for s in stations_of(o):
+            per[s, day] += 1
+    for o in mine:
+        day = datetime.fromtimestamp(o.start, tz).date()
+        for s in stations_of(o):
+            per[s, day] += 1
+            if per[s, day] > limit:
+                raise BookingError(
+                    "too_many_bookings", f"{s} would have more than {limit} bookings on {day.isoformat()}",
+                    station=s, day=day.isoformat(), max=limit,
+                )  # fmt: skip
 
 
 def _occurrence(b: Booking, start: float, end: float) -> Occurrence:

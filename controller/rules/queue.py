@@ -32,6 +32,8 @@ API::
     q.now_serving() -> list[tuple[str, str]]   # (code, station), oldest call first
     q.waiting() -> list[Ticket]             # not yet called, in issue order
     q.position(code) -> int | None          # 1 = next of its need
+    q.positions() -> dict[str, int]         # every waiting ticket's position, in one pass
+    q.take_changes() -> tuple[list[Ticket], list[str]]  # tickets changed, codes gone, since the last take
     q.held_stations() -> dict[str, Call]
     q.tickets() -> list[Ticket]             # live tickets, for the queue_tickets table
     q.take_records() -> list[WaitRecord]    # finished tickets since the last take
@@ -52,7 +54,13 @@ CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"  # no I, L, O
 CODE_DIGITS = "23456789"  # no 0, 1
 CODE_SPACE = len(CODE_LETTERS) ** 3 * len(CODE_DIGITS)
 
+MAX_LIVE_TICKETS = 500  # a desk hands out dozens at a time; thousands is a stuck button or a script
+
 Outcome = Literal["claimed", "no_show", "closed", "cancelled"]
+
+
+class QueueFull(RuntimeError):
+    """As many tickets as :data:`MAX_LIVE_TICKETS` are live: no more until some are served or cancelled."""
 
 
 def normalise_code(text: str) -> str:
@@ -108,12 +116,26 @@ class WaitRecord:
 
 
 class TicketQueue:
-    def __init__(self, hold_minutes: float = 5, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, hold_minutes: float = 5, rng: random.Random | None = None, max_live: int = MAX_LIVE_TICKETS
+    ) -> None:
         self.hold_minutes = hold_minutes
+        self.max_live = max_live
         self._rng = rng or secrets.SystemRandom()
         self._live: dict[str, Ticket] = {}  # insertion order is issue order
         self._used: set[str] = set()  # codes given out since the last close
         self._records: list[WaitRecord] = []
+        self._changed: dict[str, Ticket | None] = {}  # since the last take_changes: code -> ticket, None: gone
+
+    def _set(self, ticket: Ticket) -> None:
+        self._live[ticket.code] = ticket
+        self._changed[ticket.code] = ticket
+
+    def _drop(self, code: str) -> Ticket | None:
+        ticket = self._live.pop(code, None)
+        if ticket is not None:
+            self._changed[code] = None
+        return ticket
 
     @classmethod
     def from_tickets(
@@ -139,14 +161,16 @@ class TicketQueue:
     def issue(
         self, now: float, accessible: bool = False, rng: random.Random | None = None
     ) -> Ticket:
+        if len(self._live) >= self.max_live:
+            raise QueueFull(f"{len(self._live)} tickets are live already (at most {self.max_live})")
         ticket = Ticket(self._new_code(rng or self._rng), now, accessible)
-        self._live[ticket.code] = ticket
+        self._set(ticket)
         self._used.add(ticket.code)
         return ticket
 
     def cancel(self, code: str, now: float) -> Ticket | None:
         """The desk drops a ticket; returns it (its ``station``, if called, is free again)."""
-        ticket = self._live.pop(normalise_code(code), None)
+        ticket = self._drop(normalise_code(code))
         if ticket is not None:
             self._records.append(WaitRecord(ticket.issued, None, "cancelled"))
         return ticket
@@ -185,7 +209,7 @@ class TicketQueue:
                 other_free=other_free_stations_exist,
             ):
                 called = replace(ticket, called=now, station=station)
-                self._live[ticket.code] = called
+                self._set(called)
                 return self._call_of(called)
         return None
 
@@ -196,7 +220,7 @@ class TicketQueue:
             return False
         if now >= self._call_of(ticket).hold_until:
             return False
-        del self._live[ticket.code]
+        self._drop(ticket.code)
         self._records.append(WaitRecord(ticket.issued, now, "claimed"))
         return True
 
@@ -206,7 +230,7 @@ class TicketQueue:
         for ticket in list(self._live.values()):
             if ticket.station is not None and now >= self._call_of(ticket).hold_until:
                 assert ticket.called is not None
-                del self._live[ticket.code]
+                self._drop(ticket.code)
                 self._records.append(WaitRecord(ticket.issued, None, "no_show"))
                 gone.append(NoShow(ticket.code, ticket.station, ticket.issued, ticket.called))
         return gone
@@ -225,11 +249,26 @@ class TicketQueue:
         ticket = self._live.get(normalise_code(code))
         if ticket is None or ticket.station is not None:
             return None
-        same = [t.code for t in self.waiting() if t.accessible == ticket.accessible]
-        return same.index(ticket.code) + 1
+        return self.positions()[ticket.code]
+
+    def positions(self) -> dict[str, int]:
+        """Every waiting ticket's :meth:`position`, in one pass over the queue."""
+        counts = {False: 0, True: 0}
+        out: dict[str, int] = {}
+        for t in self._live.values():
+            if t.station is None:
+                counts[t.accessible] += 1
+                out[t.code] = counts[t.accessible]
+        return out
 
     def tickets(self) -> list[Ticket]:
         return list(self._live.values())
+
+    def take_changes(self) -> tuple[list[Ticket], list[str]]:
+        """Tickets issued or called, and codes gone (claimed, cancelled, no-show), since the last take:
+        what the ``queue_tickets`` table needs, instead of the whole queue again."""
+        changed, self._changed = self._changed, {}
+        return [t for t in changed.values() if t is not None], [c for c, t in changed.items() if t is None]
 
     # ------------------------------------------------------------ records
 
@@ -243,4 +282,5 @@ class TicketQueue:
             self._records.append(WaitRecord(ticket.issued, None, "closed"))
         self._live.clear()
         self._used.clear()
+        self._changed.clear()  # the caller forgets the whole table
         return self.take_records()

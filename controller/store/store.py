@@ -135,6 +135,14 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
+def create_private(path: str | Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (SQLite gives its -wal and -shm files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
+    except FileExistsError:
+        pass
+
+
 def migrate(db: sqlite_utils.Database) -> int:
     """Apply the migrations not yet applied; returns the schema version."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -192,6 +200,8 @@ class Store:
     async def open(self) -> None:
         """Open the store, or raise StoreOpenError saying in one line why this is not one to open."""
         check_path(self.path, create=self.create)
+        if str(self.path) != ":memory:":
+            create_private(self.path)  # 0600 whatever the umask, when the store is new
         if self.lock is not None:
             self.lock.acquire()
         loop = asyncio.get_running_loop()

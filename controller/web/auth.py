@@ -12,6 +12,11 @@ route to what it needs; :func:`controller.staff.allowed` says which role has it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import math
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -22,15 +27,19 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from controller import staff
+from controller.hashpool import HashPool, Overloaded
 from controller.staff import LoginThrottle, StaffSession
 from controller.web import keys
 from controller.web.body import BadBody, read_form, read_json
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 COOKIE = "espace_staff"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RECHECK_S = 15.0  # a cached session is re-read from the store this often (real seconds)
+WATCH_S = 0.5  # sessions with a live socket or in the cache are checked against the store this often
 
 PUBLIC_EXACT = frozenset({"/login", "/healthz", "/metrics", "/ws/agent", "/now-serving", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/", "/kiosk/", "/kiosk", "/now-serving/", "/now-serving.", "/i18n/", "/api/public/")
@@ -89,6 +98,7 @@ class Auth:
     """
 
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    hashes: HashPool = field(default_factory=HashPool)
     wall: Callable[[], float] = time.time
     cache: dict[str, tuple[StaffSession, float]] = field(default_factory=dict)
     sockets: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
@@ -121,6 +131,22 @@ class Auth:
         for ws in list(self.sockets.pop(digest, ())):
             await ws.close(code=4401, message=b"logged out")
 
+    async def drop_ended(self, app: web.Application) -> int:
+        """Forget the watched sessions the store no longer has (ended, or their account disabled).
+
+        ``espace-controller staff disable`` runs in another process: it ends the sessions in the
+        store, and this (every :data:`WATCH_S`) closes their sockets and empties their cache.
+        """
+        watched = set(self.sockets) | set(self.cache)
+        if not watched:
+            return 0
+        now = self.wall()
+        alive = await app[keys.STORE].read(lambda db: staff.live_sessions(db, watched, now))
+        gone = watched - alive
+        for digest in gone:
+            await self.forget(digest)
+        return len(gone)
+
 
 AUTH = web.AppKey("staff_auth", Auth)
 SESSION_KEY = web.RequestKey("staff_session", StaffSession)
@@ -144,13 +170,20 @@ async def _csrf_ok(request: web.Request, session: StaffSession) -> bool:
 
 
 def _same_origin(request: web.Request) -> bool:
+    """No ``Origin`` (a navigation, a non-browser client) or exactly this origin: scheme and host.
+
+    ``Origin: null`` (a sandboxed frame, a ``data:`` page, a redirect from elsewhere) is never ours.
+    Behind a trusted proxy the scheme is the one it says (:mod:`controller.web.forwarded`) and the
+    host the one it passes on (``proxy_set_header Host $http_host``).
+    """
     origin = request.headers.get("Origin")
-    if origin is None or origin == "null" and request.method == "GET":
+    if origin is None:
         return True
     try:
-        return urlsplit(origin).netloc == request.host
+        parts = urlsplit(origin)
     except ValueError:  # "http://[": not a URL, so not ours
         return False
+    return parts.scheme == request.scheme and parts.netloc == request.host
 
 
 @web.middleware
@@ -179,21 +212,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-@web.middleware
-async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
-    if not isinstance(response, web.WebSocketResponse) and not response.prepared:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.path in ("/login", "/floor", "/admin/staff"):
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
-            )
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 # ---------------------------------------------------------------- routes
 
 
@@ -215,34 +233,74 @@ async def _credentials(request: web.Request) -> tuple[str, str, str]:
     return login.strip().lower()[:64], password[:1024], nxt
 
 
+# an absolute path on this site: no "//" or "/\" (another host to a browser), no control character
+# (a browser drops tabs and newlines, "/\t/evil" is "//evil"), nothing but printable ASCII
+_NEXT_RE = re.compile(r"/(?![/\\])[\x21-\x5b\x5d-\x7e]*")
+
+
 def _safe_next(nxt: str) -> str:
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") and not is_public(nxt) else "/floor"
+    """``nxt`` when it is a same-origin absolute path to a staff page; else ``/floor``."""
+    if not _NEXT_RE.fullmatch(nxt) or is_public(nxt.split("?")[0]):
+        return "/floor"
+    parts = urlsplit(nxt)
+    return nxt if not parts.scheme and not parts.netloc else "/floor"
+
+
+def _refused(code: str, wait: float) -> web.Response:
+    seconds = max(1, math.ceil(wait))
+    if code == "throttled":
+        body = {"error": "throttled", "message": "too many failed attempts; wait", "retry_after": seconds, "params": {"seconds": seconds}}
+        return web.json_response(body, status=429, headers={"Retry-After": str(seconds)})
+    if code == "login_busy":
+        return web.json_response(
+            {"error": "login_busy", "message": "another login for this account or from this address is being checked; try again"},
+            status=429, headers={"Retry-After": str(seconds)},
+        )  # fmt: skip
+    return web.json_response(
+        {"error": "login_overloaded", "message": "too many logins at once; try again in a moment"},
+        status=503, headers={"Retry-After": str(seconds)},
+    )  # fmt: skip
 
 
 async def login_post(request: web.Request) -> web.Response:
+    """Check a login: counted before argon2 runs, argon2 on its own bounded pool (:mod:`controller.hashpool`)."""
     if not _same_origin(request):
         return json_error(403, "cross_origin", "request from another origin")
     app = request.app
-    auth = app[AUTH]
+    auth, metrics = app[AUTH], app[keys.METRICS]
     try:
         login, password, nxt = await _credentials(request)
     except BadBody as exc:
         return json_error(400, "bad_body", str(exc))
     ip = request.remote or "?"
     now = auth.wall()
-    wait = auth.throttle.retry_after(login, ip, now)
-    if wait > 0:
-        return web.json_response(
-            {"error": "throttled", "message": "too many failed attempts; wait", "retry_after": round(wait),
-             "params": {"seconds": max(1, round(wait))}},  # fmt: skip
-            status=429,
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
-    who = await app[keys.STORE].read(lambda db: staff.verify_password(db, login, password)) if login else None
-    if who is None:
-        auth.throttle.failed(login, ip, now)
+    try:
+        auth.hashes.reserve()
+    except Overloaded:
+        metrics.inc("staff_login_overloaded")
+        log.warning("staff login refused (overloaded): login=%r client=%s", login, ip)
+        return _refused("login_overloaded", 1)
+    try:
+        try:
+            auth.throttle.begin(login, ip, now)
+        except staff.Refused as exc:
+            metrics.inc(f"staff_login_{exc.code}")
+            log.warning("staff login refused (%s, %.0f s): login=%r client=%s", exc.code, exc.wait, login, ip)
+            return _refused(exc.code, exc.wait)
+        ok = False
+        try:
+            stored, who = await app[keys.STORE].read(lambda db: staff.password_row(db, login))
+            ok = await auth.hashes.run(lambda: staff.password_matches(stored, password)) and who is not None
+        finally:
+            auth.throttle.end(login, ip, ok)
+    finally:
+        auth.hashes.release()
+    if not ok or who is None:
+        metrics.inc("staff_login_failed")
+        log.warning("staff login failed: login=%r client=%s", login, ip)
         return json_error(401, "bad_credentials", "wrong login or password")
-    auth.throttle.succeeded(login, ip)
+    metrics.inc("staff_login_ok")
+    log.info("staff login: login=%r client=%s", login, ip)
     await app[keys.STORE].write(lambda db: staff.rehash_if_needed(db, login, password))
     token, session = await app[keys.STORE].write(lambda db: staff.create_session(db, who, now))
     resp = web.json_response({"ok": True, "next": _safe_next(nxt), "me": _me(session)})
@@ -291,7 +349,6 @@ async def set_lang(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[AUTH] = Auth()
-    app.middlewares.append(headers_middleware)
     app.middlewares.append(auth_middleware)
     app.cleanup_ctx.append(_sessions_table_ctx)
     app.router.add_get("/login", login_page)
@@ -303,4 +360,19 @@ def setup(app: web.Application) -> None:
 
 async def _sessions_table_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     # runs after the store is open (cleanup contexts start in order; create_app adds the store's first)
+    auth = app[AUTH]
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(WATCH_S)  # transport cadence on real time, not policy
+            try:
+                await auth.drop_ended(app)
+            except Exception as exc:  # noqa: BLE001 - a failed read is tried again next time
+                log.warning("staff session watch: %s", exc)
+
+    task = asyncio.create_task(watch(), name="staff-session-watch")
     yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    auth.hashes.close()

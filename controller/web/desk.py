@@ -36,8 +36,10 @@ from typing import Any
 
 from aiohttp import web
 
-from controller import staff
-from controller.rules import Booking, BookingError, normalise_code, station_sort_key
+from controller import sessions, staff
+from controller.rules import Booking, BookingError, normalise_code, occurrences, station_sort_key
+from controller.rules.bookings import check_label, check_station_load
+from controller.rules.queue import QueueFull
 from controller.site import Site, booking_dict
 from controller.web import keys
 from controller.web.auth import SESSION_KEY
@@ -139,6 +141,7 @@ def _booking_from(body: dict[str, Any], site: Site) -> Booking:
         raise BookingError(
             "bad_label", f"label: text of at most {MAX_LABEL} characters", max=MAX_LABEL
         )
+    check_label(label)
     stations = body.get("stations", [])
     if not isinstance(stations, list) or not all(isinstance(s, str) for s in stations):
         raise BookingError("bad_stations", "stations: a list of station ids")
@@ -192,10 +195,43 @@ async def bookings_create(request: web.Request) -> web.Response:
     except ValueError as exc:
         return _booking_refused(400, "bad_booking", exc)
     try:
+        _check_fits(site, booking, site.clock.now())
         await site.add_booking(booking, _actor(request))
     except ValueError as exc:
         return _booking_refused(409, "booking_conflict", exc)
     return web.json_response(booking_dict(booking), status=201)
+
+
+def _check_fits(site: Site, booking: Booking, now: float) -> None:
+    """Refuse what would make a station's rules too long: too many bookings on a station in one day
+    (``too_many_bookings``), or rules over the agents' frame limit (``rules_too_large``), found here,
+    at the desk, rather than by an agent refusing its welcome."""
+
+    def stations_of(o: Any) -> Any:
+        if o.stations:
+            return o.stations
+        return site.assigned.get(o.key) or [
+            s.id for s in site.catalog if (o.kind is None or s.kind == o.kind) and (o.zone is None or s.zone == o.zone)
+        ]
+
+    tz = site.hours.tz
+    since, horizon = max(booking.start, now), max(booking.end, now) + 62 * 86400
+    check_station_load(
+        occurrences([booking], since, horizon, tz), occurrences(site.bookings.values(), since, horizon, tz), stations_of, tz
+    )
+    site.bookings[booking.id] = booking  # as if made: the rules each station would get (no await in between)
+    site._changed_bookings()
+    try:
+        for station in booking.stations:
+            size = sessions.rules_bytes(sessions.build_rules(site, station, now, fit=False))
+            if size > sessions.RULES_BUDGET:
+                raise BookingError(
+                    "rules_too_large", f"{station}'s rules would be {size} bytes, over the agents' limit",
+                    station=station, bytes=size, max=sessions.RULES_BUDGET,
+                )  # fmt: skip
+    finally:
+        del site.bookings[booking.id]
+        site._changed_bookings()
 
 
 async def bookings_delete(request: web.Request) -> web.Response:
@@ -210,12 +246,12 @@ async def bookings_delete(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- the queue
 
 
-def _ticket_dict(site: Site, t: Any) -> dict[str, Any]:
+def _ticket_dict(site: Site, t: Any, positions: dict[str, int] | None = None) -> dict[str, Any]:
     return {
         "code": t.code,
         "issued": t.issued,
         "accessible": t.accessible,
-        "position": site.queue.position(t.code),
+        "position": (site.queue.positions() if positions is None else positions).get(t.code),
     }
 
 
@@ -232,7 +268,10 @@ async def ticket_issue(request: web.Request) -> web.Response:
     now = site.clock.now()
     if not site.hours.is_open(now):
         return _error(409, "closed", "the space is closed; tickets are given during opening hours")
-    ticket = site.issue_ticket(accessible)
+    try:
+        ticket = site.issue_ticket(accessible)
+    except QueueFull as exc:
+        return _error(409, "queue_full", str(exc), max=site.queue.max_live)
     await site.flush()
     out = _ticket_dict(site, ticket)
     call = next((c for c in site.queue.held_stations().values() if c.code == ticket.code), None)
@@ -243,10 +282,11 @@ async def ticket_issue(request: web.Request) -> web.Response:
 async def queue_view(request: web.Request) -> web.Response:
     site = request.app[SITE]
     calls = sorted(site.queue.held_stations().values(), key=lambda c: c.called)
+    positions = site.queue.positions()  # one pass for every ticket (was one per ticket: O(n²))
     return web.json_response({
         "now": site.clock.now(),
         "open": site.hours.is_open(site.clock.now()),
-        "waiting": [_ticket_dict(site, t) for t in site.queue.waiting()],
+        "waiting": [_ticket_dict(site, t, positions) for t in site.queue.waiting()],
         "called": [c.as_dict() for c in calls],
         "held": {c.station: c.code for c in calls},
     })  # fmt: skip
