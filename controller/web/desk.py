@@ -216,8 +216,8 @@ def _check_fits(site: Site, booking: Booking, now: float) -> None:
 
     tz = site.hours.tz
     since, horizon = max(booking.start, now), max(booking.end, now) + 62 * 86400
-    check_station_load(
-        occurrences([booking], since, horizon, tz), occurrences(site.bookings.values(), since, horizon, tz), stations_of, tz
+    check_station_load(  # the others from a day earlier: those of the same day that are over count too
+        occurrences([booking], since, horizon, tz), occurrences(site.bookings.values(), since - 86400, horizon, tz), stations_of, tz
     )
     site.bookings[booking.id] = booking  # as if made: the rules each station would get (no await in between)
     site._changed_bookings()

@@ -1,7 +1,7 @@
 """One security-header policy for every response, HTML pages above all; applied in one place.
 
-Every HTML page (a page handler's, a rendered report, a file under ``/static/``,
-aiohttp's own error pages) gets:
+Every response but a WebSocket's (a page handler's, a rendered report, a file under
+``/static/``, aiohttp's own error pages, the JSON API) gets:
 
 - ``Content-Security-Policy``: scripts only from the controller's own files (no
   inline script, no ``eval``), connections only to its own origin (its
@@ -80,17 +80,14 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
         return
     h = response.headers
     h["X-Content-Type-Options"] = "nosniff"
+    h["Content-Security-Policy"] = request.app[POLICY]  # an error page or a JSON answer opened alone: same rules
+    h["X-Frame-Options"] = "DENY"
+    h["Referrer-Policy"] = "no-referrer"
     public = is_public(request.path)
-    if response.content_type == "text/html":
-        h["Content-Security-Policy"] = request.app[POLICY]
-        h["X-Frame-Options"] = "DENY"
-        h["Referrer-Policy"] = "no-referrer"
-        if public:
-            h.setdefault("Cache-Control", "no-cache")
-    else:
-        h.setdefault("Referrer-Policy", "same-origin")
     if not public:
         h["Cache-Control"] = "no-store"
+    elif response.content_type == "text/html":
+        h.setdefault("Cache-Control", "no-cache")
 
 
 def setup(app: web.Application) -> None:
