@@ -28,6 +28,7 @@ from aiohttp import web
 
 from controller import staff
 from controller.hashpool import HashPool, Overloaded
+from controller.metrics import Metrics
 from controller.staff import LoginThrottle, StaffSession
 from controller.web import keys
 from controller.web.body import BadBody, read_form, read_json
@@ -39,6 +40,7 @@ COOKIE = "espace_staff"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RECHECK_S = 15.0  # a cached session is re-read from the store this often (real seconds)
+OVERLOAD_LOG_S = 10.0  # refusals for overload are logged as a count this often (real seconds)
 WATCH_S = 0.5  # sessions with a live socket or in the cache are checked against the store this often
 
 PUBLIC_EXACT = frozenset({"/login", "/healthz", "/metrics", "/ws/agent", "/now-serving", "/favicon.ico"})
@@ -99,6 +101,8 @@ class Auth:
 
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     hashes: HashPool = field(default_factory=HashPool)
+    _shed: int = 0
+    _shed_logged: float = -1e9  # monotonic time of the last overload report
     wall: Callable[[], float] = time.time
     cache: dict[str, tuple[StaffSession, float]] = field(default_factory=dict)
     sockets: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
@@ -130,6 +134,17 @@ class Auth:
     async def close_sockets(self, digest: str) -> None:
         for ws in list(self.sockets.pop(digest, ())):
             await ws.close(code=4401, message=b"logged out")
+
+    def overloaded(self, metrics: Metrics, ip: str) -> web.Response:
+        """503 at once; logged as a count every :data:`OVERLOAD_LOG_S` (a flood must not also flood the log)."""
+        metrics.inc("staff_login_overloaded")
+        self._shed += 1
+        now = time.monotonic()
+        if now - self._shed_logged >= OVERLOAD_LOG_S:
+            log.warning("staff logins refused (too many password checks waiting): %d since the last report, the last from client=%s",
+                        self._shed, ip)  # fmt: skip
+            self._shed, self._shed_logged = 0, now
+        return _refused("login_overloaded", 1)
 
     async def drop_ended(self, app: web.Application) -> int:
         """Forget the watched sessions the store no longer has (ended, or their account disabled).
@@ -268,18 +283,18 @@ async def login_post(request: web.Request) -> web.Response:
         return json_error(403, "cross_origin", "request from another origin")
     app = request.app
     auth, metrics = app[AUTH], app[keys.METRICS]
+    ip = request.remote or "?"
+    if auth.hashes.full:  # shed a flood before even reading its bodies
+        return auth.overloaded(metrics, ip)
     try:
         login, password, nxt = await _credentials(request)
     except BadBody as exc:
         return json_error(400, "bad_body", str(exc))
-    ip = request.remote or "?"
     now = auth.wall()
     try:
         auth.hashes.reserve()
     except Overloaded:
-        metrics.inc("staff_login_overloaded")
-        log.warning("staff login refused (overloaded): login=%r client=%s", login, ip)
-        return _refused("login_overloaded", 1)
+        return auth.overloaded(metrics, ip)
     try:
         try:
             auth.throttle.begin(login, ip, now)

@@ -45,8 +45,10 @@ def test_tls_init_force_does_not_write_through_a_symlink(tmp_path: Path) -> None
     key.symlink_to(elsewhere)
     done = cli("tls", "init", "--cert", str(cert), "--key", str(key), "--force")
     assert done.returncode == 0, done.stderr
-    assert elsewhere.read_text() == "not yours" and mode(elsewhere) == 0o644
-    assert not key.is_symlink() and mode(key) == 0o600
+    assert elsewhere.read_text() == "not yours"
+    assert mode(elsewhere) == 0o644
+    assert not key.is_symlink()
+    assert mode(key) == 0o600
 
 
 async def test_the_store_is_created_0600_with_a_permissive_umask(tmp_path: Path) -> None:
