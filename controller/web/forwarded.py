@@ -20,6 +20,7 @@ so ``request.remote`` (throttle, logs), ``request.secure`` (the cookie's
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -35,6 +36,7 @@ def networks(entries: Iterable[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(e, strict=False) for e in entries)
 
 
+@functools.lru_cache(maxsize=4096)  # the same few peers and proxies, request after request
 def _trusted(addr: str, nets: tuple[Network, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(addr)

@@ -23,11 +23,9 @@ import pytest
 
 from controller import staff
 from controller.app import create_app
-from controller.hashpool import HashPool
 from controller.settings import make_settings
 from controller.web import keys
 from controller.web.auth import AUTH, _safe_next
-from controller.web.forwarded import client_of, networks
 from espace.clock import ManualClock, SystemClock, parse_instant
 from tests.support.browser import add_staff
 from tests.support.procs import ROOT, ControllerProc, _env
@@ -112,6 +110,8 @@ async def test_failures_slow_down_only_that_login_from_that_client(proxied: Prox
 
 
 async def test_forwarded_headers_are_believed_from_trusted_proxies_only(tmp_path: Path) -> None:
+    from controller.web.forwarded import client_of, networks
+
     nets = networks(["127.0.0.1", "10.1.0.0/16"])
     assert client_of("127.0.0.1", ["192.0.2.9"], nets) == "192.0.2.9"
     # the left part is the client's own word: only the hop the proxy appended counts
@@ -152,6 +152,8 @@ async def test_behind_a_tls_proxy_the_cookie_is_secure_and_origins_are_https(pro
 
 async def test_password_checks_wait_on_their_own_pool_and_a_full_queue_answers_503(proxied: Proxied) -> None:
     """On main argon2 ran on the store's two readers: a login flood stalled /healthz and everything else."""
+    from controller.hashpool import HashPool
+
     auth = proxied.app[AUTH]
     auth.hashes = HashPool(workers=1, max_waiting=0)
     gate = threading.Event()
