@@ -86,7 +86,8 @@ class Proxied:
 
 async def _proxied(tmp_path: Path, trusted: list[str]) -> Proxied:
     clock = ManualClock(parse_instant("2026-11-19T10:00"))
-    served = await serve(create_app(make_settings(database=str(tmp_path / "db.sqlite"), trusted_proxies=trusted), clock))
+    proxies = {"trusted_proxies": trusted} if trusted else {}
+    served = await serve(create_app(make_settings(database=str(tmp_path / "db.sqlite"), **proxies), clock))
     for login, role in (("sam", "steward"), ("ada", "admin")):
         await served.app[keys.STORE].write(lambda db, a=(login, role): staff.add_staff(db, a[0], PASSWORD, a[1], "fr", 0.0))
     return Proxied(served)
@@ -95,6 +96,14 @@ async def _proxied(tmp_path: Path, trusted: list[str]) -> Proxied:
 @pytest.fixture
 async def proxied(tmp_path: Path) -> AsyncIterator[Proxied]:
     p = await _proxied(tmp_path, ["127.0.0.1"])
+    yield p
+    await p.served.close()
+
+
+@pytest.fixture
+async def plain(tmp_path: Path) -> AsyncIterator[Proxied]:
+    """No proxy trusted (the default)."""
+    p = await _proxied(tmp_path, [])
     yield p
     await p.served.close()
 
@@ -119,7 +128,7 @@ async def test_forwarded_headers_are_believed_from_trusted_proxies_only(tmp_path
     assert client_of("127.0.0.1", ["192.0.2.9, 10.1.2.3"], nets) == "192.0.2.9"  # through two proxies
     assert client_of("127.0.0.1", ["nonsense"], nets) == "127.0.0.1"
     assert client_of("192.0.2.50", ["10.9.9.9"], nets) == "192.0.2.50"  # not a proxy: ignored
-    untrusted = await _proxied(tmp_path, [])
+    untrusted = await _proxied(tmp_path, [])  # a controller trusting no proxy (the default)
     try:
         async with untrusted.client() as http:  # a guesser that makes up a new X-Forwarded-For each time
             for i in range(staff.FREE_FAILURES):
@@ -189,15 +198,15 @@ def test_next_keeps_a_staff_page_with_its_query() -> None:
     assert _safe_next("/reports?from=2026-01-01&to=2026-12-31") == "/reports?from=2026-01-01&to=2026-12-31"
 
 
-async def test_a_next_with_a_backslash_does_not_leave_the_site(proxied: Proxied) -> None:
-    async with proxied.client() as http:
+async def test_a_next_with_a_backslash_does_not_leave_the_site(plain: Proxied) -> None:
+    async with plain.client() as http:
         async with http.post("/login", json={"login": "sam", "password": PASSWORD, "next": "/\\evil.example/"}) as r:
             assert (await r.json())["next"] == "/floor"
 
 
-async def test_origin_null_is_refused_for_get_and_websocket(proxied: Proxied) -> None:
-    async with proxied.client() as http:
-        assert await proxied.login(http, "sam") == (200, "ok")
+async def test_origin_null_is_refused_for_get_and_websocket(plain: Proxied) -> None:
+    async with plain.client() as http:
+        assert await plain.login(http, "sam") == (200, "ok")
         async with http.get("/api/floor", headers={"Origin": "null"}) as r:
             assert r.status == 403
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
@@ -205,10 +214,10 @@ async def test_origin_null_is_refused_for_get_and_websocket(proxied: Proxied) ->
         assert refused.value.status == 403
 
 
-async def test_disabling_from_the_command_line_closes_the_live_feed(proxied: Proxied, tmp_path: Path) -> None:
+async def test_disabling_from_the_command_line_closes_the_live_feed(plain: Proxied, tmp_path: Path) -> None:
     """The CLI is another process: the controller notices by watching its sessions in the store (every 0.5 s)."""
-    async with proxied.client() as http:
-        assert await proxied.login(http, "sam") == (200, "ok")
+    async with plain.client() as http:
+        assert await plain.login(http, "sam") == (200, "ok")
         ws = await http.ws_connect("/ws/floor")
         assert (await ws.receive_json())["type"] == "snapshot"
         async with http.get("/api/floor") as r:
