@@ -90,7 +90,8 @@ def test_the_proxy_passes_host_and_forwarded_headers_on_every_location() -> None
     """Main's ``location ~ ^/ws/`` passed no Host: /ws/floor answered 403 behind it."""
     conf = (DEPLOY / "nginx-espace.conf").read_text()
     locations = re.findall(r"location\s[^{]*\{([^}]*)\}", conf)
-    assert len(locations) == 2
+    assert len(locations) == 3  # /, /login (rate-limited per client), /ws/
+    assert any("limit_req zone=espace_login" in body for body in locations)
     for body in locations:
         headers = dict(re.findall(r"proxy_set_header\s+(\S+)\s+(.+?);", body))
         assert headers.get("Host") == "$http_host"  # with the port the browser used: its Origin matches

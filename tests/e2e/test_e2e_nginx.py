@@ -37,7 +37,7 @@ def nginx_conf(tmp: Path, port: int, upstream: int, cert: Path, key: Path) -> Pa
         ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
         ("/etc/espace/tls/controller.pem", str(cert)),
         ("/etc/espace/tls/controller.key", str(key)),
-        ("http://127.0.0.1:8080", f"http://127.0.0.1:{upstream}"),
+        ("http://127.0.0.1:8080;", f"http://127.0.0.1:{upstream};"),
     ):
         assert old in site, f"the deploy file no longer says {old!r}: update this test"
         site = site.replace(old, new)
