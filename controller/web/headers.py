@@ -3,7 +3,7 @@
 Every response but a WebSocket's (a page handler's, a rendered report, a file under
 ``/static/``, aiohttp's own error pages, the JSON API) gets:
 
-- ``Content-Security-Policy``: scripts only from the controller's own files (no
+- ``Content-Security-Policy`` (unless the page sets a stricter one of its own): scripts only from the controller's own files (no
   inline script, no ``eval``), connections only to its own origin (its
   WebSockets included), ``frame-ancestors 'none'``, no ``<base>``, no plugins;
   inline styles only those written in the pages' own files (their SHA-256
@@ -80,7 +80,9 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
         return
     h = response.headers
     h["X-Content-Type-Options"] = "nosniff"
-    h["Content-Security-Policy"] = request.app[POLICY]  # an error page or a JSON answer opened alone: same rules
+    # a page may only tighten the policy (the reports page runs no script at all: script-src 'none');
+    # the route-walking test checks that every page still forbids inline script and framing
+    h.setdefault("Content-Security-Policy", request.app[POLICY])
     h["X-Frame-Options"] = "DENY"
     h["Referrer-Policy"] = "no-referrer"
     public = is_public(request.path)
