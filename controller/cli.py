@@ -36,7 +36,6 @@ def _common(sp: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from controller.app import create_app
     from controller.store import check_path
-    from controller.store.store import create_private
 
     settings = _settings(args)
     clock = clock_from_spec(args.clock, settings.tz)
@@ -189,12 +188,12 @@ def cmd_backup(args: argparse.Namespace) -> int:
         return 2
     tmp = dest_path.with_name(f".{dest_path.name}.partial")
     tmp.unlink(missing_ok=True)
-    create_private(tmp)  # 0600 whatever the umask: a backup holds what the store holds
     uri = f"{source.resolve().as_uri()}?mode=ro"  # never creates a store
     if not os.access(source.parent, os.W_OK):  # a read-only mount: nobody can write it, and SQLite cannot make its -shm there
         uri += "&immutable=1"
     src = sqlite3.connect(uri, uri=True)
     try:
+        create_private(tmp)  # 0600 whatever the umask: a backup holds what the store holds
         dest = sqlite3.connect(tmp)
         try:
             src.backup(dest)
