@@ -187,7 +187,7 @@ def _daily(
         conn,
         wall,
         f"SELECT {local_day.format('issued')}, COUNT(*) FROM queue_waits t "
-        "WHERE t.issued >= :a AND t.issued < :b GROUP BY 1",
+        "WHERE t.issued >= :a AND t.issued < :b AND t.outcome != 'cancelled' GROUP BY 1",
     ):
         queued[day - first] += count
     rows = [

@@ -393,7 +393,9 @@ def summary(
     help_sql += " WHERE h.kind = 'visitor' AND h.requested >= ? AND h.requested < ?"
     (helped,) = conn.execute(help_sql, [*args, lo, hi]).fetchone()
     (queued,) = conn.execute(
-        "SELECT COUNT(*) FROM queue_waits WHERE issued >= ? AND issued < ?", (lo, hi)
+        # a ticket the desk cancelled is no visitor served (a mistake, or someone who left)
+        "SELECT COUNT(*) FROM queue_waits WHERE issued >= ? AND issued < ? AND outcome != 'cancelled'",
+        (lo, hi),
     ).fetchone()
     sessions = sum(n for n, _ in per_kind.values())
     return AnnualFigures(

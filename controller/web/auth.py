@@ -358,7 +358,8 @@ async def set_lang(request: web.Request) -> web.Response:
     await request.app[keys.STORE].write(
         lambda db: db.execute("UPDATE staff SET lang = ? WHERE login = ?", [lang, session.login])
     )
-    await request.app[AUTH].forget(session.token_hash)  # re-read with the new language
+    # re-read with the new language on the next request; the session stays, and so do its live sockets
+    request.app[AUTH].refresh(session.token_hash)
     return web.json_response({"ok": True, "lang": lang})
 
 

@@ -7,6 +7,7 @@
 - :mod:`controller.web.staff_api` — ``GET|POST /api/staff``, ``POST /api/staff/{login}/…``, ``GET /admin/staff``;
 - :mod:`controller.web.help_api` — ``GET /api/help``, ``POST /api/help/{id}/take|done``;
 - here: ``GET /floor`` (the page), ``GET /api/site`` (printers, queue length, the map's size),
+  ``GET /api/public/site`` (public: the site's name and time zone, for the pages' clocks),
   ``GET /i18n/{lang}.json`` (public), ``/ws/floor`` (the live feed, closed at logout),
   and ``/live`` redirected to ``/floor``.
 """
@@ -22,6 +23,9 @@ from aiohttp import WSMsgType, web
 
 from controller.web import actions, auth, enrol_api, help_api, keys, staff_api
 from controller.web.auth import STATIC, current
+from controller.web.desk import SITE
+from controller.web.printing import PRINTING
+from espace.i18n import LANGS
 
 
 async def floor_page(request: web.Request) -> web.StreamResponse:
@@ -37,11 +41,16 @@ async def site(request: web.Request) -> web.Response:
     app = request.app
     settings = app[keys.SETTINGS]
     known = await app[keys.STORE].read(_printers)
+    polled = app[PRINTING].statuses if PRINTING in app else {}
     printers = []
     for spec in settings.printers:
         row = known.get(spec.id, {})
         reasons = row.get("reasons") or "[]"
-        printers.append({"id": spec.id, "x": spec.x, "y": spec.y, "state": row.get("state", "offline"), "reasons": json.loads(reasons)})
+        item = {"id": spec.id, "x": spec.x, "y": spec.y, "state": row.get("state", "offline"), "reasons": json.loads(reasons)}
+        if (status := polled.get(spec.id)) is not None:  # the printer's own words and its supply levels
+            item.update(message=status.message, markers=status.as_dict()["markers"])
+        printers.append(item)
+    waiting = app[SITE].queue.waiting() if SITE in app else []
     xs = [s.x for s in settings.stations] + [pr.x for pr in settings.printers]
     ys = [s.y for s in settings.stations] + [pr.y for pr in settings.printers]
     return web.json_response(
@@ -49,10 +58,17 @@ async def site(request: web.Request) -> web.Response:
             "site": settings.site_name,
             "now": app[keys.CLOCK].now(),
             "queue_waiting": app[actions.HOOKS].queue_waiting(),
+            "queue_accessible": sum(1 for t in waiting if t.accessible),  # shown: they wait for one station
             "printers": printers,
             "grid": {"w": max(xs, default=0) + 1, "h": max(ys, default=0) + 1},
         }
     )
+
+
+async def public_site(request: web.Request) -> web.Response:
+    """Public: the site's name and time zone, for every page that shows a time (common.js)."""
+    settings = request.app[keys.SETTINGS]
+    return web.json_response({"site": settings.site_name, "timezone": settings.timezone, "langs": list(LANGS)})
 
 
 async def floor_ws(request: web.Request) -> web.WebSocketResponse:
@@ -109,3 +125,4 @@ def setup(app: web.Application) -> None:
     help_api.setup(app)
     app.router.add_get("/floor", floor_page)
     app.router.add_get("/api/site", site)
+    app.router.add_get("/api/public/site", public_site)

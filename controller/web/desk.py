@@ -2,7 +2,8 @@
 
 JSON API (described in ``controller/openapi.json``)::
 
-    GET    /api/bookings                   bookings, and today's occurrences with their stations
+    GET    /api/bookings                   bookings, today's occurrences with their stations, and
+                                           the next eight weeks' bookings once each ("upcoming")
     POST   /api/bookings                   create one (named stations, or count of a kind/zone)
     DELETE /api/bookings/{id}              cancel one
     POST   /api/queue/tickets              the desk issues a ticket ({"accessible": true} optional)
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 SITE = web.AppKey("site", Site)
 STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 MAX_LABEL = 120
+UPCOMING_DAYS = 56  # the desk lists the bookings of the next eight weeks
 KINDS = ("pc", "tablet")  # the station kinds (controller/settings.py)
 # A booking's instants are bounded like the wire's (espace.protocol.Instant): the rules
 # pushed to the stations carry them. 1e300 used to be stored, NaN to fail the insert (500).
@@ -172,6 +174,17 @@ def _occurrence_dict(site: Site, occ: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _upcoming(site: Site, now: float) -> list[dict[str, Any]]:
+    """Every booking with a sitting in the next ``UPCOMING_DAYS``, once (a recurring one with its
+    rule), by its next sitting: what the desk must see before it books again."""
+    out = []
+    for b in site.bookings.values():
+        nxt = occurrences([b], now, now + UPCOMING_DAYS * 86400, site.hours.tz)
+        if nxt:
+            out.append({**booking_dict(b), "next_start": nxt[0].start, "next_end": nxt[0].end, "sittings": len(nxt)})
+    return sorted(out, key=lambda d: (d["next_start"], d["id"]))
+
+
 async def bookings_list(request: web.Request) -> web.Response:
     site = request.app[SITE]
     now = site.clock.now()
@@ -180,6 +193,8 @@ async def bookings_list(request: web.Request) -> web.Response:
         "now": now,
         "bookings": [booking_dict(b) for b in items],
         "occurrences": [_occurrence_dict(site, o) for o in site.occurrences(now)],
+        "upcoming": _upcoming(site, now),
+        "upcoming_days": UPCOMING_DAYS,
     })  # fmt: skip
 
 

@@ -23,8 +23,10 @@ from espace import protocol as p
 def _open_requests(db: Any) -> list[dict[str, Any]]:
     return list(
         db.query(
-            "SELECT id, station, session_id, kind, requested, taken, taken_by FROM help_requests "
-            "WHERE done IS NULL AND cancelled IS NULL ORDER BY requested ASC"
+            # the visitor's language (of the session they asked from): the steward knows it before going
+            "SELECT h.id, h.station, h.session_id, h.kind, h.requested, h.taken, h.taken_by, s.lang "
+            "FROM help_requests h LEFT JOIN sessions s ON s.id = h.session_id "
+            "WHERE h.done IS NULL AND h.cancelled IS NULL ORDER BY h.requested ASC"
         )
     )
 

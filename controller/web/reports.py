@@ -411,7 +411,7 @@ def help_queue_part(pg: Page, rep: Report) -> str:
         (t("reports.queue.issued"), pg.num(q.issued)),
         *(
             (t(f"reports.queue.{o}"), pg.num(outcomes.get(o, 0)))
-            for o in ("claimed", "no_show", "closed")
+            for o in ("claimed", "no_show", "closed", "cancelled")
         ),
         (t("reports.queue.median_wait"), pg.seconds_as_minutes(q.wait_seconds.median)),
         (t("reports.queue.p90_wait"), pg.seconds_as_minutes(q.wait_seconds.p90)),

@@ -1,5 +1,7 @@
-"use strict";
-// The stewards' floor: live map, help first, actions. Plain JS, no build step.
+// The stewards' floor: live map, help first, actions. An ES module (t, errorText, the API and the
+// site's time zone come from common.js); no build step.
+import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadSite, hhmm } from "./common.js";
+
 (() => {
   const STATES = ["help", "free", "in_session", "ending", "idle", "reserved", "resetting", "locked", "offline"];
   const ICONS = { free: "○", reserved: "◆", in_session: "▶", ending: "◔", idle: "☾", help: "⚑", resetting: "↻", locked: "⊘", offline: "✕" };
@@ -7,6 +9,7 @@
   const PRINTER_ICONS = { ok: "▤", low: "⚠", empty: "⚠", jam: "⚠", offline: "✕" };
   const $ = (id) => document.getElementById(id);
   let strings = {};
+  const ALERT_PRINTER = new Set(["low", "empty", "jam"]);
   let me = null;
   let offset = 0; // server clock minus browser clock (s)
   const stations = new Map();
@@ -19,20 +22,11 @@
   let sheetStation = null;
   let pending = null; // the action waiting for its confirm button
   let audio = null;
+  let mapStop = false; // a tile holds the map's one tab stop
 
-  const t = (id, vars = {}) => (strings[id] || id).replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
-  // An error answer in the steward's language: the catalog's err.<error>.<reason> (or err.<error>)
-  // filled with its params; the server's English message, in the generic text, only for an unknown error.
-  function errorText(data) {
-    for (const id of [data.reason && `err.${data.error}.${data.reason}`, data.error && `err.${data.error}`]) {
-      if (id && strings[id]) return t(id, data.params || {});
-    }
-    return t("floor.error.failed", { reason: data.message || data.error || "?" });
-  }
   const now = () => Date.now() / 1000 + offset;
   const can = (cap) => !!me && me.capabilities.includes(cap);
-  const clockFmt = (ts) => new Date(ts * 1000).toLocaleTimeString(document.documentElement.lang || "fr",
-    { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "Europe/Brussels" });
+  const clockFmt = (ts) => hhmm(ts);
   function dur(s) {
     s = Math.max(0, Math.floor(s));
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = String(s % 60).padStart(2, "0");
@@ -40,20 +34,10 @@
   }
 
   // ------------------------------------------------------------ server
-  async function api(path, body) {
-    const opts = body === undefined ? {} : {
-      method: "POST", body: JSON.stringify(body),
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": me ? me.csrf : "" },
-    };
-    const r = await fetch(path, { credentials: "same-origin", ...opts });
-    if (r.status === 401) { location.assign(`/login?next=${encodeURIComponent("/floor")}`); throw new Error("login"); }
-    const data = await r.json().catch(() => ({}));
-    return { ok: r.ok, status: r.status, data };
-  }
+  const api = (path, body) => request(body === undefined ? "GET" : "POST", path, body);
 
   async function loadStrings(lang) {
-    const r = await fetch(`/i18n/${lang}.json`);
-    if (r.ok) strings = await r.json();
+    strings = await fetchStrings(`/i18n/${lang}.json`);
     document.documentElement.lang = lang;
     $("lang").value = lang;
     for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
@@ -115,7 +99,9 @@
     };
     ws.onclose = async (e) => {
       setConn(false);
-      if (e.code === 4401) { location.assign("/login"); return; }
+      if (e.code === 4401) {  // logged out: unless /api/me still answers (then the session lives on)
+        try { await api("/api/me"); } catch { return; }  // a 401 has gone to the login page
+      }
       const delay = Math.min(5000, 300 * 2 ** retry++) * (0.7 + Math.random() * 0.6);
       setTimeout(async () => {
         try { await api("/api/me"); } catch (err) { if (err.message === "login") return; }
@@ -140,9 +126,56 @@
     }
   }
 
+  // What a printer lacks, from its IPP reasons and marker levels: "toner (Black 7 %)", "paper".
+  function supplies(p) {
+    const reasons = (p.reasons || []).join(" ");
+    const out = [];
+    const low = (p.markers || []).filter((m) => m.level >= 0 && m.level <= 15).map((m) => `${m.name} ${m.level} %`);
+    if (/toner|marker|ink|developer/.test(reasons) || low.length) out.push(t("floor.printer.supply.toner") + (low.length ? ` (${low.join(", ")})` : ""));
+    if (/media/.test(reasons) && !/jam/.test(reasons)) out.push(t("floor.printer.supply.paper"));
+    return out.join(", ");
+  }
+  function printerText(p) {
+    const what = supplies(p);
+    const state = t(`floor.printer.${p.state}`);
+    return p.state === "low" || p.state === "empty" ? (what ? t("floor.printer.needs", { state, what }) : state) : state;
+  }
+  const printerOf = (id) => (site.printers || []).find((p) => p.id === id);
+
+  // The room's layout at every width: the grid's columns as they are when they fit (>= MIN_COL px
+  // each); otherwise the room is cut into bands of whole columns laid one under the other, each
+  // keeping its columns' order and its rows' order (a phone sees the left half, then the right).
+  const MIN_COL = 60, GAP = 6;
+  let fold = { bands: 1, bw: 0, rows: null };
+  function layoutMap() {
+    const map = $("map");
+    const w = site.grid.w, width = map.clientWidth || window.innerWidth;
+    let bands = 1;
+    while (bands < w && Math.ceil(w / bands) * (MIN_COL + GAP) - GAP > width) bands++;
+    const bw = Math.ceil(w / bands);
+    // in a fold, only the rows a band uses take room, in the room's order
+    const used = Array.from({ length: bands }, () => new Set());
+    const places = [...stations.values(), ...(site.printers || [])];
+    for (const p of places) used[Math.floor(p.x / bw)].add(p.y);
+    const rows = [];
+    let next = 0;
+    for (const set of used) { const m = new Map(); for (const y of [...set].sort((a, b) => a - b)) m.set(y, next++); rows.push(m); }
+    fold = { bands, bw, rows: bands > 1 ? rows : null };
+    map.style.gridTemplateColumns = `repeat(${bw}, minmax(0, 1fr))`;
+    map.classList.toggle("folded", bands > 1);
+    map.classList.toggle("compact", (width - (bw - 1) * GAP) / bw < 76);
+    for (const s of stations.values()) { const el = tiles.get(s.id); if (el) place(el, s); }
+    for (const p of site.printers || []) { const el = tiles.get(`printer:${p.id}`); if (el) place(el, p); }
+  }
+  function place(el, p) {
+    const band = fold.bw ? Math.floor(p.x / fold.bw) : 0;
+    el.style.gridColumn = String((fold.bw ? p.x % fold.bw : p.x) + 1);
+    el.style.gridRow = String((fold.rows ? fold.rows[band].get(p.y) ?? p.y : p.y) + 1);
+    el.classList.toggle("band-start", !!fold.rows && band > 0 && fold.rows[band].get(p.y) === Math.min(...fold.rows[band].values()));
+  }
+
   function renderMapFrame() {
     const map = $("map");
-    map.style.gridTemplateColumns = `repeat(${site.grid.w}, minmax(64px, 1fr))`;
     for (const p of site.printers) {
       let el = tiles.get(`printer:${p.id}`);
       if (!el) {
@@ -151,23 +184,25 @@
         tiles.set(`printer:${p.id}`, el);
         map.append(el);
       }
-      el.className = `tile printer ${p.state}`;
-      el.style.gridColumn = String(p.x + 1);
-      el.style.gridRow = String(p.y + 1);
-      const label = t(`floor.printer.${p.state}`);
-      el.innerHTML = `<span class="id"></span><span class="st"><span class="ico" aria-hidden="true">${PRINTER_ICONS[p.state] || "?"}</span><span class="txt"></span></span>`;
+      el.className = `tile printer ${p.state}${ALERT_PRINTER.has(p.state) ? " alert" : ""}`;
+      el.dataset.printer = p.id;
+      const label = printerText(p);
+      el.innerHTML = `<span class="id"></span><span class="st"><span class="ico" aria-hidden="true">${PRINTER_ICONS[p.state] || "?"}</span><span class="txt"></span></span><span class="sub"></span>`;
       el.querySelector(".id").textContent = p.id;
       el.querySelector(".txt").textContent = label;
-      el.setAttribute("aria-label", `${t("floor.printers")}: ${p.id}, ${label}`);
+      el.querySelector(".sub").textContent = p.state !== "ok" && p.message ? p.message : "";
+      el.setAttribute("aria-label", [`${t("floor.printers")}: ${p.id}`, label, p.state !== "ok" ? p.message : ""].filter(Boolean).join(", "));
     }
+    layoutMap();
   }
 
-  function subText(s) {
+  function subText(s, spoken = false) {
     if (s.state === "help" && s.help_taken_by) return t("floor.help.taken_by", { who: s.help_taken_by });
     if (s.state === "locked" && s.locked) return s.locked;
     if (s.state === "reserved" && s.reserved_for) return s.reserved_for;
     const parts = [];
-    if (s.session_end) parts.push(t("floor.time_left", { time: dur(s.session_end - now()) }));
+    // seen: the countdown; heard: the end time (a name that changes every second is noise)
+    if (s.session_end) parts.push(spoken ? t("floor.until", { time: clockFmt(s.session_end) }) : t("floor.time_left", { time: dur(s.session_end - now()) }));
     if (s.idle_s >= 60) parts.push(t("floor.idle_min", { min: Math.floor(s.idle_s / 60) }));
     return parts.join(" · ");
   }
@@ -178,36 +213,37 @@
       el = document.createElement("button");
       el.type = "button";
       el.dataset.station = s.id;
-      el.innerHTML = `<span class="id"></span><span class="st"><span class="ico" aria-hidden="true"></span><span class="txt"></span></span><span class="sub"></span>`;
+      el.innerHTML = `<span class="id"></span><span class="st"><span class="ico" aria-hidden="true"></span><span class="txt"></span></span><span class="sub" aria-hidden="true"></span><span class="sr said"></span>`;
       el.addEventListener("click", () => openSheet(s.id));
+      el.tabIndex = mapStop ? -1 : 0;  // one tab stop for the map; arrow keys move inside it
+      mapStop = true;
       tiles.set(s.id, el);
       $("map").append(el);
     }
     el.className = `tile ${s.state}`;
     el.dataset.state = s.state;
-    el.style.gridColumn = String(s.x + 1);
-    el.style.gridRow = String(s.y + 1);
-    el.querySelector(".id").textContent = s.id + (s.accessible ? " ♿" : "");
+    place(el, s);
+    el.querySelector(".id").textContent = s.id;
+    if (s.accessible && !el.querySelector(".acc")) el.querySelector(".id").insertAdjacentHTML("afterend", `<span class="acc" aria-hidden="true">♿</span>`);
     el.querySelector(".ico").textContent = ICONS[s.state] || "?";
     el.querySelector(".txt").textContent = t(s.state === "help" ? "floor.count.help" : `floor.state.${s.state}`);
-    const sub = subText(s);
-    el.querySelector(".sub").textContent = sub;
-    el.setAttribute("aria-label", [s.id, s.accessible ? t("floor.accessible") : "", t(`floor.state.${s.state}`), sub].filter(Boolean).join(", "));
+    el.querySelector(".sub").textContent = subText(s);
+    el.querySelector(".said").textContent = [s.accessible ? t("floor.accessible") : "", subText(s, true)].filter(Boolean).join(", ");
   }
 
+  // Every station in exactly one counter: the counters add up to the stations.
   function renderCounts() {
-    let free = 0, busy = 0, help = 0, offline = 0;
-    for (const s of stations.values()) {
-      if (s.state === "free") free++;
-      else if (s.state === "help") help++;
-      else if (s.state === "offline") offline++;
-      else if (BUSY.has(s.state)) busy++;
-    }
-    help += helps.filter((h) => h.kind === "printer").length;  // a printer problem is help wanted too
-    $("n-free").textContent = free; $("n-busy").textContent = busy;
-    $("n-help").textContent = help; $("n-offline").textContent = offline;
-    document.querySelector(".count.help").classList.toggle("on", help > 0);
-    $("queue").textContent = t("floor.queue", { n: site.queue_waiting || 0 });
+    const n = { free: 0, busy: 0, help: 0, reserved: 0, locked: 0, offline: 0 };
+    for (const s of stations.values()) n[BUSY.has(s.state) ? "busy" : s.state in n ? s.state : "offline"]++;
+    for (const [k, v] of Object.entries(n)) $(`n-${k}`).textContent = v;
+    const printers = (site.printers || []).filter((p) => ALERT_PRINTER.has(p.state)).length;
+    $("n-printers").textContent = printers;
+    document.querySelector(".count.printers").hidden = printers === 0;
+    document.querySelector(".count.printers").classList.toggle("on", printers > 0);
+    document.querySelector(".count.help").classList.toggle("on", n.help > 0);
+    const acc = site.queue_accessible || 0;
+    $("queue").textContent = t("floor.queue", { n: site.queue_waiting || 0 }) + (acc ? ` · ${t("floor.queue.accessible", { n: acc })}` : "");
+    document.querySelector(".count.queue").classList.toggle("on", acc > 0);
   }
 
   function renderHelp() {
@@ -220,10 +256,17 @@
       li.dataset.help = h.id;
       li.dataset.station = h.station;
       li.innerHTML = `<div class="row"><span class="station"></span><span class="wait"></span></div><div class="by"></div><div class="btns"></div>`;
-      const printer = h.kind === "printer" && site ? site.printers.find((p) => p.id === h.station) : null;
+      const printer = h.kind === "printer" ? printerOf(h.station) : null;
       li.querySelector(".station").textContent = printer
-        ? `⚠ ${h.station} — ${t(`floor.printer.${printer.state}`)}`  // what to bring: paper, or hands for a jam
+        ? `⚠ ${h.station} — ${printerText(printer)}`  // what to bring: paper, toner, or hands for a jam
         : `⚑ ${h.station}`;
+      if (printer && printer.message) li.querySelector(".by").insertAdjacentElement("beforebegin", Object.assign(document.createElement("div"), { className: "said-printer", textContent: printer.message }));
+      if (h.lang) {  // the visitor's language, before the steward walks over
+        const l = Object.assign(document.createElement("span"), { className: "lang-badge", lang: h.lang, textContent: h.lang.toUpperCase() });
+        l.title = has(`lang.${h.lang}`) ? t(`lang.${h.lang}`) : h.lang;
+        l.setAttribute("aria-label", t("floor.help.lang", { lang: l.title }));
+        li.querySelector(".station").after(l);
+      }
       li.querySelector(".wait").dataset.since = h.requested;
       li.querySelector(".by").textContent = h.taken_by ? t("floor.help.taken_by", { who: h.taken_by }) : "";
       if (can("floor.act")) {
@@ -257,8 +300,11 @@
 
   // ------------------------------------------------------------ alerts
   function alarm(fresh) {
-    const names = fresh.map((h) => h.station).join(", ");
-    $("alert").textContent = t("floor.help.new", { station: names });
+    const said = fresh.map((h) => {
+      const printer = h.kind === "printer" ? printerOf(h.station) : null;
+      return printer ? t("floor.printer.alert", { printer: h.station, what: printerText(printer) }) : t("floor.help.new", { station: h.station });
+    });
+    $("alert").textContent = said.join(" ");
     const panel = $("help-panel");
     panel.classList.remove("flash");
     void panel.offsetWidth;
@@ -390,6 +436,7 @@
     $("sheet-input").hidden = true;
     const box = $("sheet-actions");
     box.innerHTML = "";
+    $("sheet-view-only").hidden = can("floor.act");
     for (const [name, label, input] of actionsFor(s)) {
       const b = button(t(label), ["end", "lock"].includes(name) ? "danger" : "", () => choose(name, label, input, b));
       b.dataset.action = name;
@@ -426,7 +473,13 @@
     if (name === "message") body.text = value;
     if (["end", "lock", "unlock"].includes(name)) body.reason = value;
     if (name === "extend") body.override = $("override").checked;
-    if ((name === "end" || name === "lock" || name === "message") && !value) { $("sheet-text").focus(); $("sheet-error").textContent = t("floor.reason"); return; }
+    if ((name === "end" || name === "lock" || name === "message") && !value) {
+      $("sheet-text").focus();
+      $("sheet-text").setAttribute("aria-invalid", "true");
+      $("sheet-error").textContent = t(name === "message" ? "floor.error.no_message" : "floor.error.no_reason");
+      return;
+    }
+    $("sheet-text").removeAttribute("aria-invalid");
     $("sheet-confirm").disabled = true;
     try {
       const { ok, status, data } = await api(`/api/stations/${encodeURIComponent(station)}/${name}`, body);
@@ -441,6 +494,36 @@
     } finally {
       $("sheet-confirm").disabled = false;
     }
+  }
+
+  // ------------------------------------------------------------ keyboard on the map
+  const ARROWS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1] };
+  function moveFocus(e) {
+    const from = e.target.closest("#map button.tile");
+    if (!from) return;
+    const all = [...$("map").querySelectorAll("button.tile")];
+    let to = null;
+    if (e.key === "Home") to = all[0];
+    else if (e.key === "End") to = all[all.length - 1];
+    else if (ARROWS[e.key]) {
+      const [dx, dy] = ARROWS[e.key];
+      const c = (el) => { const r = el.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; };
+      const [fx, fy] = c(from);
+      let best = Infinity;
+      for (const el of all) {
+        if (el === from) continue;
+        const [x, y] = c(el);
+        const along = (x - fx) * dx + (y - fy) * dy, across = Math.abs((x - fx) * dy) + Math.abs((y - fy) * dx);
+        if (along <= 1) continue;
+        const score = along + across * 3;  // straight on first, then the nearest beside
+        if (score < best) { best = score; to = el; }
+      }
+    }
+    if (!to) return;
+    e.preventDefault();
+    from.tabIndex = -1;
+    to.tabIndex = 0;
+    to.focus();
   }
 
   // ------------------------------------------------------------ start
@@ -459,6 +542,19 @@
       setConn(ws && ws.readyState === WebSocket.OPEN);
     });
     me = (await api("/api/me")).data;
+    setCsrf(me.csrf);
+    // sound alerts are for those who walk over: on for stewards, off for a role that only watches
+    const stored = localStorage.getItem(`espace.sound.${me.login}`);
+    $("sound").checked = stored === null ? can("floor.act") : stored === "1";
+    $("sound").addEventListener("change", () => localStorage.setItem(`espace.sound.${me.login}`, $("sound").checked ? "1" : "0"));
+    $("map").addEventListener("keydown", moveFocus);
+    new ResizeObserver(() => layoutMap()).observe($("map"));
+    $("menu").addEventListener("click", () => {
+      const open = $("menu").getAttribute("aria-expanded") !== "true";
+      $("menu").setAttribute("aria-expanded", String(open));
+      document.querySelector(".top").classList.toggle("open", open);
+    });
+    loadSite().then(() => { $("clock").textContent = clockFmt(now()); });
     for (const a of document.querySelectorAll("nav.pages a[data-cap]")) a.hidden = !can(a.dataset.cap); // the other pages this role may open
     $("who").textContent = t("floor.signed_in", { login: me.login });
     await loadStrings(me.lang);
