@@ -81,6 +81,8 @@ async def test_the_floor_fits_every_width_and_tells_the_steward_what_they_need(f
 
     ctx = await browser.new_context(viewport={"width": 1280, "height": 800}, device_scale_factor=1, bypass_csp=True)
     page = await ctx.new_page()
+    closed: list[str] = []  # the live feed's sockets the server closed
+    page.on("websocket", lambda ws: ws.on("close", lambda w: closed.append(w.url)))
     await page.goto(ctl.url + "/login")
     await page.fill("#login", "sam")
     await page.fill("#password", PASSWORD)
@@ -144,12 +146,14 @@ async def test_the_floor_fits_every_width_and_tells_the_steward_what_they_need(f
 
     assert await axe_violations(page, axe_js) == []
 
-    # the language changes; the steward stays logged in and the feed goes on (PC-03 unlocked live)
+    # the language changes; the steward stays logged in and the same feed goes on (PC-01 ends live)
+    assert closed == []
     await page.select_option("#lang", "nl")
     await wait_js(page, "() => document.documentElement.lang === 'nl'")
     await agents["PC-01"].call("end")
     await page.wait_for_selector(tile("PC-01") + ':not([data-state="in_session"])', timeout=20000)
     assert page.url == ctl.url + "/floor"
+    assert closed == []  # the server used to close it with 4401 "logged out" on set_lang
     assert await page.text_content("#conn") == "● " + NL["floor.status.live"]
     assert await axe_violations(page, axe_js) == []
 
