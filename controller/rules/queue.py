@@ -202,7 +202,12 @@ class TicketQueue:
         """
         if station in self.held_stations():
             return None
-        for ticket in self.waiting():
+        waiting = self.waiting()
+        if accessible_station:
+            # a waiting accessible ticket first, whatever its place in the queue: an ordinary
+            # ticket issued earlier can use any station, that one only this kind of station
+            waiting.sort(key=lambda t: not t.accessible)
+        for ticket in waiting:
             if accessible_rule_allows(
                 wants_accessible=ticket.accessible,
                 station_accessible=accessible_station,
