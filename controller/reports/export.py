@@ -15,8 +15,10 @@
 
 Times are local wall-clock times without an offset, which Excel reads as
 dates; the one ambiguous hour of a fall-back night reads twice. CSV is
-UTF-8 with a byte-order mark so that Excel shows accents, comma-separated,
-ISO dates. XLSX cells are typed: dates as dates, numbers as numbers.
+UTF-8 with a byte-order mark so that Excel shows accents, comma-separated
+(or, as the ``be`` dialect, ``;`` with a decimal comma), ISO dates. XLSX cells
+are typed: dates as dates, numbers as numbers. Headers and codes are English
+unless a language is asked for (:mod:`controller.reports.labels`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from controller.reports.figures import (
     resolve_period,
     summary,
 )
+from controller.reports.labels import check_dialect, csv_number, localize
 from controller.reports.timebuckets import DEFAULT_TZ, Wall, day_number, days, utc_bounds
 
 WHATS = ("sessions", "prints", "daily", "hourly", "annual")
@@ -298,12 +301,15 @@ def _csv_value(value: Any) -> Any:
     return neutralise(value)
 
 
-def write_csv(table: Table, out: BinaryIO) -> None:
+def write_csv(table: Table, out: BinaryIO, dialect: str = "comma") -> None:
+    """``dialect``: ``comma`` (``,`` and ``.``) or ``be`` (``;`` and a decimal comma, as Excel set up
+    for Belgium reads it); UTF-8 with a byte-order mark either way."""
+    sep, decimal = check_dialect(dialect)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
     try:
-        writer = csv.writer(text)
+        writer = csv.writer(text, delimiter=sep)
         writer.writerow([c.name for c in table.columns])
-        writer.writerows([_csv_value(v) for v in row] for row in table.rows)
+        writer.writerows([csv_number(_csv_value(v), decimal) for v in row] for row in table.rows)
         text.flush()
     finally:
         text.detach()  # leave the caller's stream open
@@ -357,12 +363,25 @@ def export(
     out: BinaryIO | Path,
     tz: str | tzinfo | None = DEFAULT_TZ,
     kind: str | None = None,
+    lang: str | None = None,
+    dialect: str = "comma",
 ) -> int:
-    """Write one export to a binary stream or a file path; returns the number of data rows."""
+    """Write one export to a binary stream or a file path; returns the number of data rows.
+
+    ``lang`` (fr, nl, en) puts headers, weekdays, end reasons and figure names in that language
+    (:func:`~controller.reports.labels.localize`); ``None`` keeps the English codes for scripts.
+    ``dialect`` is the CSV's (:data:`~controller.reports.labels.DIALECTS`)."""
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    table = build_table(conn, what, from_date, to_date, tz, kind)
-    writer = write_csv if fmt == "csv" else write_xlsx
+    check_dialect(dialect)
+    table = localize(build_table(conn, what, from_date, to_date, tz, kind), lang)
+
+    def writer(t: Table, stream: BinaryIO) -> None:
+        if fmt == "csv":
+            write_csv(t, stream, dialect)
+        else:
+            write_xlsx(t, stream)
+
     if isinstance(out, str | Path):
         with open(out, "wb") as stream:
             writer(table, stream)

@@ -348,7 +348,6 @@ class AnnualFigures:
             ("sessions_pc", "Sessions on PCs", self.sessions_pc),
             ("sessions_tablet", "Sessions on tablets", self.sessions_tablet),
             ("sessions", "Sessions, all stations", self.sessions),
-            ("hour_equivalents", "Hour equivalents (1 session = 60 min)", self.hour_equivalents),
             ("hours_used", "Hours used", round(self.hours_used, 2)),
             ("pages", "Pages printed", self.pages),
             ("pages_bw", "Pages printed, black and white", self.pages_bw),
@@ -363,6 +362,7 @@ class AnnualFigures:
             "to": self.to_date.isoformat(),
             **{key: value for key, _, value in self.lines()},
             "hours_used": self.hours_used,
+            "hour_equivalents": self.hour_equivalents,  # kept in the JSON; no longer shown (= sessions)
         }
 
 

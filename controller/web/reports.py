@@ -33,8 +33,12 @@ from babel.numbers import format_decimal
 
 from controller.cli_export import export_filename
 from controller.reports import FORMATS, KINDS, WHATS, export, prune_events, report, summary
+from controller.reports.annual_report import write_annual_report
 from controller.reports.figures import AnnualFigures, Report
+from controller.reports.labels import DIALECTS
 from controller.reports.svg import bar_chart, hbar_chart, heat_map
+from controller.reports.timebuckets import utc_bounds
+from controller.reports.usage import Rates, language_split, occupancy_rates
 from controller.web import keys
 from controller.web.auth import SESSION_KEY
 from espace.i18n import LANGS, translator
@@ -60,6 +64,7 @@ END_REASON_ORDER = (
 )
 WEEKDAY_IDS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_BE"}
+REPORT = "report"  # the one-click annual report workbook (controller.reports.annual_report)
 
 
 class BadQuery(ValueError):
@@ -137,15 +142,28 @@ async def export_file(request: web.Request) -> web.Response:
         return _bad(exc)
     what = request.query.get("what", "")
     fmt = request.query.get("format", "csv")
-    if what not in WHATS:
-        return _bad(BadQuery(f"what must be one of {', '.join(WHATS)}"))
+    lang = request.query.get("lang") or None
+    dialect = request.query.get("dialect") or "comma"
+    if what not in (*WHATS, REPORT):
+        return _bad(BadQuery(f"what must be one of {', '.join((*WHATS, REPORT))}"))
+    if what == REPORT:
+        fmt, lang = "xlsx", lang or page_lang(request)  # the report is a workbook, always in words
     if fmt not in FORMATS:
         return _bad(BadQuery(f"format must be one of {', '.join(FORMATS)}"))
-    tz = request.app[keys.SETTINGS].tz
+    if lang is not None and lang not in LANGS:
+        return _bad(BadQuery(f"lang must be one of {', '.join(LANGS)}"))
+    if dialect not in DIALECTS:
+        return _bad(BadQuery(f"dialect must be one of {', '.join(DIALECTS)}"))
+    settings = request.app[keys.SETTINGS]
+    tz = settings.tz
 
     def build(db: Any) -> bytes:
         out = io.BytesIO()
-        export(db.conn, what, lo, hi, fmt, out, tz, kind)
+        if what == REPORT:
+            assert lang is not None
+            write_annual_report(db.conn, lo, hi, out, tz, lang, settings.site_name)
+        else:
+            export(db.conn, what, lo, hi, fmt, out, tz, kind, lang, dialect)
         return out.getvalue()
 
     body = await request.app[keys.STORE].read(build)
@@ -249,7 +267,6 @@ def sessions_part(pg: Page, rep: Report) -> str:
     d = s.duration_minutes
     kpis = [
         (t("reports.sessions.started"), pg.num(s.started)),
-        (t("reports.annual.hour_equivalents"), pg.num(s.hour_equivalents)),
         (t("reports.annual.hours_used"), pg.num(s.hours_used, 1)),
         (t("reports.sessions.running"), pg.num(s.running)),
         (t("reports.sessions.mean"), pg.minutes(d.mean)),
@@ -455,18 +472,60 @@ def filter_form(pg: Page, lo: date, hi: date, kind: str | None) -> str:
 
 
 def export_links(pg: Page, lo: date, hi: date, kind: str | None) -> str:
+    """Every export in the page's language: XLSX (recommended), CSV for Excel set up for
+    Belgium (``;``, decimal comma), plain CSV; and the one-click annual report."""
     t = pg.t
-    items = []
+    base = f"/api/reports/export?from={lo.isoformat()}&amp;to={hi.isoformat()}&amp;lang={pg.lang}"
+    base += f"&amp;kind={kind}" if kind else ""
+    variants = (
+        ("format=xlsx", "XLSX"),
+        ("format=csv&amp;dialect=be", t("reports.export.csv_be")),
+        ("format=csv", t("reports.export.csv_plain")),
+    )
+    items = [
+        f'<li class="report"><a href="{base}&amp;what={REPORT}" download>{escape(t("reports.export.report"))}</a></li>'
+    ]
     for what in WHATS:
         links = " ".join(
-            f'<a href="/api/reports/export?what={what}&amp;from={lo.isoformat()}&amp;to={hi.isoformat()}'
-            f'&amp;format={fmt}{"&amp;kind=" + kind if kind else ""}" download>{fmt.upper()}</a>'
-            for fmt in FORMATS
+            f'<a href="{base}&amp;what={what}&amp;{q}" download>{escape(label)}</a>' for q, label in variants
         )
         items.append(f"<li><span>{escape(t(f'reports.export.{what}'))}</span> {links}</li>")
     return _section(
-        "exports", t("reports.export.title"), f'<ul class="exports">{"".join(items)}</ul>'
+        "exports",
+        t("reports.export.title"),
+        f'<p class="note">{escape(t("reports.export.hint"))}</p>',
+        f'<ul class="exports">{"".join(items)}</ul>',
     )
+
+
+def rate_part(pg: Page, rates: list[Rates], lang_rows: list[tuple[str, int]]) -> str:
+    """Occupancy against capacity per hour of the week and kind, and the sessions' languages."""
+    t = pg.t
+    days_ = [t(f"reports.weekday.{w}") for w in WEEKDAY_IDS]
+    used = sorted({h for r in rates for row in r.rate for h, v in enumerate(row) if v > 0}) or list(range(9, 17))
+    cols = list(range(min(used), max(used) + 1))
+    pct = lambda v: pg.num(v * 100) + " %"  # noqa: E731
+    tables = []
+    for r in rates:
+        rows = [(days_[d], *(pct(row[h]) for h in cols)) for d, row in enumerate(r.rate)]
+        d, h, v = r.busiest()
+        caption = t(f"reports.kind.{r.kind}") + " — " + t("reports.rate.busiest", day=days_[d], hour=h, rate=pct(v))
+        tables.append(_table(caption, ("", *(f"{c}h" for c in cols)), rows, "rates"))
+    n = {r.kind: r.stations for r in rates}
+    total = sum(c for _, c in lang_rows) or 1
+    langs = _table(
+        t("reports.languages.title"),
+        (t("export.col.lang"), t("reports.sessions.title"), t("report.col.share")),
+        [(t(f"lang.{code}") if code in LANGS else code, pg.num(c), pct(c / total)) for code, c in lang_rows],
+        "small",
+        hide_caption=True,
+    )
+    return _section(
+        "rates",
+        t("reports.rate.title"),
+        f'<p class="note">{escape(t("reports.rate.note", pc=n.get("pc", 0), tablet=n.get("tablet", 0)))}</p>',
+        '<div class="scroll">' + "".join(tables) + "</div>",
+    ) + _section("languages", t("reports.languages.title"), langs)
 
 
 def lang_links(pg: Page, request: web.Request) -> str:
@@ -489,6 +548,7 @@ def render_page(
     lo: date,
     hi: date,
     kind: str | None,
+    usage: tuple[list[Rates], list[tuple[str, int]]] = ([], []),
 ) -> str:
     t = pg.t
     site = request.app[keys.SETTINGS].site_name
@@ -502,9 +562,11 @@ def render_page(
             '<main id="main">',
             filter_form(pg, lo, hi, kind),
             f'<p class="subtitle">{escape(subtitle)}</p>',
+            f'<p class="note measure">{escape(t("reports.measure"))}</p>',
             _section("annual", t("reports.annual.title"), annual_block(pg, fig)),
             sessions_part(pg, rep),
             occupancy_part(pg, rep),
+            rate_part(pg, *usage),
             '<div class="side-by-side">',
             end_reasons_part(pg, rep),
             prints_part(pg, rep),
@@ -531,10 +593,15 @@ async def reports_page(request: web.Request) -> web.Response:
     except BadQuery:
         raise web.HTTPFound("/reports") from None
     tz = request.app[keys.SETTINGS].tz
-    rep, fig = await request.app[keys.STORE].read(
-        lambda db: (report(db.conn, lo, hi, tz, kind), summary(db.conn, lo, hi, tz, kind))
-    )
-    html = render_page(request, pg, rep, fig, lo, hi, kind)
+    kinds = (kind,) if kind else KINDS
+
+    def read(db: Any) -> tuple[Report, AnnualFigures, tuple[list[Rates], list[tuple[str, int]]]]:
+        lo_s, hi_s = utc_bounds(lo, hi, tz)
+        usage = (occupancy_rates(db.conn, lo, hi, tz, kinds), language_split(db.conn, lo_s, hi_s, kind))
+        return report(db.conn, lo, hi, tz, kind), summary(db.conn, lo, hi, tz, kind), usage
+
+    rep, fig, usage = await request.app[keys.STORE].read(read)
+    html = render_page(request, pg, rep, fig, lo, hi, kind, usage)
     return web.Response(
         text=html,
         content_type="text/html",

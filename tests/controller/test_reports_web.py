@@ -244,9 +244,10 @@ async def test_the_page_shows_the_figures_and_charts_in_each_language(site: Site
     assert "Gestarte sessies per maand" in nl
     assert 'Sessies op tablets</th><td class="n">0</td>' in nl  # kind=pc
     assert 'value="pc" selected' in nl
-    assert 'Hour equivalents (1 session = 60 min)</th><td class="n">162</td>' in en
+    assert 'Sessions, all stations</th><td class="n">162</td>' in en
+    assert "Hour equivalents" not in en  # it always equalled the sessions (issue 17)
     assert (
-        "/api/reports/export?what=annual&amp;from=2025-01-01&amp;to=2025-12-31&amp;format=xlsx"
+        "/api/reports/export?from=2025-01-01&amp;to=2025-12-31&amp;lang=en&amp;what=annual&amp;format=xlsx"
         in en
     )
     for text in (fr, nl, en):
