@@ -5,6 +5,13 @@ Hooked into :mod:`controller.cli` by ``add_parser(sub)``. It opens the store rea
 
     espace-controller export --from 2026-01-01 --to 2026-12-31 --what annual --format xlsx
     espace-controller export --from 2026-11-01 --to 2026-11-30 --what daily --kind pc -o nov.csv
+    espace-controller export --from 2026-01-01 --to 2026-12-31 --what daily --lang fr --dialect be
+    espace-controller export --from 2026-01-01 --to 2026-12-31 --what report --lang nl
+
+``--lang`` writes headers, weekdays, end reasons and figure names in French, Dutch or English
+(without it: English codes, for scripts); ``--dialect be`` writes CSV as Excel set up for
+Belgium opens it (``;``, decimal comma). ``--what report`` is the annual report workbook
+(XLSX, one sheet per section; French unless ``--lang`` says otherwise).
 
 Without ``--output`` the file is ``espace-<what>-<from>-<to>[-<kind>].<format>`` in the
 current directory; ``--output -`` writes to standard output.
@@ -19,6 +26,8 @@ from datetime import date
 from pathlib import Path
 
 from controller.reports import FORMATS, KINDS, WHATS, export
+from controller.reports.annual_report import write_annual_report
+from controller.reports.labels import DIALECTS
 from controller.settings import load_settings
 
 
@@ -55,11 +64,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (FileNotFoundError, sqlite3.Error) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.what == "report":
+        args.format = "xlsx"
     name = args.output or export_filename(
         args.what, args.from_date, args.to_date, args.kind, args.format
     )
     try:
-        if name == "-":
+        if args.what == "report":
+            with open(sys.stdout.fileno(), "wb", closefd=False) if name == "-" else open(name, "wb") as out:
+                rows = write_annual_report(
+                    conn, args.from_date, args.to_date, out, settings.tz, args.lang or "fr", settings.site_name
+                )
+        elif name == "-":
             rows = export(
                 conn,
                 args.what,
@@ -69,6 +85,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 sys.stdout.buffer,
                 settings.tz,
                 args.kind,
+                args.lang,
+                args.dialect,
             )
             sys.stdout.buffer.flush()
         else:
@@ -81,6 +99,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 Path(name),
                 settings.tz,
                 args.kind,
+                args.lang,
+                args.dialect,
             )
     except (ValueError, sqlite3.Error, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -88,7 +108,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     where = "standard output" if name == "-" else name
-    print(f"export {args.what}: {rows} rows written to {where}", file=sys.stderr)
+    unit = "sheets" if args.what == "report" else "rows"
+    print(f"export {args.what}: {rows} {unit} written to {where}", file=sys.stderr)
     return 0
 
 
@@ -120,7 +141,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         metavar="YYYY-MM-DD",
         help="last local date, included",
     )
-    sp.add_argument("--what", choices=WHATS, default="annual", help="which table (default: annual)")
+    sp.add_argument(
+        "--what",
+        choices=(*WHATS, "report"),
+        default="annual",
+        help="which table (default: annual); report: the annual report workbook (XLSX)",
+    )
+    sp.add_argument(
+        "--lang",
+        choices=("fr", "nl", "en"),
+        default=None,
+        help="headers, weekdays and end reasons in this language (default: English codes)",
+    )
+    sp.add_argument(
+        "--dialect",
+        choices=tuple(DIALECTS),
+        default="comma",
+        help="CSV: comma (',' and '.'), or be (';' and a decimal comma, for Excel in Belgium)",
+    )
     sp.add_argument("--format", choices=FORMATS, default="csv", help="file format (default: csv)")
     sp.add_argument(
         "--kind", choices=KINDS, default=None, help="only PCs or only tablets (default: both)"

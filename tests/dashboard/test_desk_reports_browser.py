@@ -14,12 +14,14 @@ One real controller (no station needed), its clock on Thursday 19 November 2026:
 from __future__ import annotations
 
 import asyncio
+import io
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from openpyxl import load_workbook
 
 from espace.i18n import catalog
 from tests.dashboard.conftest import axe_violations
@@ -136,7 +138,30 @@ async def test_desk_bookings_reports_and_every_page_in_fr_and_nl(tmp_path: Path,
             assert value == "4", value  # 3 served + 1 no-show; the 5 cancelled tickets are no visitors
             cancelled = await bo.text_content(f'#queue tr:has(th:text-is("{cat["reports.queue.cancelled"]}")) td')
             assert cancelled == "5", cancelled
+            # the page says what it measures, and shows occupancy against capacity and languages
+            assert await bo.text_content(".measure") == cat["reports.measure"]
+            await bo.wait_for_selector("#rates table.rates")
+            await bo.wait_for_selector("#languages table")
             problems[f"reports {lang}"] = await axe_violations(bo, axe_js)
+            # one click: the annual report workbook, read back with openpyxl in the page's language
+            async with bo.expect_download() as dl:
+                await bo.click("#exports li.report a")
+            assert (await dl.value).suggested_filename == "espace-report-2026-01-01-2026-11-19.xlsx"
+            raw = await asyncio.to_thread(Path(await (await dl.value).path()).read_bytes)
+            book = load_workbook(io.BytesIO(raw))
+            assert book.sheetnames[0] == cat["report.sheet.summary"]
+            assert str(book.worksheets[0]["A1"].value).startswith(cat["report.title"])
+            assert book.worksheets[0]["A3"].value == cat["report.period"].format(start="2026-01-01", end="2026-11-19")
+            summary = {r[0]: r[1] for r in book.worksheets[0].iter_rows(min_row=7, values_only=True)}
+            assert summary[cat["reports.annual.visitors_queued"]] == 4
+            # the daily table as CSV for Excel in Belgium: BOM, ';', headers and weekdays in words
+            async with bo.expect_download() as dl:
+                await bo.click('#exports a[href*="what=daily"][href*="dialect=be"]')
+            data = await asyncio.to_thread(Path(await (await dl.value).path()).read_bytes)
+            assert data.startswith(b"\xef\xbb\xbf")
+            lines = data.decode("utf-8-sig").splitlines()
+            assert lines[0].split(";")[:2] == [cat["export.col.date"], cat["export.col.weekday"]]
+            assert lines[1].split(";")[1] == cat["reports.weekday.thu"]  # 1 January 2026
             await bo.context.close()
 
         # ---------------------------------------------------------------- login and staff pages
