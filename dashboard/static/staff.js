@@ -1,46 +1,24 @@
 // Staff accounts (admin): the list, a new account, disable/enable, another role, a new password.
-"use strict";
+// A role change and a disabling ask "are you sure?" in the row first: one stray tap on a phone
+// must not lock a colleague out.
+import { t, errorText as sayError, api, setCsrf, loadStrings as fetchStrings, loadSite, day as localDay } from "./common.js";
+
 (function () {
   const $ = (id) => document.getElementById(id);
   const ROLES = ["steward", "backoffice", "admin"];
   const MIN_PASSWORD = 10; // controller.staff.MIN_PASSWORD; the server says it again if it changes
   let lang = "fr";
-  let strings = {};
   let me = { login: "", csrf: "" };
+  let confirming = null; // { login, what: "role" | "disable", role }
   let accounts = null;
   let lastError = null; // said again in the new language when the language changes
   let lastNotice = null; // [id, fields]
 
-  function t(id, fields) {
-    let text = strings[id] || id;
-    for (const [k, v] of Object.entries(fields || {})) text = text.split("{" + k + "}").join(String(v));
-    return text;
-  }
-  function day(ts) {
-    return new Date(ts * 1000).toLocaleDateString(lang + "-BE", { day: "numeric", month: "short", year: "numeric", timeZone: "Europe/Brussels" });
-  }
-  // As on the desk: the catalog's err.<error>.<reason> (or err.<error>) filled with the answer's params;
-  // the server's English message, in the generic text, only for an error the catalog does not know.
-  function errorText(e) {
-    const data = e.data || {};
-    for (const id of [data.reason && `err.${data.error}.${data.reason}`, data.error && `err.${data.error}`]) {
-      if (id && strings[id]) return t(id, data.params || {});
-    }
-    return t("desk.error", { message: data.message || data.error || e.message || "?" });
-  }
+  const day = (ts) => localDay(ts, lang, { weekday: undefined, year: "numeric" });
+  const errorText = (e) => sayError(e.data || { message: e.message });
   function showError(e) { lastError = e || null; $("error").textContent = e ? errorText(e) : ""; if (e) showNotice(null); }
   function showNotice(notice) { lastNotice = notice; $("notice").textContent = notice ? t(notice[0], notice[1]) : ""; }
   function done(id, fields) { showError(null); showNotice([id, fields]); }
-
-  async function api(method, path, body) {
-    const headers = { "Content-Type": "application/json" };
-    if (me.csrf) headers["X-CSRF-Token"] = me.csrf;
-    const r = await fetch(path, { method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body) });
-    if (r.status === 401) { location.href = "/login?next=/admin/staff"; throw new Error("login"); }
-    const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw Object.assign(new Error(data.message || r.statusText), { data });
-    return data;
-  }
 
   function el(tag, props, ...children) {
     const node = Object.assign(document.createElement(tag), props || {});
@@ -64,31 +42,50 @@
     const role = roleSelect(a.role);
     role.setAttribute("aria-label", t("staff.role") + " " + a.login);
     role.disabled = self; // an admin does not demote themself (the server refuses it too)
-    role.onchange = () => act(path + "/role", { role: role.value }, ["staff.role_done", { login: a.login, role: t("staff.role." + role.value) }]);
+    role.onchange = () => { confirming = { login: a.login, what: "role", role: role.value }; render(); };
     const toggle = el("button", { type: "button", className: "ghost " + (a.disabled ? "btn-enable" : "btn-disable"), textContent: t(a.disabled ? "staff.enable" : "staff.disable") });
     toggle.hidden = self;
-    toggle.onclick = () => a.disabled
-      ? act(path + "/enable", undefined, ["staff.enabled_done", { login: a.login }])
-      : act(path + "/disable", undefined, ["staff.disabled_done", { login: a.login }]);
+    toggle.onclick = () => {
+      if (a.disabled) act(path + "/enable", undefined, ["staff.enabled_done", { login: a.login }]);
+      else { confirming = { login: a.login, what: "disable" }; render(); }
+    };
     const pw = el("input", { type: "password", className: "new-password", autocomplete: "new-password", placeholder: t("staff.password_hint", { min: MIN_PASSWORD }) });
     pw.setAttribute("aria-label", t("staff.reset") + " " + a.login);
     const reset = el("button", { type: "button", className: "ghost btn-reset", textContent: t("staff.reset") });
     reset.onclick = () => act(path + "/password", { password: pw.value }, ["staff.password_done", { login: a.login }]);
+    if (confirming && confirming.login === a.login && confirming.what === "role") role.value = confirming.role;
+    const cell = (label, props, ...children) => { const td = el("td", props, ...children); td.dataset.label = t(label); return td; };
     const tr = el("tr", { className: a.disabled ? "disabled" : "" },
-      el("td", { className: "login" }, a.login + (self ? " " + t("staff.you") : "")),
-      el("td", {}, role),
-      el("td", {}, a.lang.toUpperCase()),
-      el("td", {}, a.created ? day(a.created) : ""),
-      el("td", { className: "status", textContent: t(a.disabled ? "staff.disabled" : "staff.active") }),
+      cell("staff.login", { className: "login" }, a.login + (self ? " " + t("staff.you") : "")),
+      cell("staff.role", {}, role),
+      cell("staff.lang", {}, a.lang.toUpperCase()),
+      cell("staff.created", {}, a.created ? day(a.created) : ""),
+      cell("staff.status", { className: "status", textContent: t(a.disabled ? "staff.disabled" : "staff.active") }),
       el("td", {}, toggle),
       el("td", {}, el("span", { className: "reset" }, pw, reset)));
     tr.dataset.login = a.login;
-    return tr;
+    if (!confirming || confirming.login !== a.login) return [tr];
+    // the question, in a row of its own under the account: yes does it, no puts things back
+    const c = confirming;
+    const question = c.what === "role"
+      ? t("staff.confirm_role", { login: a.login, role: t("staff.role." + c.role) })
+      : t("staff.confirm_disable", { login: a.login });
+    const yes = el("button", { type: "button", className: "danger btn-yes", textContent: t(c.what === "role" ? "staff.confirm_role_yes" : "staff.confirm_disable_yes") });
+    yes.onclick = () => {
+      confirming = null;
+      if (c.what === "role") act(path + "/role", { role: c.role }, ["staff.role_done", { login: a.login, role: t("staff.role." + c.role) }]);
+      else act(path + "/disable", undefined, ["staff.disabled_done", { login: a.login }]);
+    };
+    const no = el("button", { type: "button", className: "ghost btn-no", textContent: t("staff.confirm_no") });
+    no.onclick = () => { confirming = null; render(); };
+    const ask = el("tr", { className: "confirm" }, el("td", { colSpan: 7 }, el("span", { className: "question", textContent: question }), yes, no));
+    ask.dataset.confirm = a.login;
+    return [tr, ask];
   }
 
   function render() {
     if (!accounts) return;
-    const rows = accounts.map(row);
+    const rows = accounts.flatMap(row);
     $("accounts").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colSpan: 7, className: "muted", textContent: t("staff.none") }))]));
   }
 
@@ -107,8 +104,7 @@
   }
 
   async function loadStrings() {
-    const r = await fetch("/i18n/" + lang + ".json");
-    strings = r.ok ? await r.json() : {};
+    await fetchStrings("/i18n/" + lang + ".json");
     renderStatic();
   }
 
@@ -135,12 +131,12 @@
 
   (async function start() {
     try {
-      const r = await fetch("/api/me", { credentials: "same-origin" });
-      if (r.status === 401) { location.href = "/login?next=/admin/staff"; return; }
-      me = await r.json();
+      me = await api("GET", "/api/me");
+      setCsrf(me.csrf);
       if (me.lang) lang = me.lang;
       $("new-lang").value = lang;
-    } catch (e) { /* the list's own request says what is wrong */ }
+    } catch (e) { if (e.message === "login") return; /* the list's own request says what is wrong */ }
+    await loadSite();
     await loadStrings();
     await refresh();
   })();

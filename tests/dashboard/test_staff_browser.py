@@ -60,11 +60,26 @@ async def test_a_dutch_speaking_admin_adds_a_steward_then_disables_it(tmp_path: 
         assert await page.eval_on_selector(f"{row} select.roles", "s => s.selectedOptions[0].textContent") == "Begeleider"
         assert _login_status(ctl.url, "sam", "steward password 1") == 200
 
+        # a role change asks first; "no" puts the role back and changes nothing
+        await page.select_option(f"{row} select.roles", "admin")
+        ask = '#accounts tr[data-confirm="sam"]'
+        await page.wait_for_selector(ask)
+        assert await page.text_content(f"{ask} .question") == "sam de rol Beheerder geven?"
+        await page.click(f"{ask} .btn-no")
+        await page.wait_for_selector(ask, state="detached")
+        assert await page.eval_on_selector(f"{row} select.roles", "s => s.value") == "steward"
+        # disabling asks too; only "yes" does it
         await page.click(f"{row} .btn-disable")
+        await page.wait_for_selector(ask)
+        assert _login_status(ctl.url, "sam", "steward password 1") == 200
+        await page.click(f"{ask} .btn-yes")
         await page.wait_for_selector(f"{row}.disabled .btn-enable")
         assert await page.text_content(f"{row} .status") == "Uitgeschakeld"
         assert await page.text_content("#notice") == "sam is uitgeschakeld: de sessies zijn afgesloten."
         await page.screenshot(path=str(shots / "staff-nl.png"), full_page=True)
+        await page.set_viewport_size({"width": 390, "height": 844})  # the table fits a phone: no side scroll
+        await wait_js(page, "() => document.documentElement.scrollWidth <= window.innerWidth")
+        await page.screenshot(path=str(shots / "staff-nl-phone.png"), full_page=True)
         assert _login_status(ctl.url, "sam", "steward password 1") == 401
 
         rows = ctl.rows("SELECT type, actor, body FROM events WHERE type LIKE 'staff.account_%' ORDER BY received")
