@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -123,6 +124,25 @@ async def test_desk_bookings_reports_and_every_page_in_fr_and_nl(tmp_path: Path,
         await screen.goto(url + "/now-serving")
         await screen.wait_for_selector("#title span")
         problems["now-serving"] = await axe_violations(screen, axe_js)
+        # 37 calls at once (the controller's answer, held at the network seam: calling 37 stations
+        # takes 37 connected stations): the newest first, as many as fit, the hint line on screen
+        calls = [{"code": f"K{n:02d}", "station": f"PC-{n:02d}"} for n in range(1, 38)]  # oldest first, as served
+        body = json.dumps({"now": 0, "open": True, "closing": None, "serving": calls, "waiting": 3})
+        await screen.route("**/api/public/now-serving", lambda route: route.fulfill(status=200, content_type="application/json", body=body))
+        await screen.reload()
+        await screen.wait_for_selector("#calls:not([hidden]) tbody tr")
+        shown = await screen.eval_on_selector_all("#calls tbody td.code", "tds => tds.map(td => td.textContent)")
+        assert shown[0] == "K37", shown  # the newest call on top
+        assert shown == [f"K{n:02d}" for n in range(37, 37 - len(shown), -1)]
+        assert 4 <= len(shown) < 37, shown
+        hint = await screen.eval_on_selector("#hint", "e => { const r = e.getBoundingClientRect(); return [r.bottom, e.textContent]; }")
+        assert hint[1]
+        assert hint[0] <= 1080, hint  # "type your ticket" always on screen
+        last_row = await screen.eval_on_selector("#calls tbody tr:last-child", "e => e.getBoundingClientRect().bottom")
+        assert last_row <= hint[0]
+        assert str(37 - len(shown)) in (await screen.text_content("#more") or "")
+        await screen.screenshot(path=str(shots / "now-serving-37.png"))
+        await screen.unroute("**/api/public/now-serving")
         # the checker itself bites: an image with no text is a critical violation it must report
         await screen.evaluate("() => document.body.append(Object.assign(document.createElement('img'), { src: 'data:,' }))")
         assert any("image-alt" in v for v in await axe_violations(screen, axe_js))
