@@ -17,6 +17,7 @@ const dayName = (i, style = "long") => new Intl.DateTimeFormat(`${lang}-BE`, { w
 // An error in the page's language; instants among its params (start, end) as local day and time.
 const INSTANTS = new Set(["start", "end"]);
 function errorText(e) {
+  if (e.said) return t(e.said);  // the page's own check, before any request
   return sayError(e.data || { message: e.message }, (params) => {
     for (const k of Object.keys(params)) if (INSTANTS.has(k) && typeof params[k] === "number") params[k] = `${day(params[k])} ${hhmm(params[k])}`;
     return params;
@@ -136,7 +137,7 @@ function recurrence(f) {
   const kind = f.get("repeat");
   if (kind === "weekly") {
     const days = f.getAll("days");
-    if (!days.length) throw Object.assign(new Error("no day"), { data: { error: "desk_no_day" } });
+    if (!days.length) throw Object.assign(new Error("no day"), { said: "desk.repeat.need_day" });
     return "weekly:" + days.join(",");
   }
   if (kind === "monthly") return `monthly:${f.get("nth")}:${f.get("nth_day")}`;
