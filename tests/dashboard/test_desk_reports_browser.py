@@ -182,6 +182,13 @@ async def test_desk_bookings_reports_and_every_page_in_fr_and_nl(tmp_path: Path,
             lines = data.decode("utf-8-sig").splitlines()
             assert lines[0].split(";")[:2] == [cat["export.col.date"], cat["export.col.weekday"]]
             assert lines[1].split(";")[1] == cat["reports.weekday.thu"]  # 1 January 2026
+            if lang == "fr":  # the floor for a role that only watches: no sound, a sheet that says so
+                await bo.goto(url + "/floor")
+                await bo.wait_for_selector('#map button[data-station="PC-01"]')
+                assert not await bo.is_checked("#sound")
+                await bo.click('#map button[data-station="PC-01"]')
+                await bo.wait_for_selector("#sheet-view-only:not([hidden])")
+                assert await bo.locator("#sheet-actions button").count() == 0
             await bo.context.close()
 
         # ---------------------------------------------------------------- login and staff pages
