@@ -95,15 +95,19 @@ def test_the_cli_writes_the_report_and_a_belgian_csv_in_the_asked_language(conn:
     db = tmp_path / "espace.db"
     with sqlite3.connect(db) as copy:
         conn.backup(copy)
+    import os
+
+    root = Path(__file__).resolve().parents[3]  # this checkout's code, not the installed one
+    env = {**os.environ, "PYTHONPATH": str(root)}
     run = [sys.executable, "-m", "controller.cli", "export", "--database", str(db), "--from", "2026-01-01", "--to", "2026-12-31"]
-    done = subprocess.run([*run, "--what", "report", "--lang", "nl", "-o", str(tmp_path / "r.xlsx")], capture_output=True, text=True, check=False)
+    done = subprocess.run([*run, "--what", "report", "--lang", "nl", "-o", str(tmp_path / "r.xlsx")], capture_output=True, text=True, check=False, env=env, cwd=root)
     assert done.returncode == 0, done.stderr
     assert "7 sheets" in done.stderr
     assert load_workbook(tmp_path / "r.xlsx").sheetnames[0] == catalog("nl")["report.sheet.summary"]
-    done = subprocess.run([*run, "--what", "hourly", "--lang", "fr", "--dialect", "be", "-o", "-"], capture_output=True, check=False)
+    done = subprocess.run([*run, "--what", "hourly", "--lang", "fr", "--dialect", "be", "-o", "-"], capture_output=True, check=False, env=env, cwd=root)
     assert done.returncode == 0, done.stderr
     head = done.stdout.decode("utf-8-sig").splitlines()[0]
     assert head.split(";")[:3] == ["N° du jour", "Jour", "Heure"]
-    done = subprocess.run([*run, "--lang", "de"], capture_output=True, text=True, check=False)
+    done = subprocess.run([*run, "--lang", "de"], capture_output=True, text=True, check=False, env=env, cwd=root)
     assert done.returncode == 2  # argparse refuses it, saying the choices
     assert "fr" in done.stderr
