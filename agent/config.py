@@ -7,6 +7,7 @@ it into the OS seams of :mod:`agent.probes`.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import tomllib
@@ -20,6 +21,15 @@ from agent.channel import default_address
 
 class ConfigError(ValueError):
     pass
+
+
+# Where the service's unit (Debian) and the Windows installer put the configuration; the
+# session screen reads the same file to find the service's control socket and its [idle].
+DEFAULT_CONFIG = (
+    os.path.join(os.environ.get("ProgramData", r"C:\ProgramData"), "Espace", "agent.toml")
+    if sys.platform == "win32"
+    else "/etc/espace-agent/agent.toml"
+)
 
 
 class StationSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -59,6 +69,7 @@ class IdleSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class PrintSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     source: str = "auto"
     page_log: str = "/var/log/cups/page_log"
+    cupsd_conf: str = "/etc/cups/cupsd.conf"  # its PageLogFormat says how page_log lines read
 
 
 class HealthSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -110,7 +121,7 @@ def build_probes(cfg: AgentConfig) -> Any:
     if source == "cups":
         from agent.probes.print_cups import LOCAL_HOSTS, CupsPageLogTailer
 
-        prints = CupsPageLogTailer(cfg.print.page_log, hosts=LOCAL_HOSTS, start_at_end=True)
+        prints = CupsPageLogTailer(cfg.print.page_log, hosts=LOCAL_HOSTS, start_at_end=True, cupsd_conf=cfg.print.cupsd_conf or None)
     elif source == "windows":
         from agent.probes.print_windows import WindowsPrintEvents
 

@@ -11,21 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from espace.cupslog import PrintRecord  # one print job; shared with the print server's log reader
 from espace.protocol import Health
 
-
-@dataclass(frozen=True, slots=True)
-class PrintRecord:
-    """One print job as the OS saw it. ``user``/``title`` never leave the station."""
-
-    job: str  # the print system's job id
-    printer: str
-    pages: int  # pages x copies
-    at: float  # UTC epoch seconds
-    colour_pages: int = 0
-    host: str = ""
-    user: str = ""
-    title: str = ""
+__all__ = ["PrintRecord"]  # and the protocols and fakes below
 
 
 @dataclass(frozen=True, slots=True)

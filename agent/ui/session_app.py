@@ -12,7 +12,8 @@ it every few seconds with ``{"op": "idle", "seconds": N}``; the service enforces
 When the service cannot be reached the screen says "out of order", and the link keeps
 trying; once back, the screen follows the service's state again.
 
-``espace-agent session-ui --control PATH [--lang fr]`` runs it (see :func:`add_parser`).
+``espace-agent session-ui [--config agent.toml] [--lang fr]`` runs it (see
+:mod:`agent.ui.session_cli`); the idle probe is the one ``[idle]`` names.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from agent.probes.base import IdleSource
 from agent.ui.service_link import ServiceLink
+from agent.ui.session_cli import SessionSettings
 from agent.ui.view import REFUSALS, SessionUI
 from espace.clock import Clock, SystemClock, clock_from_spec
 
@@ -52,10 +54,13 @@ class SessionApp:
         idle_every: float = 5.0,
         offer_every: float = 30.0,
         tz: str | None = None,
+        idle_problem: str | None = None,
     ) -> None:
         self.root = root
         self.link = link
         self.idle_source = idle_source
+        # why no idleness can be measured here (told to the service, which tells the floor)
+        self.idle_problem = idle_problem if idle_source is None else None
         self.clock = clock or SystemClock()
         self.idle_every_ms = max(100, int(idle_every * 1000))
         self.offer_every_ms = max(1000, int(offer_every * 1000))
@@ -271,12 +276,17 @@ class SessionApp:
         self.lang = lang
 
     def _report_idle(self) -> None:
-        if not self.connected or self.idle_source is None:
+        if not self.connected:
+            return
+        if self.idle_source is None:
+            if self.idle_problem:
+                self._call("idle_problem", detail=self.idle_problem)
             return
         try:
             seconds = float(self.idle_source.idle_seconds())
         except Exception as exc:  # noqa: BLE001 - no report: the service counts a silent UI as active
             log.warning("session UI: cannot read idle time: %s", exc)
+            self._call("idle_problem", detail=f"{type(exc).__name__}: {exc}"[:200])
             return
         self._call("idle", seconds=round(seconds, 1))
 
@@ -286,14 +296,19 @@ class SessionApp:
             self._replies[token] = then
 
 
-def _x11_idle() -> IdleSource | None:
-    try:
-        from agent.probes.idle_x11 import X11Idle
+def idle_from_config(idle: Any) -> tuple[IdleSource | None, str | None]:
+    """The idle probe ``[idle]`` asks for, or ``(None, why)`` when none works on this desktop.
 
-        return X11Idle()
-    except Exception as exc:  # noqa: BLE001 - no idle reports; sessions then never end for idleness
+    ``why`` goes to the service, which shows it on the floor as a station problem: a
+    station that cannot measure idleness never frees itself, and someone must know.
+    """
+    from agent.probes.idle import make_idle_source
+
+    try:
+        return make_idle_source(idle), None
+    except Exception as exc:  # noqa: BLE001 - any probe failure is the same problem for the floor
         log.warning("session UI: no idle measure: %s", exc)
-        return None
+        return None, f"{type(exc).__name__}: {exc}"[:200]
 
 
 def run_session_ui(
@@ -302,10 +317,11 @@ def run_session_ui(
     idle_source: IdleSource | None = None,
     *,
     clock: Clock | None = None,
+    idle_problem: str | None = None,
 ) -> int:
     """Run the visitor's screens until SIGTERM/SIGINT; returns an exit code."""
     root = tk.Tk()
-    app = SessionApp(root, ServiceLink(control_path), lang_default, idle_source, clock=clock)
+    app = SessionApp(root, ServiceLink(control_path), lang_default, idle_source, clock=clock, idle_problem=idle_problem)
     stop = {"now": False}
 
     def asked_to_stop(_sig: int, _frame: object) -> None:
@@ -330,8 +346,9 @@ def run_session_ui(
     return 0
 
 
-def cmd_session_ui(args: argparse.Namespace) -> int:
-    return run_session_ui(args.control, args.lang, _x11_idle(), clock=clock_from_spec(args.clock))
+def cmd_session_ui(args: argparse.Namespace, settings: SessionSettings) -> int:
+    source, problem = idle_from_config(settings.idle)
+    return run_session_ui(settings.control, args.lang, source, clock=clock_from_spec(args.clock), idle_problem=problem)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,8 +38,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent.probes.base import PrintRecord
-from agent.probes.print_cups import CupsPageLogTailer
+from espace.cupslog import DEFAULT_CUPSD_CONF, PageLogTailer, PrintRecord, normalize_host
 
 
 def job_key(printer: str, job_id: str | int, scheduler: str = "", at: float | None = None) -> str:
@@ -60,25 +59,15 @@ def accounted_by_server(printer: str, server_printers: Collection[str]) -> bool:
     return any(name == p.strip().casefold() for p in server_printers)
 
 
-def normalize_host(host: str) -> str:
-    """Lower case, no trailing dot, no brackets; IPv4-mapped IPv6 as IPv4."""
-    h = host.strip().lower().rstrip(".")
-    if h.startswith("[") and h.endswith("]"):
-        h = h[1:-1]
-    try:
-        ip = ipaddress.ip_address(h)
-    except ValueError:
-        return h
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
 class HostMap:
     """``{hostname or IP: station id}``; a fully qualified name also matches its short name."""
 
     def __init__(self, mapping: Mapping[str, str]) -> None:
         self._map = {normalize_host(k): v for k, v in mapping.items()}
+
+    def hosts(self) -> frozenset[str]:
+        """The host names and addresses mapped (to prefer them when a log line is ambiguous)."""
+        return frozenset(self._map)
 
     def station_for(self, host: str) -> str | None:
         h = normalize_host(host)
@@ -162,12 +151,20 @@ class ServerPrintLog:
         *,
         scheduler: str = "",
         start_at_end: bool = False,
+        cupsd_conf: str | os.PathLike[str] | None = DEFAULT_CUPSD_CONF,
     ) -> None:
         self.hosts = HostMap(hosts)
         self.scheduler = scheduler
-        self.tailer = CupsPageLogTailer(path, start_at_end=start_at_end)
+        # the format the server's cupsd writes (read from its cupsd.conf; unreadable: CUPS's default)
+        self.tailer = PageLogTailer(path, start_at_end=start_at_end, cupsd_conf=cupsd_conf)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the server's log counts nothing (page logging off), or None."""
+        return self.tailer.problem
 
     def poll(self) -> list[ServerPrintJob]:
+        self.tailer.expect(self.hosts.hosts())
         return [
             ServerPrintJob(
                 key=record_key(r, self.scheduler), station=self.hosts.station_for(r.host), record=r

@@ -22,6 +22,7 @@ Needs root (cupsd drops to ``lp`` for filters; cups-pdf runs as root).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -63,13 +64,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> bool:
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, host: str = "127.0.0.1") -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host.strip("[]"), port), timeout=0.5):
                 return True
         except OSError:
             time.sleep(0.05)
@@ -86,12 +87,13 @@ class CupsInstance:
     root: Path
     out_dir: Path
     error_log: Path
+    host: str = "127.0.0.1"
     _proc: subprocess.Popen[bytes] | None = None
     _cleanup: list[Path] = field(default_factory=list)
 
     @property
     def server(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -219,12 +221,14 @@ def _server_bin(root: Path, wrapper: str | None, extra_backends: Sequence[str] =
 
 
 def _wrapper_script(
-    pdf_name: str, backend_dir: Path, markers: Sequence[Marker], reasons: Sequence[str]
+    pdf_name: str, backend_dir: Path, markers: Sequence[Marker], reasons: Sequence[str],
+    before: Sequence[str] = (),
 ) -> str:
     lines = ["#!/bin/sh", "# Espace test backend: report supplies, then print with cups-pdf."]
     lines.append(
         f'if [ $# -eq 0 ]; then echo \'direct {WRAPPER_SCHEME} "Unknown" "Espace test PDF"\'; exit 0; fi'
     )
+    lines += before  # shell lines run first (a backend that fails once, PAGE: messages)
     if markers:
         names = ",".join(m[0] for m in markers)
         levels = ",".join(str(m[1]) for m in markers)
@@ -255,14 +259,22 @@ def private_cups(
     reasons: Sequence[str] = ("toner-low-report",),
     extra_backends: Sequence[str] = (),
     timeout: float = 15,
+    conf: str = "",
+    backend_before: Sequence[str] = (),
+    cupsd_env: dict[str, str] | None = None,
+    listen: str = "127.0.0.1",
 ) -> CupsInstance:
     """Start a private cupsd with one cups-pdf queue; use as ``with private_cups(tmp) as cups:``.
 
     With ``markers`` (e.g. ``[("Black", 42, "#000000"), ("Cyan", 7, "#00FFFF")]``)
     the queue prints through a wrapper backend that reports those levels and
     ``reasons`` after each job. ``extra_backends`` links more system backends
-    into the private ServerBin (only loopback ones make sense: ``ipp``). Raises RuntimeError when CUPS is missing or
-    cupsd does not come up.
+    into the private ServerBin (only loopback ones make sense: ``ipp``). ``conf``: more
+    cupsd.conf directives (``PageLogFormat``, ``LogTimeFormat usecs``); ``backend_before``:
+    shell lines the wrapper backend runs before cups-pdf (it is used whenever they or
+    ``markers`` are given); ``cupsd_env``: more environment for cupsd (``TZ``); ``listen``:
+    the address cupsd listens on (``[fd00::1]`` inside a private network namespace).
+    Raises RuntimeError when CUPS is missing or cupsd does not come up.
     """
     missing = cups_missing_reason()
     if missing is not None:
@@ -283,6 +295,7 @@ def private_cups(
         root=root,
         out_dir=root / "out",
         error_log=root / "log" / "error_log",
+        host=listen,
         _cleanup=[cups_pdf_conf, root],
     )
     try:
@@ -305,8 +318,8 @@ def private_cups(
             if not link.exists():
                 link.symlink_to(root)
         wrapper = None
-        if markers is not None:
-            wrapper = _wrapper_script(pdf_name, root / "lib" / "backend", markers, reasons)
+        if markers is not None or backend_before:
+            wrapper = _wrapper_script(pdf_name, root / "lib" / "backend", markers or (), reasons if markers is not None else (), backend_before)
         _server_bin(root, wrapper, extra_backends)
         cups_pdf_conf.write_text(
             f"Out {root}/out/${{USER}}\nAnonDirName {root}/out/anonymous\n"
@@ -336,7 +349,7 @@ def private_cups(
         cupsd_conf = root / "cupsd.conf"
         for _attempt in range(3):
             inst.port = _free_port()
-            cupsd_conf.write_text(_cupsd_conf(inst.port))
+            cupsd_conf.write_text(_cupsd_conf(inst.port, listen) + conf + "\n")
             check = subprocess.run(
                 [CUPSD, "-t", "-c", str(cupsd_conf), "-s", str(files_conf)],
                 capture_output=True,
@@ -352,15 +365,15 @@ def private_cups(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
-                env={k: v for k, v in os.environ.items() if not k.startswith("CUPS_")},
+                env={k: v for k, v in os.environ.items() if not k.startswith("CUPS_")} | (cupsd_env or {}),
             )
             inst._proc = proc
-            if _wait_port(inst.port, proc, timeout):
+            if _wait_port(inst.port, proc, timeout, listen):
                 break
             inst._kill()
         else:
             raise RuntimeError(f"cupsd did not start on 127.0.0.1; {inst.log_tail()}")
-        uri = f"{WRAPPER_SCHEME}:/{pdf_name}" if markers is not None else f"cups-pdf:/{pdf_name}"
+        uri = f"{WRAPPER_SCHEME}:/{pdf_name}" if wrapper is not None else f"cups-pdf:/{pdf_name}"
         inst.run("lpadmin", "-h", inst.server, "-p", printer, "-E", "-v", uri, "-m", CUPS_PDF_PPD)
         return inst
     except BaseException:
@@ -368,10 +381,12 @@ def private_cups(
         raise
 
 
-def _cupsd_conf(port: int) -> str:
+def _cupsd_conf(port: int, listen: str = "127.0.0.1") -> str:
+    # an IPv6 listener (a private namespace only) admits its /64, where the test's client is
+    allow = f"[{ipaddress.ip_network(listen.strip('[]') + '/64', strict=False).network_address}]/64" if ":" in listen else listen
     return f"""LogLevel info
 MaxLogSize 0
-Listen 127.0.0.1:{port}
+Listen {listen}:{port}
 Browsing Off
 BrowseLocalProtocols none
 WebInterface No
@@ -382,10 +397,12 @@ ServerAlias *
 <Location />
   Order allow,deny
   Allow from 127.0.0.1
+  Allow from {allow}
 </Location>
 <Location /admin>
   Order allow,deny
   Allow from 127.0.0.1
+  Allow from {allow}
 </Location>
 <Policy default>
   JobPrivateValues none
