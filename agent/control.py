@@ -118,12 +118,19 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             if isinstance(agent.probes.prints, FakePrints)
             else 0,
             "now": agent.clock.now(),
+            "idle_problem": getattr(agent.probes.idle, "problem", None),
         }
     if op == "idle":
         seconds = float(req["seconds"])
         if not isinstance(agent.probes.idle, ReportedIdle):
             agent.probes.idle = ReportedIdle()  # a session process is here: its measure wins
         agent.probes.idle.report(seconds)
+        return {"ok": True}
+    if op == "idle_problem":  # the session process has no working idle probe: a station problem
+        if not isinstance(agent.probes.idle, ReportedIdle):
+            agent.probes.idle = ReportedIdle()
+        agent.probes.idle.report_problem(str(req.get("detail", "")))
+        await agent.send_heartbeat()  # the floor hears of it now, not at the next beat
         return {"ok": True}
     if op == "set_idle" and isinstance(agent.probes.idle, FakeIdle):
         agent.probes.idle.value = float(req["seconds"])

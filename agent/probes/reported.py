@@ -32,9 +32,18 @@ class ReportedIdle:
         self._now = now
         self._value = 0.0
         self._at: float | None = None
+        # why the session process cannot measure idleness (no X screensaver, no logind...):
+        # a station problem, since idle sessions then never end
+        self.problem: str | None = None
+
+    def report_problem(self, detail: str) -> None:
+        """The session process has no working idle probe; ``detail`` says why (for IT)."""
+        self.problem = (detail or "no idle source").strip()[:200]
+        self._at = None
 
     def report(self, seconds: float) -> None:
         """The session process measured ``seconds`` of input idleness just now."""
+        self.problem = None
         if seconds != seconds or seconds < 0:  # NaN or negative: a broken probe, not a visitor
             seconds = 0.0
         self._value = float(seconds)

@@ -386,3 +386,22 @@ def test_the_session_ui_command_runs_as_its_own_process(
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, out.decode()
+
+
+@needs_x
+def test_a_screen_with_no_working_idle_source_tells_the_service(root: tk.Tk, station: Station) -> None:
+    """[idle] names a probe that cannot work on this desktop: the service hears why, every few seconds."""
+    from agent.config import IdleSection
+    from agent.ui.session_app import idle_from_config
+
+    source, problem = idle_from_config(IdleSection(source="x11", display=":139.7"))  # no such screen
+    assert source is None
+    assert problem is not None
+    assert "X11IdleError" in problem
+    link = ServiceLink(station.agent.sock)
+    app = SessionApp(root, link, "fr", source, clock=clock_from_spec(station.clock.spec()), idle_every=0.2, idle_problem=problem)
+    app.start()
+    try:
+        wait_until(root, lambda: station.status().get("idle_problem") == problem, what="the idle problem at the service")
+    finally:
+        app.stop()
