@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -102,6 +103,12 @@ def cmd_service(args: argparse.Namespace) -> int:
         chan = channel.transport()  # a Unix socket, or on Windows a named pipe
         allowed = chan.admitted(cfg.wipe.user or None)  # this service's account and the visitor's
         server = await serve_control(agent, cfg.agent.control_socket, allowed, transport=chan)
+        if cfg.wipe.user and sys.platform != "win32":
+            import pwd
+
+            # the socket is 0660: the visitor's screen connects through its group (its uid is checked too)
+            with contextlib.suppress(KeyError):
+                os.chown(cfg.agent.control_socket, -1, pwd.getpwnam(cfg.wipe.user).pw_gid)
         await agent.start()
         await stop.wait()
         server.close()

@@ -1,0 +1,352 @@
+"""A Debian station installed as ``deploy/station/README.md`` says, then used by two visitors.
+
+The test runs the README's Debian block line by line (``sh -c``), as root, on this
+machine. What it cannot run here, it plays, and says so:
+
+* no systemd: ``systemctl enable --now espace-agent.service`` becomes the unit's own
+  ``ExecStart`` (read from the installed unit file), run as root with the unit's
+  ``UMask``, after creating its ``StateDirectory`` and ``RuntimeDirectory`` as systemd would;
+* no display manager: the LightDM auto-login lines are skipped; the test starts what
+  auto-login starts: an X server (Xvfb), the window manager (openbox) as ``visitor``, and
+  Debian's XDG autostart runner (``dex -a``) as ``visitor``, which reads
+  ``espace-session.desktop`` and runs its ``Exec=`` line as written;
+* ``editor agent.toml``: the test sets the keys an IT team edits (station id, the
+  controller's URL, the visitor's folders);
+* the ``cups`` lines: this test prints nothing (page_log is covered by
+  ``tests/espace/test_cupslog.py`` and ``tests/e2e/test_service.py``), so it leaves the
+  machine's ``/etc/cups`` alone.
+
+Then: the station enrols and an admin approves it (``espace-controller station approve``);
+the lock screen appears (checked by its pixels); a visitor clicks "start", saves a file and
+leaves a process behind, and goes idle until the station frees itself; the reset ends the
+visitor's processes and wipes the file; the auto-login's fresh desktop shows the lock
+screen again, and the next visitor starts. The wall clock runs (the service has no
+virtual clock); the site's idle prompt and grace are at their minimum (1 + 1 minutes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from espace.clock import SystemClock
+from tests.support.display import XVFB, screenshot, xvfb
+from tests.support.procs import ROOT, ControllerProc, _env
+
+README = ROOT / "deploy" / "station" / "README.md"
+SYSTEM_PATHS = [Path(p) for p in ("/opt/espace", "/etc/espace-agent", "/var/lib/espace-agent", "/run/espace-agent",
+                                  "/usr/local/bin/espace-agent", "/etc/systemd/system/espace-agent.service")]  # fmt: skip
+TOOLS = ("dex", "openbox", "xdotool", "xprop", "import", "convert", "adduser", "runuser")
+ALL_DAY = "{" + ", ".join(f'{d} = ["00:00-23:59"]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")) + "}"
+W, H = 1280, 800
+DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # root's PATH on Debian
+YELLOW = (0xFF, 0xD4, 0x00)  # the lock screen's primary button (agent/ui/theme.py PRIMARY_BG)
+RED = (0xFF, 0x9A, 0x9A)  # the session panel's "end my session" (DANGER_BG)
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "installs a station as root (adduser, /opt/espace, /etc/espace-agent)"
+    if XVFB is None:
+        return "Xvfb is not installed"
+    absent = [t for t in TOOLS if shutil.which(t) is None]
+    if absent:
+        return f"missing Debian tools: {', '.join(absent)} (apt-get install dex openbox xdotool imagemagick)"
+    if not Path("/usr/bin/python3").exists():
+        return "Debian's /usr/bin/python3 is missing"
+    taken = [str(p) for p in SYSTEM_PATHS if p.exists() or p.is_symlink()]
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam("visitor")
+        taken.append("user visitor")
+    if taken:
+        return f"this machine already has {', '.join(taken)}: the test installs a station only where none is"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+
+
+def readme_debian_steps() -> list[str]:
+    """The commands of the README's Debian block, continuation lines joined, comments dropped."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("## Debian 12", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    block = re.sub(r"\\\n\s*", " ", block)
+    return [line.strip() for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def run(cmd: list[str] | str, **kw: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, shell=isinstance(cmd, str), capture_output=True, text=True, timeout=300, **kw)  # type: ignore[call-overload]
+    assert done.returncode == 0, f"{cmd}: {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    return done
+
+
+def unit_value(unit: Path, key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.read_text().splitlines() if line.startswith(f"{key}=")]
+
+
+def rgb(shot: Path) -> bytes:
+    return subprocess.run(["convert", str(shot), "-depth", "8", "rgb:-"], capture_output=True, check=True, timeout=30).stdout
+
+
+def yellow_box(shot: Path) -> tuple[int, int, int, int] | None:
+    """The bounding box of the primary button's yellow below the language bar, or None."""
+    data = rgb(shot)
+    xs, ys = [], []
+    for y in range(H // 5, H, 4):
+        row = data[y * W * 3 : (y + 1) * W * 3]
+        for x in range(0, W, 4):
+            if tuple(row[x * 3 : x * 3 + 3]) == YELLOW:
+                xs.append(x)
+                ys.append(y)
+    if len(xs) < 50:
+        return None
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def colour_count(shot: Path, colour: tuple[int, int, int]) -> int:
+    data, want = rgb(shot), bytes(colour)
+    return sum(1 for i in range(0, len(data), 3 * 7) if data[i : i + 3] == want)
+
+
+def black_share(shot: Path) -> float:
+    data = rgb(shot)
+    black = sum(1 for i in range(0, len(data), 3 * 97) if data[i : i + 3] == b"\x00\x00\x00")
+    return black / (len(data) // (3 * 97))
+
+
+def wait(predicate, within: float, what: str, every: float = 0.3):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + within
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {within} s waiting for {what}"
+        time.sleep(every)
+
+
+class Desktop:
+    """What LightDM's auto-login starts for the visitor: openbox, then the XDG autostart entries."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, log: Path) -> None:
+        env = ["env", f"DISPLAY={self.display}", "HOME=/home/visitor", "XDG_SESSION_TYPE=x11",
+               "XDG_CONFIG_HOME=/home/visitor/.config", "XDG_CONFIG_DIRS=/nonexistent", "PATH=/usr/local/bin:/usr/bin:/bin"]  # fmt: skip
+        # as openbox-session does: the window manager first, the autostart entries once it runs
+        for argv in (["openbox"], ["dex", "-a", "-v"]):
+            with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+                self.procs.append(subprocess.Popen(["runuser", "-u", "visitor", "--", *env, *argv], stdout=out, stderr=out,
+                                                   start_new_session=True, cwd="/"))  # fmt: skip
+            if argv == ["openbox"]:
+                wait(self._wm_running, 20, "openbox to manage the screen", every=0.1)
+
+    def _wm_running(self) -> bool:
+        done = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env={**os.environ, "DISPLAY": self.display},
+                              capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
+        return "window id" in done.stdout
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+        self.procs.clear()
+
+
+def visitor_pids() -> list[int]:
+    uid = pwd.getpwnam("visitor").pw_uid
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) == uid]
+
+
+def _uid(proc: Path) -> int | None:
+    try:
+        return proc.stat().st_uid
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> Iterator[Path]:
+    """Undo everything the README's steps did to this machine, whatever happened."""
+    try:
+        yield tmp_path
+    finally:
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam("visitor")
+            subprocess.run(["pkill", "-KILL", "-u", "visitor"], check=False)
+            time.sleep(0.5)
+            subprocess.run(["userdel", "-r", "-f", "visitor"], capture_output=True, check=False)
+        for path in SYSTEM_PATHS:
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_station_installed_from_the_readme_frees_itself_and_serves_the_next_visitor(installed: Path) -> None:
+    tmp = installed
+    # --- the wheel the README starts from, built from this checkout
+    dist = tmp / "install"
+    dist.mkdir()
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)])
+    (wheel,) = dist.glob("espace-*.whl")
+    assert wheel.name == "espace-0.1.0-py3-none-any.whl"  # the name the README's commands use
+    (dist / "deploy").symlink_to(ROOT / "deploy")
+
+    # --- a controller for the station to enrol with
+    site = tmp / "site.toml"
+    site.write_text(f"hours = {ALL_DAY}\nidle_prompt_minutes = 1\nidle_grace_minutes = 1\n", encoding="utf-8")
+    ctl = ControllerProc(tmp, SystemClock(), config=site)
+    ctl.start()
+    service: subprocess.Popen[bytes] | None = None
+    desktop: Desktop | None = None
+    x = xvfb(W, H)
+    display = x.__enter__()
+    try:
+        skipped, service_log = [], tmp / "service.log"
+        for step in readme_debian_steps():
+            if step.startswith(("mkdir -p /etc/lightdm", "printf '[Seat:*]")):
+                skipped.append(step)  # no display manager: the test starts the visitor's desktop itself
+            elif step.startswith("apt-get install"):
+                pkgs = [w for w in step.split()[3:] if not w.startswith("-")]
+                run(["dpkg", "-s", *pkgs])  # installed on this machine (make test's TEST_DEBS)
+            elif step.startswith("editor "):
+                conf = Path(step.split()[1])
+                text = conf.read_text()
+                text = text.replace('id = "PC-12"', 'id = "PC-21"')
+                text = text.replace('url = "wss://espace.example.local:8443/ws/agent"', f'url = "{ctl.ws_url}"')
+                text = text.replace("discover = true", "discover = false").replace("heartbeat_seconds = 15", "heartbeat_seconds = 1")
+                conf.write_text(text)
+            elif step.startswith(("sed ", "systemctl restart cups")):
+                skipped.append(step)  # no printing here: /etc/cups stays as it is
+            elif step == "systemctl daemon-reload":
+                pass
+            elif step.startswith("systemctl enable --now"):
+                service = start_unit(Path("/etc/systemd/system/espace-agent.service"), service_log)
+            else:  # in root's Debian environment: /usr/bin/python3, not a developer's python
+                run(["sh", "-ec", step], cwd=dist, env={"PATH": DEBIAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"})
+        assert service is not None, "the README never starts the service"
+        assert len(skipped) == 4, skipped
+
+        # --- the station enrols; an admin approves the key it shows
+        wait(lambda: "PC-21" in ctl.cli("station", "pending").stdout, 30, "the station's enrolment request")
+        ctl.cli("station", "approve", "PC-21")
+        wait(lambda: Path("/var/lib/espace-agent/token").exists(), 30, "the token")
+        sock = Path("/run/espace-agent/control.sock")
+        assert sock.exists()
+
+        # --- the visitor's desktop: the lock screen, started by dex from the .desktop file
+        home = Path("/home/visitor")
+        (home / "Downloads").mkdir(exist_ok=True)
+        run(["chown", "visitor:visitor", str(home / "Downloads")])
+        desktop = Desktop(display)
+        desktop.start(tmp / "desktop.log")
+        shots = tmp / "shots"
+        shots.mkdir()
+
+        def lock_screen(name: str) -> tuple[int, int, int, int] | None:
+            shot = screenshot(display, shots / name)
+            box = yellow_box(shot)
+            return box if box and black_share(shot) > 0.5 else None  # black screen, a yellow start button
+
+        for visitor in (1, 2):
+            box = wait(lambda v=visitor: lock_screen(f"lock-{v}.png"), 60, f"the lock screen for visitor {visitor} (see {tmp})", every=1)
+            x0, y0, x1, y1 = box
+            assert x1 - x0 > 100  # a button a finger can hit, centred
+            assert y1 - y0 > 20
+            assert abs((x0 + x1) / 2 - W / 2) < W / 8
+            subprocess.run(["xdotool", "mousemove", str((x0 + x1) // 2), str((y0 + y1) // 2), "click", "1"],
+                           env={**os.environ, "DISPLAY": display}, check=True, timeout=10)  # fmt: skip
+            wait(lambda v=visitor: len(ctl.rows("SELECT id FROM sessions WHERE station = 'PC-21'")) == v, 30, f"session {visitor} started")
+            # the lock screen gave way to the session panel: the start button's place is no longer
+            # yellow, and the panel's "end my session" button (light red) is on screen
+            shot = wait(lambda v=visitor: (lambda p: p if colour_count(p, RED) > 100 else None)(screenshot(display, shots / f"session-{v}.png")),
+                        20, "the session panel")  # fmt: skip
+            centre = ((y0 + y1) // 2 * W + (x0 + x1) // 2) * 3
+            assert rgb(shot)[centre : centre + 3] != bytes(YELLOW)
+            # the visitor works: a file in Downloads, a program left running
+            run(["runuser", "-u", "visitor", "--", "sh", "-c", "echo cv > /home/visitor/Downloads/cv.txt"])
+            stray = subprocess.Popen(["runuser", "-u", "visitor", "--", "sleep", "3600"], start_new_session=True)
+            if visitor == 1:
+                # ... and leaves: no input; the prompt, then the end for idleness, then the reset
+                wait(lambda: [r["end_reason"] for r in ctl.rows("SELECT end_reason FROM sessions WHERE station = 'PC-21'")] == ["idle"],
+                     240, "the idle end", every=1)  # fmt: skip
+            else:
+                # a steward ends the session, as the floor's "end" button does
+                steward_post(ctl, "/api/stations/PC-21/end", {"reason": "closing the room"})
+                wait(lambda: [r["end_reason"] for r in ctl.rows("SELECT end_reason FROM sessions WHERE station = 'PC-21' ORDER BY start")] == ["idle", "steward"],
+                     30, "the steward's end")  # fmt: skip
+            wait(lambda: not (home / "Downloads" / "cv.txt").exists(), 30, "the visitor's file wiped")
+            wait(lambda s=stray: s.poll() is not None, 30, "the visitor's program ended")
+            wait(lambda: not visitor_pids(), 30, "every process of the visitor ended")
+            assert list((home / "Downloads").iterdir()) == []
+            # the display manager's auto-login opens a fresh desktop
+            desktop.stop()
+            desktop.start(tmp / "desktop.log")
+        assert service.poll() is None, service_log.read_text()[-3000:]
+    finally:
+        if desktop is not None:
+            desktop.stop()
+        if service is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                service.wait(10)
+        x.__exit__(None, None, None)
+        ctl.kill()
+
+
+def steward_post(ctl: ControllerProc, path: str, body: dict[str, object]) -> dict[str, object]:
+    """Log in as a steward (an account made with the README's command) and POST as the floor page does."""
+    import http.cookiejar
+    import json
+    import urllib.request
+
+    cmd = [*ctl._args(), "staff", "add", "marie", "--role", "steward", "--password-stdin", "--database", str(ctl.db)]
+    subprocess.run([*cmd, "--config", str(ctl.config)] if ctl.config else cmd, input="correct horse battery\n",
+                   env=_env(), capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    headers = {"Content-Type": "application/json", "Origin": ctl.url}
+
+    def post(url: str, data: dict[str, object], extra: dict[str, str]) -> dict[str, object]:
+        req = urllib.request.Request(ctl.url + url, json.dumps(data).encode(), {**headers, **extra}, method="POST")
+        with opener.open(req, timeout=20) as resp:
+            return json.loads(resp.read())
+
+    me = post("/login", {"login": "marie", "password": "correct horse battery"}, {})["me"]
+    return post(path, body, {"X-CSRF-Token": str(me["csrf"])})  # type: ignore[index]
+
+
+def start_unit(unit: Path, log: Path) -> subprocess.Popen[bytes]:
+    """What systemd does for this unit, without systemd: its directories, umask, ExecStart."""
+    for key, base in (("StateDirectory", "/var/lib"), ("RuntimeDirectory", "/run"), ("ConfigurationDirectory", "/etc")):
+        for name in unit_value(unit, key):
+            mode = (unit_value(unit, f"{key}Mode") or ["0755"])[0]
+            path = Path(base) / name
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(int(mode, 8))
+    (user,) = unit_value(unit, "User")
+    assert user == "root"
+    (umask,) = unit_value(unit, "UMask")
+    (exec_start,) = unit_value(unit, "ExecStart")
+    env = {"PATH": DEBIAN_PATH, "LANG": "C.UTF-8"}
+    for line in unit_value(unit, "Environment"):
+        key, _, value = line.partition("=")
+        env[key] = value
+    with log.open("ab") as out:
+        return subprocess.Popen(exec_start.split(), env=env, stdout=out, stderr=out, start_new_session=True,
+                                preexec_fn=lambda: os.umask(int(umask, 8)), cwd="/")  # fmt: skip
