@@ -130,8 +130,7 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(agent.probes.idle, ReportedIdle):
             agent.probes.idle = ReportedIdle()
         agent.probes.idle.report_problem(str(req.get("detail", "")))
-        await agent.send_heartbeat()  # the floor hears of it now, not at the next beat
-        return {"ok": True}
+        return {"ok": True}  # the next heartbeat carries it to the floor (agent.probes.problems)
     if op == "set_idle" and isinstance(agent.probes.idle, FakeIdle):
         agent.probes.idle.value = float(req["seconds"])
         await agent.send_heartbeat()

@@ -42,6 +42,7 @@ from agent.probes.base import (
     Resetter,
 )
 from agent.probes.print_gate import FakePrintGate, PrintGate
+from agent.probes.problems import probe_problems
 from agent.timer import (
     End,
     IdleClear,
@@ -575,6 +576,9 @@ class Agent:
         loop = asyncio.get_running_loop()
         while True:
             health = await loop.run_in_executor(None, self.probes.health.read)
+            problems = probe_problems(self.probes)
+            if problems:
+                health = msgspec.structs.replace(health, problems=problems)
             hb = p.Heartbeat(idle_s=self.probes.idle.idle_seconds(), health=health, sent=self.clock.now())
             await self._send(p.encode(hb))
             await asyncio.sleep(self.heartbeat_s)  # transport cadence, real time

@@ -82,6 +82,8 @@ class Health(msgspec.Struct, kw_only=True, omit_defaults=True):
     uptime_s: Annotated[int, msgspec.Meta(ge=0)] = 0
     battery_percent: Annotated[float, msgspec.Meta(ge=0, le=100)] | None = None
     plugged: bool | None = None
+    # what keeps the station from doing its job, "code: detail" (print_log_off, idle_source)
+    problems: Annotated[list[Annotated[str, msgspec.Meta(max_length=240)]], msgspec.Meta(max_length=10)] = msgspec.field(default_factory=list)
 
 
 class Slot(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -101,6 +101,7 @@ class StationView:
     extensions: int
     pages: int
     battery: float | None
+    problems: tuple[str, ...] = ()  # from the station's health: "code: detail"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +122,7 @@ class StationView:
             "extensions": self.extensions,
             "pages": self.pages,
             "battery": self.battery,
+            "problems": list(self.problems),
         }
 
 
@@ -145,4 +147,5 @@ def view(live: StationLive, now: float, th: Thresholds = Thresholds()) -> Statio
         extensions=live.extensions,
         pages=live.pages,
         battery=live.health.battery_percent if live.health else None,
+        problems=tuple(live.health.problems) if live.health else (),
     )
