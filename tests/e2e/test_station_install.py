@@ -243,8 +243,9 @@ def test_a_station_installed_from_the_readme_frees_itself_and_serves_the_next_vi
         assert len(skipped) == 4, skipped
 
         # --- the station enrols; an admin approves the key it shows
-        wait(lambda: "PC-21" in ctl.cli("station", "pending").stdout, 30, "the station's enrolment request")
-        ctl.cli("station", "approve", "PC-21")
+        pending = wait(lambda: (lambda out: out if "PC-21" in out else None)(ctl.cli("station", "pending").stdout), 30, "the station's enrolment request")
+        (code,) = re.findall(r"\bcode (\S+)", pending)  # the code the station's screen shows
+        ctl.cli("station", "approve", "PC-21", "--code", code)
         wait(lambda: Path("/var/lib/espace-agent/token").exists(), 30, "the token")
         sock = Path("/run/espace-agent/control.sock")
         assert sock.exists()
