@@ -14,6 +14,12 @@ with fake probes only, ``{"op": "set_idle", "seconds": 700}`` and ``{"op": "prin
 "pages": 2}`` for tests and the demo.
 Every request gets one ``{"ok": ..., ...}`` line; UI updates arrive as
 ``{"ui": ...}`` lines in between.
+
+The channel admits the visitor: every request is checked against the
+types below (and what it builds against the wire protocol's) before anything
+is done with it, and refused with ``{"ok": false, "error": "bad request: ..."}``.
+Instants given to the client (``end``, ``now``) are on the station's own clock,
+the one the session screen reads; the agent enforces them on the controller's.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from agent import channel
 from agent.core import Agent
@@ -33,6 +41,66 @@ from espace import protocol as p
 
 log = logging.getLogger(__name__)
 MAX_LINE = 4096
+
+
+class _Op(msgspec.Struct, tag_field="op", forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Start(_Op, tag="start"):
+    lang: p.Lang = "fr"
+    ticket: Annotated[str, msgspec.Meta(min_length=1, max_length=12, pattern=r"^[A-Za-z0-9 -]+$")] | None = None
+    dry_run: bool = False
+
+
+class End(_Op, tag="end"):
+    pass
+
+
+class Help(_Op, tag="help"):
+    pass
+
+
+class CancelHelp(_Op, tag="cancel_help"):
+    pass
+
+
+class Status(_Op, tag="status"):
+    pass
+
+
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=10 * 365 * 86400)]
+
+
+class Idle(_Op, tag="idle"):
+    seconds: Seconds
+
+
+class IdleProblem(_Op, tag="idle_problem"):
+    detail: p.ShortText = ""
+
+
+class SetIdle(_Op, tag="set_idle"):
+    seconds: Seconds
+
+
+class Print(_Op, tag="print"):
+    pages: Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+    printer: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = "PRN-1"
+
+
+Request = Start | End | Help | CancelHelp | Status | Idle | IdleProblem | SetIdle | Print
+_decoder = msgspec.json.Decoder(Request)
+
+
+def parse_request(line: bytes) -> Request:
+    """A request line, checked; :class:`ValueError` says what is wrong with it."""
+    try:
+        return _decoder.decode(line)
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"malformed JSON: {exc}") from None
 
 
 async def serve_control(
@@ -46,6 +114,8 @@ async def serve_control(
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=200)
 
         def listener(msg: dict[str, Any]) -> None:
+            if isinstance(msg.get("end"), float | int):
+                msg = {**msg, "end": _local(agent, msg["end"])}
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(msg)
 
@@ -63,10 +133,12 @@ async def serve_control(
                 if len(line) > MAX_LINE:
                     break
                 try:
-                    req = json.loads(line)
-                    answer = await _do(agent, req)
-                except (ValueError, KeyError, TypeError) as exc:
-                    answer = {"ok": False, "error": f"bad request: {exc}"}
+                    answer = await _do(agent, parse_request(line))
+                except (ValueError, KeyError, TypeError) as exc:  # ProtocolError included
+                    answer = {"ok": False, "error": f"bad request: {exc}"[:300]}
+                except Exception:  # the channel outlives a failed request
+                    log.exception("control: a request failed")
+                    answer = {"ok": False, "error": "internal error"}
                 await queue.put({"reply": answer})
         finally:
             agent.ui_listeners.remove(listener)
@@ -78,37 +150,44 @@ async def serve_control(
     return await (transport or channel.transport()).serve(client, str(path), allowed)
 
 
-async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
-    op = req["op"]
-    if op == "start":
-        answer = await agent.start_session(
-            req.get("lang", "fr"), req.get("ticket"), bool(req.get("dry_run"))
-        )
+def _local(agent: Agent, instant: float) -> float:
+    """An instant of the controller's timeline on the station's own clock (the session screen's)."""
+    return instant - agent.clock.offset
+
+
+async def _do(agent: Agent, req: Request) -> dict[str, Any]:
+    if isinstance(req, Start):
+        answer = await agent.start_session(req.lang, req.ticket, req.dry_run)
         if answer is None:
             return {"ok": False, "error": "busy"}
         if isinstance(answer, p.Refuse):
-            return {"ok": False, "refused": answer.reason, "until": answer.until}
+            return {"ok": False, "refused": answer.reason, "until": None if answer.until is None else _local(agent, answer.until)}
         return {
             "ok": True,
             "session_id": answer.session_id,
-            "end": answer.end,
+            "end": _local(agent, answer.end),
             "cause": answer.cause,
             "label": answer.label,
         }
-    if op == "end":
+    if isinstance(req, End):
         await agent.end_by_visitor()
         return {"ok": True}
-    if op == "help":
+    if isinstance(req, Help):
+        if agent.session is not None and agent.session.help_id is None and agent.help_limited():
+            return {"ok": False, "error": "help_rate_limited"}
         return {"ok": True, "help_id": await agent.request_help()}
-    if op == "cancel_help":
+    if isinstance(req, CancelHelp):
         await agent.cancel_help()
         return {"ok": True}
-    if op == "status":
+    if isinstance(req, Status):
         s = agent.session
+        session = s.as_dict() if s else None
+        if session is not None:
+            session["start"], session["end"] = _local(agent, s.start), _local(agent, s.end)  # type: ignore[union-attr]
         return {
             "ok": True,
             "connected": agent.connected.is_set(),
-            "session": s.as_dict() if s else None,
+            "session": session,
             "locked": agent.locked,
             "enrolment": agent.fingerprint if agent.token is None else None,  # the code to approve, while waiting
             "pin_problem": agent.pin_problem,  # a link refused for the pin's sake (ws://, another certificate)
@@ -117,35 +196,29 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "prints_pending": len(agent.probes.prints.queued)
             if isinstance(agent.probes.prints, FakePrints)
             else 0,
-            "now": agent.clock.now(),
+            "now": agent.clock.local_now(),
             "idle_problem": getattr(agent.probes.idle, "problem", None),
+            "problems": sorted(agent.problems),
+            "unwritten": len(agent._unwritten),
         }
-    if op == "idle":
-        seconds = float(req["seconds"])
+    if isinstance(req, Idle):
         if not isinstance(agent.probes.idle, ReportedIdle):
             agent.probes.idle = ReportedIdle()  # a session process is here: its measure wins
-        agent.probes.idle.report(seconds)
+        agent.probes.idle.report(req.seconds)
         return {"ok": True}
-    if op == "idle_problem":  # the session process has no working idle probe: a station problem
+    if isinstance(req, IdleProblem):  # the session process has no working idle probe: a station problem
         if not isinstance(agent.probes.idle, ReportedIdle):
             agent.probes.idle = ReportedIdle()
-        agent.probes.idle.report_problem(str(req.get("detail", "")))
+        agent.probes.idle.report_problem(req.detail)
         return {"ok": True}  # the next heartbeat carries it to the floor (agent.probes.problems)
-    if op == "set_idle" and isinstance(agent.probes.idle, FakeIdle):
-        agent.probes.idle.value = float(req["seconds"])
+    if isinstance(req, SetIdle) and isinstance(agent.probes.idle, FakeIdle):
+        agent.probes.idle.value = req.seconds
         await agent.send_heartbeat()
         return {"ok": True}
-    if op == "print" and isinstance(agent.probes.prints, FakePrints):
-        agent.probes.prints.add(
-            PrintRecord(
-                job=p.new_id()[:8],
-                printer=req.get("printer", "PRN-1"),
-                pages=int(req["pages"]),
-                at=agent.clock.now(),
-            )
-        )
+    if isinstance(req, Print) and isinstance(agent.probes.prints, FakePrints):
+        agent.probes.prints.add(PrintRecord(job=p.new_id()[:8], printer=req.printer, pages=req.pages, at=agent.clock.local_now()))  # a print log reads the station clock
         return {"ok": True}
-    return {"ok": False, "error": f"unknown op {op!r}"}
+    return {"ok": False, "error": f"op {type(req).__struct_config__.tag!r} is not available on this station"}
 
 
 class ControlClient:

@@ -15,11 +15,15 @@ channel forwards.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
 import secrets
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +43,7 @@ from agent.probes.base import (
     IdleSource,
     PrintRecord,
     PrintSource,
+    ResetReport,
     Resetter,
 )
 from agent.probes.print_gate import FakePrintGate, PrintGate
@@ -57,7 +62,7 @@ from agent.timer import (
 from espace import enrolcode
 from espace import protocol as p
 from espace.backoff import backoff_delay
-from espace.clock import Clock, SystemClock
+from espace.clock import Clock, OffsetClock, SystemClock
 from espace.tls import pin
 
 log = logging.getLogger(__name__)
@@ -66,6 +71,22 @@ AGENT_VERSION = "0.1.0"
 UNAUTHORISED = 4401
 PENDING = 4403
 STORE_DOWN = 4503  # the controller's store cannot commit: back off, all 61 stations must not knock at once
+
+# Problems the station reports to the floor (``floor.problem.<code>`` in the catalogs)
+DISK_FULL = "disk_full"  # the outbox cannot be written: events wait in memory
+OUTBOX_ERROR = "outbox_error"  # the outbox cannot be written for another reason
+EVENT_SET_ASIDE = "event_set_aside"  # the controller refused an event for good: kept aside, the rest flows
+CLOCK_OFFSET = "clock_offset"  # the station's clock is far from the controller's (corrected, but IT should fix it)
+
+CLOCK_PROBLEM_S = 120.0  # an offset larger than this (clock seconds) is a problem on the floor
+MAX_UNWRITTEN = 5000  # events kept in memory while the outbox cannot be written
+HELP_PER_SESSION = 5  # help requests a visitor may send in one session
+HELP_SPACING_S = 60.0  # clock seconds between two help requests of one session
+START_ANSWER_S = 5.0  # real seconds the controller has to answer a start request
+
+
+def _write_failure(exc: BaseException) -> str:
+    return DISK_FULL if "full" in str(exc).lower() or getattr(exc, "errno", None) == 28 else OUTBOX_ERROR
 
 
 def _warned_event(seq: int, *, at: float, session_id: str, minutes: int, kind: Literal["time", "last_call"]) -> p.SessionWarned:
@@ -119,12 +140,17 @@ class Agent:
         hostname: str = "",
         platform: str = "",
         mac: str = "",
+        offline_grant_after_s: float = 15.0,
     ) -> None:
         self.station = station
         self.token = token
         self.url = url
         self.outbox = outbox
-        self.clock = clock or SystemClock()
+        # the station's clock on the controller's timeline: grants, deadlines and events all read it
+        self.clock = OffsetClock(clock or SystemClock())
+        # real seconds without a link before the station grants sessions on its own (a start the
+        # controller refused, or one whose link dropped, is asked again meanwhile, never granted locally)
+        self.offline_grant_after_s = offline_grant_after_s
         self.probes = probes or Probes()
         self.heartbeat_s = heartbeat_s
         self.print_poll_s = print_poll_s
@@ -159,16 +185,42 @@ class Agent:
         self._start_lock = asyncio.Lock()
         self.connects = 0
         self.last_close: tuple[int | None, str] = (None, "")
+        self.problems: dict[str, str] = {}  # code -> detail, reported in every heartbeat
+        self._link_down_since = time.monotonic()  # real time; the agent has no link when it starts
+        self._unwritten: collections.deque[Callable[[int], p.Event]] = collections.deque()
+        self._unwritten_dropped = 0
+        self._unsaved: dict[str, Any] = {}  # state the outbox could not store yet (key -> value)
+        self._write_lock = asyncio.Lock()
+        self._write_retry = asyncio.Event()
+        self._beat_now = asyncio.Event()
+        self._help_times: list[float] = []  # this session's help requests (clock instants)
 
     # ================================================================ lifetime
 
     async def start(self) -> None:
         await self._recover()
         self._tasks = [
-            asyncio.create_task(self._connection_loop(), name=f"{self.station}-conn"),
-            asyncio.create_task(self._enforce_loop(), name=f"{self.station}-enforce"),
-            asyncio.create_task(self._print_loop(), name=f"{self.station}-prints"),
+            asyncio.create_task(self._supervise("connection", self._connection_loop), name=f"{self.station}-conn"),
+            asyncio.create_task(self._supervise("enforcement", self._enforce_loop), name=f"{self.station}-enforce"),
+            asyncio.create_task(self._supervise("prints", self._print_loop), name=f"{self.station}-prints"),
+            asyncio.create_task(self._supervise("outbox writer", self._write_loop), name=f"{self.station}-writer"),
         ]
+
+    async def _supervise(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the agent's loops for ever: an exception is logged and the loop starts again."""
+        failures = 0
+        while not self._stopping:
+            try:
+                await loop()
+                if self._stopping:
+                    return
+                log.error("%s: the %s loop returned; starting it again", self.station, name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: the %s loop failed; starting it again", self.station, name)
+            failures += 1
+            await asyncio.sleep(min(5.0, 0.1 * 2 ** min(failures, 6)))  # restart pacing, real time
 
     async def stop(self) -> None:
         self._stopping = True
@@ -194,11 +246,14 @@ class Agent:
         if cached is not None:
             with contextlib.suppress(msgspec.ValidationError):
                 self.rules = msgspec.convert(cached, p.Rules)
+        offset = await self.outbox.get("clock_offset")
+        if isinstance(offset, (int, float)):
+            self.clock.offset = float(offset)  # the last one measured: offline grants stay on the controller's timeline
         self.locked = await self.outbox.get("locked")
         self.enrol_key = await self.outbox.get("enrol_key")
         if self.enrol_key is None:
             self.enrol_key = secrets.token_urlsafe(24)
-            await self.outbox.put("enrol_key", self.enrol_key)
+            await self._put("enrol_key", self.enrol_key)
         held = await self.outbox.get("session")
         if held is not None:
             self.session = LocalSession.from_dict(held)
@@ -215,24 +270,56 @@ class Agent:
     async def _start_session(self, lang: str, ticket: str | None, dry_run: bool) -> p.Grant | p.Refuse | None:
         if self.session is not None or self.locked is not None:
             return None
+        # checked before anything is sent: a value the controller would refuse must not cut the link
+        p.checked(p.StartRequest(request="check", lang=lang, ticket=ticket, dry_run=dry_run))  # type: ignore[arg-type]
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + max(20.0, 2 * self.offline_grant_after_s)  # then "busy": the visitor tries again
+        while True:
+            if self._ws is not None and self.connected.is_set():
+                req = p.StartRequest(request=p.new_id(), lang=lang, ticket=ticket, dry_run=dry_run)  # type: ignore[arg-type]
+                answer = await self._ask(req)
+                if answer is not None:
+                    if isinstance(answer, p.Grant) and not dry_run:
+                        await self._begin(answer, lang, offline=False)
+                    return answer
+                # no answer (the link dropped, or the controller is silent): asked again, never granted
+                # locally because of it — a visitor could provoke that drop to take a station held for another
+                log.warning("%s: a start request got no answer; asking again", self.station)
+                await asyncio.sleep(0.2)  # real time: the link's state settles before the next try
+            elif self._away_for_long():
+                break
+            if loop.time() >= give_up:
+                return None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.25):  # real time: wait for the link, or for it to stay away
+                    await self._connected_again()
+        return await self._local_start(lang, dry_run)
+
+    async def _connected_again(self) -> None:
+        await self.connected.wait()
+
+    async def _ask(self, req: p.StartRequest) -> p.Grant | p.Refuse | None:
+        fut: asyncio.Future[p.Grant | p.Refuse] = asyncio.get_running_loop().create_future()
+        self._requests[req.request] = fut
+        try:
+            await self._send(p.encode(req))
+            async with asyncio.timeout(START_ANSWER_S):  # not wait_for: on 3.11 it can swallow a cancellation
+                return await fut
+        except (TimeoutError, ConnectionError, RuntimeError, aiohttp.ClientError):
+            return None
+        finally:
+            self._requests.pop(req.request, None)
+
+    def _away_for_long(self) -> bool:
+        """Has the controller really been away (no link for ``offline_grant_after_s`` real seconds)?"""
+        return not self.connected.is_set() and time.monotonic() - self._link_down_since >= self.offline_grant_after_s
+
+    async def _local_start(self, lang: str, dry_run: bool) -> p.Grant | p.Refuse:
+        """The controller is away: grant from the cached rules, holds included."""
         now = self.clock.now()
-        if self._ws is not None and self.connected.is_set():
-            req = p.StartRequest(request=p.new_id(), lang=lang, ticket=ticket, dry_run=dry_run)  # type: ignore[arg-type]
-            fut: asyncio.Future[p.Grant | p.Refuse] = asyncio.get_running_loop().create_future()
-            self._requests[req.request] = fut
-            try:
-                await self._send(p.encode(req))
-                async with asyncio.timeout(5.0):  # not wait_for: on 3.11 it can swallow a cancellation
-                    answer = await fut
-            except (TimeoutError, ConnectionError, RuntimeError, aiohttp.ClientError):
-                answer = None
-            finally:
-                self._requests.pop(req.request, None)
-            if answer is not None:
-                if isinstance(answer, p.Grant) and not dry_run:
-                    await self._begin(answer, lang, offline=False)
-                return answer
-        # the controller is away: grant from the cached rules
+        hold = next((h for h in (self.rules.holds if self.rules else []) if h.start <= now < h.end), None)
+        if hold is not None:  # a PC held for a called queue ticket stays held
+            return p.Refuse(cmd=p.new_id(), request="local", reason="reserved", until=hold.end)
         decided = local_grant(self.rules, now)
         if decided is None:
             return p.Refuse(cmd=p.new_id(), request="local", reason="closed")
@@ -246,14 +333,21 @@ class Agent:
         if self.session is not None:
             await self._end("visitor")
 
+    def help_limited(self) -> bool:
+        """Has this session asked for help too often (a visitor pressing help and cancel in a loop)?"""
+        now = self.clock.now()
+        times = self._help_times
+        return len(times) >= HELP_PER_SESSION or (bool(times) and now - times[-1] < HELP_SPACING_S)
+
     async def request_help(self) -> str | None:
         s = self.session
-        if s is None or s.help_id is not None:
+        if s is None or s.help_id is not None or self.help_limited():
             return None
-        s.help_id = p.new_id()
+        now = self.clock.now()
+        self._help_times.append(now)
+        s.help_id = help_id = p.new_id()
         await self._save_session()
-        help_id = s.help_id
-        await self._emit(lambda seq: p.HelpRequested(id=p.new_id(), seq=seq, at=self.clock.now(), help_id=help_id, session_id=s.session_id))
+        await self._emit(lambda seq: p.HelpRequested(id=p.new_id(), seq=seq, at=now, help_id=help_id, session_id=s.session_id))
         self._ui({"ui": "help", "state": "sent"})
         return help_id
 
@@ -262,8 +356,9 @@ class Agent:
         if s is None or s.help_id is None:
             return
         help_id, s.help_id = s.help_id, None
+        now = self.clock.now()
         await self._save_session()
-        await self._emit(lambda seq: p.HelpCancelled(id=p.new_id(), seq=seq, at=self.clock.now(), help_id=help_id))
+        await self._emit(lambda seq: p.HelpCancelled(id=p.new_id(), seq=seq, at=now, help_id=help_id))
         self._ui({"ui": "help", "state": "none"})
 
     # ================================================================ session lifecycle
@@ -273,6 +368,7 @@ class Agent:
         self.session = LocalSession(
             session_id=grant.session_id, start=grant.start, end=grant.end, cause=grant.cause, origin=grant.origin, lang=lang
         )
+        self._help_times = []
         await self._save_session()
         s = self.session
         await self._emit(
@@ -291,16 +387,24 @@ class Agent:
         now = self.clock.now()
         await self._emit(lambda seq: p.SessionEnded(id=p.new_id(), seq=seq, at=now, session_id=s.session_id, reason=reason))
         self.session = None
-        await self.outbox.put("session", None)
+        await self._put("session", None)
         self._ui({"ui": "cleaning", "reason": reason})
         loop = asyncio.get_running_loop()
-        report = await loop.run_in_executor(None, self.probes.reset.reset)
+        try:
+            report = await loop.run_in_executor(None, self.probes.reset.reset)
+        except Exception as exc:  # a reset that cannot say how it went has failed: lock, never hand dirty data on
+            log.exception("%s: the reset failed", self.station)
+            report = ResetReport(ok=False, error=f"reset raised {type(exc).__name__}: {exc}")
         if self._print_held or (self.rules is not None and self.rules.print_quota_pages):
-            await loop.run_in_executor(None, self.probes.print_gate.release)  # the next visitor starts with a fresh quota
-            self._print_held = False
+            try:
+                await loop.run_in_executor(None, self.probes.print_gate.release)  # the next visitor starts with a fresh quota
+                self._print_held = False
+            except Exception:
+                log.exception("%s: could not release the held print queue", self.station)
+        reset_at = self.clock.now()
         await self._emit(
             lambda seq: p.StationReset(
-                id=p.new_id(), seq=seq, at=self.clock.now(), session_id=s.session_id, ok=report.ok,
+                id=p.new_id(), seq=seq, at=reset_at, session_id=s.session_id, ok=report.ok,
                 files_removed=report.files_removed, processes_ended=report.processes_ended, error=report.error[:200],
             )
         )
@@ -310,11 +414,11 @@ class Agent:
             self._ui({"ui": "lock_screen"})
 
     async def _save_session(self) -> None:
-        await self.outbox.put("session", self.session.as_dict() if self.session else None)
+        await self._put("session", self.session.as_dict() if self.session else None)
 
     async def _set_locked(self, reason: str | None) -> None:
         self.locked = reason
-        await self.outbox.put("locked", reason)
+        await self._put("locked", reason)
         self._ui({"ui": "out_of_order", "reason": reason} if reason is not None else {"ui": "lock_screen"})
 
     async def _enforce_loop(self) -> None:
@@ -365,6 +469,8 @@ class Agent:
             await asyncio.sleep(self.print_poll_s)  # polling cadence of the OS log, not policy
             records = await asyncio.get_running_loop().run_in_executor(None, self.probes.prints.poll)
             for r in records:
+                # a print log is written on the station's clock: on the controller's timeline, like the session
+                r = dataclasses.replace(r, at=r.at + self.clock.offset) if self.clock.offset else r
                 s = self.session
                 # logs keep whole seconds: a job of the session's first second is logged "before" it
                 sid = s.session_id if s is not None and s.start - 1 <= r.at <= s.end + 120 else None
@@ -384,17 +490,92 @@ class Agent:
         if quota and s.pages >= quota:
             state = "held"
             if not self._print_held:
-                self._print_held = await asyncio.get_running_loop().run_in_executor(None, self.probes.print_gate.hold)
+                try:
+                    self._print_held = await asyncio.get_running_loop().run_in_executor(None, self.probes.print_gate.hold)
+                except Exception:  # the visitor is told; the count goes on
+                    log.exception("%s: could not hold the print queue", self.station)
         elif quota and s.pages >= 0.8 * quota:
             state = "warn"
         self._ui({"ui": "prints", "pages": s.pages, "quota": quota, "state": state})
 
     # ================================================================ events and UI
 
-    async def _emit(self, build: Callable[[int], p.Event]) -> p.Event:
-        ev = await self.outbox.add(build)
-        self._new_events.set()
-        return ev
+    async def _emit(self, build: Callable[[int], p.Event]) -> None:
+        """Queue an event for the outbox. Never raises: enforcement must not depend on a write.
+
+        Events the outbox cannot take now (a full disk) wait in memory, in order and bounded,
+        and are written by the writer loop when space returns; the floor shows the problem."""
+        if len(self._unwritten) >= MAX_UNWRITTEN:
+            self._unwritten.popleft()
+            self._unwritten_dropped += 1
+            log.error("%s: %d events lost: the outbox has been unwritable too long", self.station, self._unwritten_dropped)
+        self._unwritten.append(build)
+        await self._write_unwritten()
+
+    async def _write_unwritten(self) -> bool:
+        """Write the events waiting in memory, oldest first. True if none is left."""
+        async with self._write_lock:
+            while self._unwritten:
+                build = self._unwritten[0]
+                try:
+                    await self.outbox.add(lambda seq, build=build: p.checked(build(seq)))  # type: ignore[misc]
+                except p.ProtocolError as exc:  # a bug of ours: kept for IT, its seq not consumed
+                    log.error("%s: an event the controller would refuse was set aside: %s", self.station, exc)
+                    with contextlib.suppress(sqlite3.Error, OSError):
+                        await self.outbox.set_aside_invalid(repr(build(0))[:2000], str(exc))
+                    self._set_problem(EVENT_SET_ASIDE, str(exc))
+                except (sqlite3.Error, OSError) as exc:
+                    self._write_failed(exc, f"{len(self._unwritten)} events wait in memory")
+                    return False
+                self._unwritten.popleft()
+                self._new_events.set()
+            if not self._unsaved:
+                self._write_ok()
+            return True
+
+    async def _put(self, key: str, value: Any) -> None:
+        """Store a piece of state; if the outbox cannot, keep it to store later (never raises)."""
+        try:
+            await self.outbox.put(key, value)
+        except (sqlite3.Error, OSError) as exc:
+            self._unsaved[key] = value
+            self._write_failed(exc, f"state {key!r} waits in memory")
+            return
+        self._unsaved.pop(key, None)
+
+    def _write_failed(self, exc: BaseException, what: str) -> None:
+        code = _write_failure(exc)
+        if code not in self.problems:
+            log.error("%s: the outbox cannot be written (%s); %s, enforcement goes on", self.station, exc, what)
+        self._set_problem(code, str(exc)[:200])
+        self._write_retry.set()
+
+    def _write_ok(self) -> None:
+        for code in (DISK_FULL, OUTBOX_ERROR):
+            if code in self.problems:
+                log.warning("%s: the outbox can be written again; everything kept in memory is stored", self.station)
+                self._set_problem(code, None)
+
+    async def _write_loop(self) -> None:
+        """While the outbox cannot be written: try again every few seconds (real time)."""
+        while True:
+            await self._write_retry.wait()
+            await asyncio.sleep(2.0)  # retry cadence of a full disk, real time
+            for key, value in list(self._unsaved.items()):
+                await self._put(key, value)
+            if await self._write_unwritten() and not self._unsaved:
+                self._write_retry.clear()
+
+    def _set_problem(self, code: str, detail: str | None) -> None:
+        """Raise (detail) or clear (None) a station problem; the controller hears of it at once."""
+        if detail is None:
+            if self.problems.pop(code, None) is None:
+                return
+        elif self.problems.get(code) == detail:
+            return
+        else:
+            self.problems[code] = detail[:200]
+        self._beat_now.set()
 
     def _ui(self, message: dict[str, Any]) -> None:
         for listener in self.ui_listeners:
@@ -444,6 +625,8 @@ class Agent:
                     (log.warning if attempt == 0 else log.debug)("%s: cannot reach the controller: %r", self.station, exc)
                 finally:
                     self._ws = None
+                    if self.connected.is_set():
+                        self._link_down_since = time.monotonic()
                     self.connected.clear()
                     self._inflight.clear()
                     for fut in self._requests.values():
@@ -484,10 +667,13 @@ class Agent:
             session=self.session.info() if self.session else None, hostname=p.os_name(self.identity["hostname"], 253),
             platform=self.identity["platform"], mac=self.identity["mac"],
         )
+        hello_sent = self.clock.local_now()
         await ws.send_str(p.encode(hello))
         first = await ws.receive(timeout=15)
         if first.type == aiohttp.WSMsgType.TEXT:
             welcome = p.decode_from_controller(first.data)
+            if isinstance(welcome, p.Welcome):
+                await self._clock_sample(hello_sent, welcome.server_time)
             if isinstance(welcome, p.Pending):
                 # the code comes from this station's own key (espace.enrolcode), whatever the controller says:
                 # the admin approves the key this screen stands for
@@ -543,7 +729,7 @@ class Agent:
             log.info("%s: enrolled; token stored", self.station)
             self._ui({"ui": "lock_screen"})  # the set-up screen gives way to the lock screen
         self.rules = w.rules
-        await self.outbox.put("rules", msgspec.to_builtins(w.rules))
+        await self._put("rules", msgspec.to_builtins(w.rules))
         await self.outbox.committed_up_to(w.last_seq)
         # the controller's lock is applied; a lock the station set itself after a failed wipe
         # stays until a steward unlocks it explicitly (dirty data is never handed on)
@@ -575,23 +761,64 @@ class Agent:
     async def _heartbeats(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            health = await loop.run_in_executor(None, self.probes.health.read)
+            try:
+                health = await loop.run_in_executor(None, self.probes.health.read)
+            except Exception:  # a failing probe costs the health figures, not the heartbeat
+                log.exception("%s: the health probe failed", self.station)
+                health = None
             problems = probe_problems(self.probes)
-            if problems:
+            if problems and health is not None:
                 health = msgspec.structs.replace(health, problems=problems)
-            hb = p.Heartbeat(idle_s=self.probes.idle.idle_seconds(), health=health, sent=self.clock.now())
-            await self._send(p.encode(hb))
-            await asyncio.sleep(self.heartbeat_s)  # transport cadence, real time
+            await self._send(p.encode(self._heartbeat(health)))
+            self._beat_now.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.heartbeat_s):  # transport cadence, real time
+                    await self._beat_now.wait()  # or at once, when a problem appears or goes
+
+    def _heartbeat(self, health: p.Health | None = None) -> p.Heartbeat:
+        """What the floor hears of this station: idle time, health, problems; and a clock probe."""
+        problems = [p.Problem(code=code, detail=detail) for code, detail in sorted(self.problems.items())]
+        hb = p.Heartbeat(
+            idle_s=max(0.0, self.probes.idle.idle_seconds()), health=health, sent=self.clock.local_now(),
+            problems=problems, time_probe=True, clock_offset_s=self.clock.offset,
+        )  # fmt: skip
+        try:
+            return p.checked(hb)
+        except p.ProtocolError as exc:  # a probe's odd reading must not cut the link
+            log.warning("%s: heartbeat sent without its health figures: %s", self.station, exc)
+            return p.Heartbeat(sent=self.clock.local_now(), problems=problems, time_probe=True, clock_offset_s=self.clock.offset)
+
+    async def _clock_sample(self, sent_local: float, server_time: float) -> None:
+        """One reading of the controller's clock: the offset every deadline and event then uses."""
+        before = self.clock.offset
+        offset = self.clock.sample(sent_local, self.clock.local_now(), server_time)
+        if offset != before:
+            self._wake.set()  # deadlines move with the timeline
+        if abs(offset - before) >= 1.0:
+            await self._put("clock_offset", offset)
+        if abs(offset) > CLOCK_PROBLEM_S:
+            if CLOCK_OFFSET not in self.problems:
+                log.warning("%s: this station's clock is %+.0f s off the controller's; using the controller's", self.station, -offset)
+            self._set_problem(CLOCK_OFFSET, f"{-offset / 60:+.0f} min")
+        else:
+            self._set_problem(CLOCK_OFFSET, None)
 
     async def send_heartbeat(self) -> None:
         """An extra heartbeat now (the demo and tests use it after changing the idle time)."""
         if self.connected.is_set():
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await self._send(p.encode(p.Heartbeat(idle_s=self.probes.idle.idle_seconds(), sent=self.clock.now())))
+                await self._send(p.encode(self._heartbeat()))
 
     async def _handle(self, m: p.FromController) -> None:
+        if isinstance(m, p.TimeSync):
+            if m.sent > 0:
+                await self._clock_sample(m.sent, m.server_time)
+            return
         if isinstance(m, p.EventAck):
-            await self.outbox.remove(m.id)
+            try:
+                await self.outbox.remove(m.id)
+            except (sqlite3.Error, OSError) as exc:  # it stays, goes again later, and is taken as a duplicate
+                self._write_failed(exc, "acknowledged events stay in the outbox")
             self._inflight.discard(m.id)
             return
         if isinstance(m, p.EventReject):
@@ -600,9 +827,15 @@ class Agent:
                 if self._ws is not None:
                     await self._ws.close()
                 return
-            log.error("%s: controller rejected event %s (seq %d): %s", self.station, m.id, m.seq, m.reason)
-            await self.outbox.remove(m.id)
+            # refused for good (malformed, or wrong for this station): set aside, kept for IT, and the
+            # events behind it flow; never resent in a loop, never silently dropped
+            log.error("%s: controller refused event %s (seq %d) for good: %s; set aside", self.station, m.id, m.seq, m.reason)
+            try:
+                await self.outbox.set_aside(m.id, m.reason)
+            except (sqlite3.Error, OSError) as exc:
+                self._write_failed(exc, "a refused event waits in the outbox")
             self._inflight.discard(m.id)
+            self._set_problem(EVENT_SET_ASIDE, f"seq {m.seq}: {m.reason}")
             return
         if isinstance(m, (p.Welcome, p.Pending)):
             return
@@ -629,9 +862,10 @@ class Agent:
             if s is None or s.session_id != m.session_id:
                 return False, "no such session"
             s.end = m.end
-            s.warned = [w for w in s.warned if s.end - self.clock.now() <= w * 60]
+            now = self.clock.now()
+            s.warned = [w for w in s.warned if s.end - now <= w * 60]
             await self._save_session()
-            await self._emit(lambda seq: p.SessionExtended(id=p.new_id(), seq=seq, at=self.clock.now(), session_id=s.session_id, end=m.end))
+            await self._emit(lambda seq: p.SessionExtended(id=p.new_id(), seq=seq, at=now, session_id=s.session_id, end=m.end))
             self._ui({"ui": "session", "end": s.end, "cause": s.cause, "extended": True})
             return True, ""
         if isinstance(m, p.EndSession):
@@ -659,6 +893,6 @@ class Agent:
             return True, ""
         if isinstance(m, p.RulesUpdate):
             self.rules = m.rules
-            await self.outbox.put("rules", msgspec.to_builtins(m.rules))
+            await self._put("rules", msgspec.to_builtins(m.rules))
             return True, ""
         return False, f"unknown command {type(m).__name__}"

@@ -29,6 +29,8 @@ _ENCODE = p.encode
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- events the controller refused for good (or that failed our own check, seq NULL): kept for IT, out of the way
+CREATE TABLE IF NOT EXISTS set_aside (rowid INTEGER PRIMARY KEY, seq INTEGER, id TEXT, body TEXT NOT NULL, reason TEXT NOT NULL);
 """
 
 
@@ -95,6 +97,32 @@ class Outbox:
             return n
 
         return await self._run(run)
+
+    async def set_aside(self, event_id: str, reason: str) -> bool:
+        """Move a refused event out of the way of the ones behind it; False if it is not here."""
+
+        def run() -> bool:
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                moved = c.execute(
+                    "INSERT INTO set_aside (seq, id, body, reason) SELECT seq, id, body, ? FROM outbox WHERE id = ?", (reason, event_id)
+                ).rowcount
+                c.execute("DELETE FROM outbox WHERE id = ?", (event_id,))
+                c.execute("COMMIT")
+            except Exception:
+                c.execute("ROLLBACK")
+                raise
+            return bool(moved)
+
+        return await self._run(run)
+
+    async def set_aside_invalid(self, body: str, reason: str) -> None:
+        """Keep an event that failed the protocol's check before it got a seq."""
+        await self._run(lambda: self._conn.execute("INSERT INTO set_aside (seq, id, body, reason) VALUES (NULL, NULL, ?, ?)", (body, reason)))
+
+    async def set_aside_rows(self) -> list[tuple[int | None, str | None, str, str]]:
+        return await self._run(lambda: self._conn.execute("SELECT seq, id, body, reason FROM set_aside ORDER BY rowid").fetchall())
 
     async def count(self) -> int:
         return await self._run(lambda: self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])

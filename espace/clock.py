@@ -71,6 +71,51 @@ class ScaledClock:
         """A string another process turns back into the same clock (see :func:`clock_from_spec`)."""
         return f"{self.start!r}@{self.anchor!r}x{self.speed!r}"
 
+    def shifted(self, seconds: float) -> ScaledClock:
+        """The same virtual clock, ``seconds`` ahead (negative: behind): a wrong clock, for tests."""
+        return ScaledClock(self.start + seconds, self.speed, self.anchor)
+
+
+class OffsetClock:
+    """Another clock moved by a measured offset: a station's clock on the controller's timeline.
+
+    The agent reads the controller's clock in the welcome and in heartbeat answers; of the
+    recent samples, the one with the shortest round trip is the most trustworthy (the
+    controller's reading sits within half a round trip of the midpoint). ``offset`` is
+    controller minus station, in this clock's seconds.
+    """
+
+    SAMPLES = 8
+
+    def __init__(self, base: Clock, offset: float = 0.0) -> None:
+        self.base = base
+        self.offset = offset
+        self._samples: list[tuple[float, float]] = []  # (round trip, offset), most recent last
+
+    @property
+    def speed(self) -> float:  # type: ignore[override]
+        return self.base.speed
+
+    def now(self) -> float:
+        return self.base.now() + self.offset
+
+    def local_now(self) -> float:
+        """The station's own clock, uncorrected (what a round trip is measured with)."""
+        return self.base.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.base.sleep(seconds)
+
+    def sample(self, sent_local: float, received_local: float, server_time: float) -> float:
+        """Take one reading of the controller's clock; returns the offset now applied."""
+        rtt = max(0.0, received_local - sent_local)
+        self._samples = [*self._samples[-(self.SAMPLES - 1):], (rtt, server_time - (sent_local + received_local) / 2)]
+        rtt, offset = min(self._samples)
+        # the controller read its clock somewhere within the round trip: an offset smaller than
+        # half of it cannot be told from none (two processes on one clock measure exactly 0)
+        self.offset = 0.0 if abs(offset) <= rtt / 2 else offset
+        return self.offset
+
 
 class ManualClock:
     """A clock that moves only when told to; for unit tests of rules and timers."""

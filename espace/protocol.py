@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Literal, TypeGuard
+from typing import Annotated, Literal, TypeGuard, TypeVar
 
 import msgspec
 
@@ -41,6 +41,7 @@ OS_NAME_FORBIDDEN = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2
 OS_NAME_PATTERN = f"^(?![=+\\-@\\s])[^{OS_NAME_FORBIDDEN}]*$"
 PrinterName = Annotated[str, msgspec.Meta(max_length=127, pattern=OS_NAME_PATTERN)]  # CUPS' own limit
 HostName = Annotated[str, msgspec.Meta(max_length=253, pattern=OS_NAME_PATTERN)]  # DNS' limit
+ProblemCode = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 
 EndReason = Literal[
     "time",  # the granted length ran out
@@ -55,6 +56,9 @@ END_REASONS: tuple[str, ...] = EndReason.__args__  # type: ignore[attr-defined]
 
 GrantCause = Literal["length", "closing", "booking"]
 Origin = Literal["walkup", "ticket", "booking", "steward"]
+
+
+M = TypeVar("M", bound=msgspec.Struct)
 
 
 def new_id() -> str:
@@ -108,6 +112,8 @@ class Rules(msgspec.Struct, kw_only=True, omit_defaults=True):
     open_slots: list[Slot] = msgspec.field(default_factory=list)  # opening hours, from today
     slots_until: Instant = 0.0  # open_slots are complete up to here: no slot then means closed
     bookings: list[Slot] = msgspec.field(default_factory=list)  # this station's, ahead
+    # holds on this station (a called queue ticket): no local walk-up grant while one runs
+    holds: list[Slot] = msgspec.field(default_factory=list)
 
 
 class SessionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -133,10 +139,24 @@ class Hello(_Msg, tag="hello", kw_only=True):
     session: SessionInfo | None = None  # the session the agent is enforcing now, if any
 
 
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Something wrong on a station that a steward or IT should know (shown on the floor).
+
+    ``code`` is a key of the floor's catalog (``floor.problem.<code>``); ``detail`` is for IT,
+    in the log and the station's sheet, never a visitor's text."""
+
+    code: ProblemCode
+    detail: ShortText = ""
+
+
 class Heartbeat(_Msg, tag="heartbeat", kw_only=True):
     idle_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     health: Health | None = None
     sent: Instant = 0.0  # agent's clock, for latency figures
+    # added in 0.2 (defaults keep older agents and controllers talking):
+    problems: Annotated[list[Problem], msgspec.Meta(max_length=20)] | None = None  # None: not reported (older agent)
+    time_probe: bool = False  # asks for a TimeSync answer (the agent measures its clock's offset)
+    clock_offset_s: float = 0.0  # the offset the agent applies: controller's clock minus the station's
 
 
 class StartRequest(_Msg, tag="start_request", kw_only=True):
@@ -311,8 +331,15 @@ class Error(_Msg, tag="error", kw_only=True):
     reason: ShortText
 
 
+class TimeSync(_Msg, tag="time_sync", kw_only=True):
+    """The answer to a heartbeat with ``time_probe``: the controller's clock, to measure the offset."""
+
+    sent: Instant  # the heartbeat's ``sent``, echoed (the agent matches its round trip)
+    server_time: Instant
+
+
 Command = Grant | Refuse | Extend | EndSession | Message | Lock | Unlock | HelpUpdate | RulesUpdate
-FromController = Welcome | Pending | Command | EventAck | EventReject | Error
+FromController = Welcome | Pending | Command | EventAck | EventReject | Error | TimeSync
 
 
 # ---------------------------------------------------------------- codecs
@@ -348,6 +375,18 @@ def decode_from_agent(data: str | bytes) -> FromAgent:
 
 def decode_from_controller(data: str | bytes) -> FromController:
     return _decode(_from_controller, data)  # type: ignore[return-value]
+
+
+def checked(msg: M) -> M:
+    """``msg`` as the other side will decode it, or :class:`ProtocolError` saying why.
+
+    msgspec validates on decode only: a message built from unchecked values (a control-socket
+    request, a probe's reading) is encoded as it is and refused by the other side. Round-tripping
+    it through the decoder of its own type catches that before it leaves or is stored."""
+    try:
+        return msgspec.json.decode(_encoder.encode(msg), type=type(msg))
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"invalid {type(msg).__name__}: {exc}") from None
 
 
 def is_event(msg: object) -> TypeGuard[Event]:
