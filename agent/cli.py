@@ -43,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         agent = Agent(
             args.station, token, args.url, outbox, clock=clock, probes=Probes(), heartbeat_s=args.heartbeat, ssl=ssl,
             token_file=state / "token", hostname=socket.gethostname(), platform=sys.platform,
+            offline_grant_after_s=args.offline_grant_after,
         )
         if args.control:
             from agent.control import serve_control
@@ -94,7 +95,7 @@ def cmd_service(args: argparse.Namespace) -> int:
         agent = Agent(
             cfg.station_id, None, url, outbox, probes=probes, pins=pins, advertised=finder.expected_fingerprint if finder else None,
             heartbeat_s=cfg.agent.heartbeat_seconds,
-            print_poll_s=cfg.agent.print_poll_seconds, token_file=state / "token",
+            print_poll_s=cfg.agent.print_poll_seconds, token_file=state / "token", offline_grant_after_s=cfg.agent.offline_grant_after_seconds,
             hostname=socket.gethostname(), platform=sys.platform, mac=_mac(),
         )
         from agent import channel
@@ -162,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
     sp.add_argument("--tls-fingerprint", default=None, help="pin the controller's certificate (sha256 hex) for wss:// URLs")
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
+    sp.add_argument("--offline-grant-after", type=float, default=15.0,
+                    help="real seconds without a link before the station grants sessions from its cached rules (default 15)")
     sp.set_defaults(func=cmd_run)
     _add_swarm_parser(sub)
     from agent.ui.session_cli import add_parser as add_session_ui_parser

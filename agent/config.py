@@ -50,6 +50,7 @@ class AgentSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     heartbeat_seconds: float = 15.0
     control_socket: str = msgspec.field(default_factory=default_address)  # Unix socket; Windows: \\.\pipe\espace-agent
     print_poll_seconds: float = 5.0
+    offline_grant_after_seconds: float = 15.0
 
 
 class WipeSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

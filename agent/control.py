@@ -155,6 +155,13 @@ def _local(agent: Agent, instant: float) -> float:
     return instant - agent.clock.offset
 
 
+def _held_until(agent: Agent) -> float | None:
+    """The end of the hold (a called queue ticket) in the station's cached rules, if one runs now."""
+    now = agent.clock.now()
+    ends = [h.end for h in (agent.rules.holds if agent.rules else []) if h.start <= now < h.end]
+    return _local(agent, max(ends)) if ends else None
+
+
 async def _do(agent: Agent, req: Request) -> dict[str, Any]:
     if isinstance(req, Start):
         answer = await agent.start_session(req.lang, req.ticket, req.dry_run)
@@ -199,6 +206,7 @@ async def _do(agent: Agent, req: Request) -> dict[str, Any]:
             "now": agent.clock.local_now(),
             "idle_problem": getattr(agent.probes.idle, "problem", None),
             "problems": sorted(agent.problems),
+            "held_until": _held_until(agent),
             "unwritten": len(agent._unwritten),
         }
     if isinstance(req, Idle):

@@ -86,6 +86,8 @@ def build_rules(site: Site | Settings, station: str, now: float, *, fit: bool = 
     bookings = [] if isinstance(site, Settings) else [
         p.Slot(start=o.start, end=o.end, label=(o.label or o.booking_id)[:200]) for o in site.station_bookings(station, now)
     ]  # fmt: skip
+    call = None if isinstance(site, Settings) else site.queue.held_stations().get(station)
+    holds = [] if call is None else [p.Slot(start=call.called, end=call.hold_until, label=f"ticket {call.code}")]
     rules = p.Rules(
         session_minutes=settings.session_minutes,
         warn_minutes=sorted(settings.warn_minutes, reverse=True),
@@ -98,6 +100,7 @@ def build_rules(site: Site | Settings, station: str, now: float, *, fit: bool = 
         open_slots=[p.Slot(start=a, end=b) for a, b in open_slots(settings, now)],
         slots_until=_days_end(settings, now, 2),
         bookings=bookings,
+        holds=holds,  # the station refuses a local walk-up while one runs (the controller away)
     )
     if fit and rules_bytes(rules) > RULES_BUDGET:
         kept = len(rules.bookings)

@@ -107,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", "", "PEM private key for tls_cert."),
     Setting("enrolment", True, "Accept enrolment requests from unknown stations (they wait for approval)."),
     Setting("trusted_proxies", [], "Reverse proxies (addresses or networks, e.g. [\"127.0.0.1\"]) whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else they are ignored."),
+    Setting("station_events_per_second", 50, "Events a station may send per second, sustained; beyond, the controller reads its link more slowly."),
+    Setting("station_events_burst", 2000, "Events a station may send at once (a replay after a long outage) before the rate applies."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -148,6 +150,8 @@ class Settings:
     tls_key: str
     enrolment: bool
     trusted_proxies: list[str]
+    station_events_per_second: int
+    station_events_burst: int
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -196,7 +200,7 @@ def _check(name: str, value: Any) -> Any:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"timezone: unknown time zone {value!r}") from None
-    if name in ("session_minutes", "port", "heartbeat_seconds") and value <= 0:
+    if name in ("session_minutes", "port", "heartbeat_seconds", "station_events_per_second", "station_events_burst") and value <= 0:
         raise SettingsError(f"{name}: must be positive, got {value}")
     if name == "trusted_proxies":
         import ipaddress

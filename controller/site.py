@@ -556,6 +556,7 @@ class Site:
             live = self.floor.live[station]
             live.reserved_for = f"ticket {call.code}"
             self.floor.changed(station)
+            self.push_rules([station])  # the hold reaches the station's cached rules: held even if the link drops
         return call
 
     def offer_free(self, now: float) -> None:

@@ -143,6 +143,27 @@ class Floor:
         live.idle_s = hb.idle_s
         if hb.health is not None:
             live.health = hb.health
+        if hb.problems is not None:  # None: an older agent that reports none
+            reported = {pr.code: pr.detail for pr in hb.problems}
+            for code in reported.keys() - live.reported.keys():
+                log.warning("%s: station problem %s: %s", station, code, reported[code])
+            for code in live.reported.keys() - reported.keys():
+                log.info("%s: station problem %s is over", station, code)
+            live.reported = reported
+        self.changed(station)
+
+    def set_problem(self, station: str, code: str, detail: str | None) -> None:
+        """A problem the controller itself sees on a station (None: it is over); shown on the floor."""
+        live = self.live.get(station)
+        if live is None:
+            return
+        if detail is None:
+            if live.problems.pop(code, None) is None:
+                return
+        elif live.problems.get(code) == detail:
+            return
+        else:
+            live.problems[code] = detail[:200]
         self.changed(station)
 
     def event(self, station: str, ev: p.Event) -> None:
@@ -173,9 +194,15 @@ class Floor:
             if not ev.ok:
                 live.locked = f"reset failed: {ev.error}"[:200]
         elif isinstance(ev, p.HelpRequested):
-            live.help = HelpFlag(id=ev.help_id, since=ev.at)
+            if live.help is None:
+                live.help = HelpFlag(id=ev.help_id, since=ev.at)
+            elif ev.help_id != live.help.id and ev.help_id not in live.help.repeats:
+                # one open request per station: a repeat is folded into it (as the store does), logged once
+                if not live.help.repeats:
+                    log.warning("%s: asks for help again while a request is open; repeats are folded into it", station)
+                live.help.repeats = [*live.help.repeats[-49:], ev.help_id]
         elif isinstance(ev, p.HelpCancelled):
-            if live.help and live.help.id == ev.help_id:
+            if live.help and (live.help.id == ev.help_id or ev.help_id in live.help.repeats):
                 live.help = None
         elif isinstance(ev, p.PrintJob):
             live.pages += ev.pages

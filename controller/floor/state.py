@@ -41,6 +41,7 @@ class HelpFlag:
     since: float
     taken_by: str | None = None
     taken_at: float | None = None
+    repeats: list[str] = field(default_factory=list)  # later help ids of the station folded into this one (recent)
 
 
 @dataclass(slots=True)
@@ -58,6 +59,13 @@ class StationLive:
     extensions: int = 0
     pages: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # station problems (a code of the floor's catalog, ``floor.problem.<code>`` -> detail for IT):
+    # ``reported`` is what the agent's last heartbeat listed; ``problems`` what the controller saw itself
+    reported: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    def all_problems(self) -> dict[str, str]:
+        return {**self.reported, **self.problems}
 
 
 def derive_state(live: StationLive, now: float, th: Thresholds = Thresholds()) -> State:
@@ -101,7 +109,7 @@ class StationView:
     extensions: int
     pages: int
     battery: float | None
-    problems: tuple[str, ...] = ()  # from the station's health: "code: detail"
+    problems: tuple[str, ...] = ()  # "code: detail" (or "code"): the station's health's, then the agent's and the controller's
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +134,14 @@ class StationView:
         }
 
 
+def _problems(live: StationLive) -> tuple[str, ...]:
+    """Every problem of the station, each once by code: its health's (probes), then the agent's and the controller's."""
+    merged = {pr.partition(":")[0]: pr for pr in (live.health.problems if live.health else ())}
+    for code, detail in sorted(live.all_problems().items()):
+        merged.setdefault(code, f"{code}: {detail}" if detail else code)
+    return tuple(merged.values())
+
+
 def view(live: StationLive, now: float, th: Thresholds = Thresholds()) -> StationView:
     s = live.spec
     idle_bucket = int(live.idle_s // 60) * 60  # minute steps: no update storm from idle counters
@@ -147,5 +163,5 @@ def view(live: StationLive, now: float, th: Thresholds = Thresholds()) -> Statio
         extensions=live.extensions,
         pages=live.pages,
         battery=live.health.battery_percent if live.health else None,
-        problems=tuple(live.health.problems) if live.health else (),
+        problems=_problems(live),
     )

@@ -128,7 +128,16 @@ def _reset(conn, station: str, kind: str, ev: p.StationReset) -> None:
         )
 
 
+_OPEN_HELP = "SELECT id FROM help_requests WHERE station = ? AND kind = 'visitor' AND done IS NULL AND cancelled IS NULL"
+
+
 def _help(conn, station: str, kind: str, ev: p.HelpRequested) -> None:
+    # one open request per station: a repeat (a flood from a stolen token) updates it, never adds a line
+    open_ = conn.execute(_OPEN_HELP, (station,)).fetchone()
+    if open_ is not None:
+        if open_[0] != ev.help_id and ev.session_id is not None:
+            conn.execute("UPDATE help_requests SET session_id = ? WHERE id = ?", (ev.session_id, open_[0]))
+        return
     conn.execute(
         "INSERT OR IGNORE INTO help_requests (id, station, session_id, requested) VALUES (?,?,?,?)",
         (ev.help_id, station, ev.session_id, ev.at),
@@ -136,6 +145,12 @@ def _help(conn, station: str, kind: str, ev: p.HelpRequested) -> None:
 
 
 def _help_cancelled(conn, station: str, kind: str, ev: p.HelpCancelled) -> None:
+    known = conn.execute("SELECT 1 FROM help_requests WHERE id = ?", (ev.help_id,)).fetchone()
+    if known is None:  # a repeat that was folded into the open request: cancelling it cancels that one
+        conn.execute(
+            "UPDATE help_requests SET cancelled = ? WHERE id = (" + _OPEN_HELP + ")", (ev.at, station)
+        )
+        return
     conn.execute(
         "UPDATE help_requests SET cancelled = ? WHERE id = ? AND station = ? AND done IS NULL",
         (ev.at, ev.help_id, station),

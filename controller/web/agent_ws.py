@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import sqlite_utils
@@ -31,6 +32,7 @@ from controller.floor.floor import Connection
 from controller.store import StoreError
 from controller.store.apply import EventRejected, apply_event
 from controller.web import keys
+from controller.web.agent_limits import EventBudget, consume_malformed, malformed_event
 from controller.web.desk import SITE
 from espace import protocol as p
 
@@ -162,8 +164,9 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
     log.info("%s: connected (last seq %d)", peer, row["last_seq"])
     metrics.inc("agent_connections")
 
-    acks: asyncio.Queue[tuple[p.Event, asyncio.Future[str]] | None] = asyncio.Queue()
+    acks: asyncio.Queue[tuple[p.Event | Malformed, asyncio.Future[str]] | None] = asyncio.Queue()
     acker = asyncio.create_task(_ack_in_order(acks, send, floor, station, metrics, ws, peer))
+    budget = _budget(floor, station, settings)
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -175,11 +178,28 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
                 m = p.decode_from_agent(msg.data)
             except p.ProtocolError as exc:
                 metrics.inc("agent_bad_messages")
-                await _close(ws, BAD_MESSAGE, str(exc), peer)
-                break
+                known = malformed_event(msg.data)
+                if known is None:
+                    await _close(ws, BAD_MESSAGE, str(exc), peer)
+                    break
+                # an event with a bad field: refused for good, its seq consumed in order; the link stays up
+                # and the station sets it aside, so the events behind it flow (closing would loop for ever)
+                bad = Malformed(known[0], known[1], str(exc)[:200])
+                fut = store.submit(functools.partial(consume_malformed, station=station, seq=bad.seq, received=clock.now()))
+                acks.put_nowait((bad, fut))
+                continue
             metrics.inc("agent_messages")
+            if p.is_event(m):
+                wait = budget.delay()
+                reason = budget.note(station, wait > 0)
+                if reason is not None:
+                    await _safe_send(send, p.encode(p.Error(reason=reason)))
+                if wait > 0:
+                    await asyncio.sleep(wait)  # transport pacing, real time: TCP holds the rest on the station
             if isinstance(m, p.Heartbeat):
                 floor.heartbeat(station, m)
+                if m.time_probe:  # the agent measures its clock's offset from this answer
+                    await _safe_send(send, p.encode(p.TimeSync(sent=m.sent, server_time=clock.now())))
             elif p.is_event(m):
                 fut = store.submit(functools.partial(_apply, station=station, ev=m, received=clock.now()))
                 acks.put_nowait((m, fut))
@@ -203,17 +223,38 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
     return ws
 
 
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """An event frame the protocol refuses, identified by its id and seq (see :func:`malformed_event`)."""
+
+    id: str
+    seq: int
+    reason: str
+
+
+def _budget(floor, station: str, settings) -> EventBudget:  # type: ignore[no-untyped-def]
+    """The station's event budget: kept across its connections (a reconnect does not refill it)."""
+    live = floor.live[station]
+    budget = live.extra.get("event_budget")
+    if not isinstance(budget, EventBudget) or budget.rate != settings.station_events_per_second:
+        budget = live.extra["event_budget"] = EventBudget(settings.station_events_per_second, settings.station_events_burst)
+    return budget
+
+
 def _apply(db: sqlite_utils.Database, *, station: str, ev: p.Event, received: float) -> str:
     return apply_event(db, station, ev, received)
 
 
 async def _ack_in_order(
-    acks: asyncio.Queue[tuple[p.Event, asyncio.Future[str]] | None],
+    acks: asyncio.Queue[tuple[p.Event | Malformed, asyncio.Future[str]] | None],
     send, floor, station: str, metrics, ws: web.WebSocketResponse, peer: str,
 ) -> None:
     """Acknowledge events in the order they came, each only after its commit."""
     while (item := await acks.get()) is not None:
         ev, fut = item
+        if isinstance(ev, Malformed):
+            await _refuse_malformed(ev, fut, send, metrics, ws, peer)
+            continue
         try:
             outcome = await fut
         except EventRejected as exc:
@@ -247,6 +288,21 @@ async def _ack_in_order(
         else:
             metrics.inc("events_duplicate")
         await _safe_send(send, p.encode(p.EventAck(id=ev.id, seq=ev.seq)))
+
+
+async def _refuse_malformed(bad: Malformed, fut: asyncio.Future[str], send, metrics, ws: web.WebSocketResponse, peer: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        where = await fut
+    except Exception as exc:  # the store is down: nothing consumed; the station sends it again later
+        log.error("%s: malformed event %s not recorded: %s", peer, bad.id, exc)
+        await _close(ws, STORE_DOWN, "store unavailable, try again later", peer)
+        return
+    metrics.inc("events_rejected")
+    if where == "gap":  # the earlier ones first, then this one is refused in its turn
+        await _safe_send(send, p.encode(p.EventReject(id=bad.id, seq=bad.seq, reason="send the earlier events first", retry=True)))
+        return
+    log.warning("%s: event %s seq %d refused for good (malformed): %s", peer, bad.id, bad.seq, bad.reason)
+    await _safe_send(send, p.encode(p.EventReject(id=bad.id, seq=bad.seq, reason=f"malformed: {bad.reason}"[:200])))
 
 
 async def _safe_send(send, text: str) -> None:

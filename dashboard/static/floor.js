@@ -207,6 +207,27 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     return parts.join(" · ");
   }
 
+  // Station problems (disk full, clock off, ...): a code from the controller, its text from the catalog
+  // (floor.problem.<code>); an unknown code shows as itself. Details are for the sheet.
+  // Each entry is "code: detail" (or "code").
+  const problemParts = (s) => (s.problems || []).map((entry) => {
+    const at = entry.indexOf(":");
+    return at < 0 ? [entry, ""] : [entry.slice(0, at), entry.slice(at + 1).trim()];
+  });
+  const problemTexts = (s) => problemParts(s).map(([code]) => {
+    const key = `floor.problem.${code}`;
+    return strings[key] ? t(key) : code;
+  });
+
+  function renderProblems(s, el) {
+    let pe = el.querySelector(".prob");
+    if (!pe) { pe = document.createElement("span"); pe.className = "prob"; el.append(pe); }
+    const texts = problemTexts(s);
+    pe.textContent = texts.length ? `⚠ ${texts.join(" · ")}` : "";
+    el.classList.toggle("has-problem", texts.length > 0);
+    return texts;
+  }
+
   function renderTile(s) {
     let el = tiles.get(s.id);
     if (!el) {
@@ -229,6 +250,7 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     el.querySelector(".txt").textContent = t(s.state === "help" ? "floor.count.help" : `floor.state.${s.state}`);
     el.querySelector(".sub").textContent = subText(s);
     el.querySelector(".said").textContent = [s.accessible ? t("floor.accessible") : "", subText(s, true)].filter(Boolean).join(", ");
+    renderProblems(s, el);
   }
 
   // Every station in exactly one counter: the counters add up to the stations.
@@ -422,6 +444,11 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     if (s.session_end) bits.push(t("floor.until", { time: clockFmt(s.session_end) }));
     const sub = subText(s);
     if (sub) bits.push(sub);
+    const parts = problemParts(s);
+    for (const [i, text] of problemTexts(s).entries()) {
+      const detail = parts[i][1];
+      bits.push(`⚠ ${text}${detail ? ` (${detail})` : ""}`);
+    }
     $("sheet-state").textContent = bits.join(" · ");
   }
 

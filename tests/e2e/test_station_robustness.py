@@ -1,0 +1,261 @@
+"""The station's own side under attack and faults, end to end with real controller and agent processes.
+
+The visitor drives their PC through the local control socket (it admits their
+uid, no token needed); a stolen token talks to the controller directly; the
+station's disk fills; the clocks are wrong. In every case the station keeps
+enforcing and delivering, and the floor says what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from espace import protocol as p
+from tests.support.procs import AgentProc, ControllerProc, _env, shared_clock, wait_for
+from tests.support.proxy import TcpProxy
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+async def procs():
+    made: list[Any] = []
+
+    def track(x):
+        made.append(x)
+        return x
+
+    yield track
+    for x in reversed(made):
+        if isinstance(x, AgentProc):
+            await x.kill()
+        elif isinstance(x, ControllerProc):
+            x.kill()
+        elif isinstance(x, TcpProxy):
+            await x.close()
+
+
+def _config(tmp: Path, **settings: object) -> Path:
+    path = tmp / "site.toml"
+    path.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items()), encoding="utf-8")
+    return path
+
+
+async def _raw(sock: Path, line: bytes) -> dict[str, Any]:
+    """One request line on the control socket, exactly as a visitor's script would write it."""
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    try:
+        writer.write(line + b"\n")
+        await writer.drain()
+        while True:
+            msg = json.loads(await reader.readline())
+            if "reply" in msg:
+                return msg["reply"]
+    finally:
+        writer.close()
+
+
+def _station_seqs(ctl: ControllerProc, station: str) -> list[int]:
+    return [r["seq"] for r in ctl.rows("SELECT seq FROM events WHERE station = ? AND seq IS NOT NULL ORDER BY seq", station)]
+
+
+async def _steward(ctl: ControllerProc, http: aiohttp.ClientSession) -> dict[str, str]:
+    """A steward account made with the CLI, logged in over HTTP; returns the headers of its API calls."""
+    cmd = [*ctl._args(), "staff", "add", "amina", "--role", "steward", "--password-stdin", "--database", str(ctl.db)]
+    await asyncio.to_thread(subprocess.run, cmd, input=PASSWORD + "\n", check=True, capture_output=True, text=True, env=_env(), timeout=60)
+    async with http.post(ctl.url + "/login", json={"login": "amina", "password": PASSWORD}) as r:
+        assert r.status == 200, await r.text()
+        return {"X-CSRF-Token": (await r.json())["me"]["csrf"]}
+
+
+# ---------------------------------------------------------------- the visitor's control socket
+
+
+async def test_malformed_control_requests_are_refused_and_the_station_keeps_delivering(tmp_path: Path, procs):
+    clock = shared_clock(start="2026-11-19T10:00", speed=60.0)
+    ctl = procs(ControllerProc(tmp_path, clock))
+    a = procs(AgentProc(tmp_path, "PC-01", ctl.add_station("PC-01"), ctl.ws_url, clock))
+    ctl.start()
+    await a.start()
+    await wait_for(lambda: a.call("status"), what="status")
+    assert (await a.call("start"))["ok"]
+    await a.wait_drained()
+
+    # values that would go into wire messages unchecked: the controller would close the link on each
+    for line in (
+        b'{"op": "print", "pages": -3}',
+        b'{"op": "print", "pages": 2, "printer": "PRN\\n1"}',
+        b'{"op": "print", "pages": 100001}',
+        b'{"op": "start", "lang": "xx"}',
+        b'{"op": "start", "ticket": "' + b"A" * 40 + b'"}',
+        b'{"op": "idle", "seconds": -5}',
+        b'{"op": "idle", "seconds": "soon"}',
+        b'{"op": "help", "extra": 1}',
+        b'{"op": "format_disk"}',
+        b"not json",
+    ):
+        reply = await _raw(a.sock, line)
+        assert reply["ok"] is False, line
+        assert reply["error"].startswith("bad request"), (line, reply)
+
+    assert (await a.call("print", pages=2))["ok"]  # the events behind go on
+    assert (await a.call("help"))["ok"]
+    assert (await a.call("end"))["ok"]
+    st = await a.wait_drained(within=30)
+    assert _station_seqs(ctl, "PC-01") == list(range(1, st["last_seq"] + 1))
+    assert ctl.rows("SELECT SUM(pages) AS n FROM print_jobs WHERE station = 'PC-01'")[0]["n"] == 2
+    assert len(ctl.rows("SELECT * FROM help_requests WHERE station = 'PC-01'")) == 1
+    text = ctl.log.read_text(errors="replace")
+    assert "closing (4400)" not in text  # the link was never cut
+    assert text.count("PC-01@127.0.0.1: connected") == 1
+
+
+async def test_help_and_cancel_in_a_loop_on_the_control_socket_send_a_bounded_number_of_requests(tmp_path: Path, procs):
+    clock = shared_clock(start="2026-11-19T10:00", speed=60.0)
+    ctl = procs(ControllerProc(tmp_path, clock))
+    a = procs(AgentProc(tmp_path, "PC-02", ctl.add_station("PC-02"), ctl.ws_url, clock))
+    ctl.start()
+    await a.start()
+    await wait_for(lambda: a.call("status"), what="status")
+    assert (await a.call("start"))["ok"]
+    refused = 0
+    for _ in range(300):
+        reply = await a.call("help")
+        refused += reply.get("error") == "help_rate_limited"
+        await a.call("cancel_help")
+    await a.wait_drained(within=30)
+    asked = ctl.rows("SELECT COUNT(*) AS n FROM events WHERE station = 'PC-02' AND type = 'help_requested'")[0]["n"]
+    assert 1 <= asked <= 5  # HELP_PER_SESSION; before, one per press: 300
+    assert refused >= 295
+
+
+# ---------------------------------------------------------------- a held PC
+
+
+async def test_a_pc_held_for_a_queue_ticket_is_not_taken_by_provoking_a_link_drop(tmp_path: Path, procs):
+    clock = shared_clock(start="2026-11-19T10:00", speed=1.0)  # the 5-minute hold lasts 5 real minutes
+    ctl = procs(ControllerProc(tmp_path, clock))
+    token = ctl.add_station("PC-03")
+    ctl.start()
+    proxy = procs(TcpProxy(ctl.port))
+    await proxy.start()
+    a = procs(AgentProc(tmp_path, "PC-03", token, proxy.ws_url(), clock, extra=["--offline-grant-after", "1"]))
+    await a.start()
+    await wait_for(lambda: _connected(a), what="connection")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        headers = await _steward(ctl, http)
+        async with http.post(ctl.url + "/api/queue/tickets", json={"accessible": False}, headers=headers) as r:
+            assert r.status in (200, 201), await r.text()
+    await wait_for(lambda: _held(a), what="the hold to reach the station's cached rules")
+
+    # a start request the controller would refuse as malformed: before, the closed link became a local grant
+    reply = await _raw(a.sock, b'{"op": "start", "lang": "xx"}')
+    assert reply["ok"] is False
+    assert (await a.call("start"))["refused"] == "reserved"  # asked properly: refused, the link up
+
+    proxy.cut()  # the link drops; the controller stays away longer than the setting
+    reply = await a.call("start")
+    assert reply["ok"] is False
+    assert reply["refused"] == "reserved"  # from the cached rules, holds included
+    st = await a.call("status")
+    assert st["session"] is None
+    proxy.restore()
+    await a.wait_drained()
+    assert ctl.rows("SELECT COUNT(*) AS n FROM sessions WHERE station = 'PC-03'")[0]["n"] == 0
+
+
+async def _connected(a: AgentProc) -> bool:
+    return (await a.call("status"))["connected"]
+
+
+async def _held(a: AgentProc) -> bool:
+    return (await a.call("status"))["held_until"] is not None
+
+
+# ---------------------------------------------------------------- a stolen token
+
+
+async def test_a_stolen_token_flooding_help_makes_one_open_request_and_is_slowed_and_logged_once(tmp_path: Path, procs):
+    clock = shared_clock(start="2026-11-19T10:00", speed=60.0)
+    ctl = procs(ControllerProc(tmp_path, clock, config=_config(tmp_path, station_events_per_second=500, station_events_burst=1000)))
+    token = ctl.add_station("PC-04")
+    ctl.start()
+    n = 3000
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, http.ws_connect(ctl.ws_url) as ws:
+        await ws.send_str(p.encode(p.Hello(station="PC-04", token=token)))
+        welcome = p.decode_from_controller((await ws.receive()).data)
+        assert isinstance(welcome, p.Welcome)
+        now = clock.now()
+        for seq in range(1, n + 1):
+            await ws.send_str(p.encode(p.HelpRequested(id=p.new_id(), seq=seq, at=now, help_id=p.new_id())))
+        acked, errors = 0, []
+        while acked < n:
+            m = p.decode_from_controller((await ws.receive(timeout=60)).data)
+            if isinstance(m, p.EventAck):
+                acked += 1
+            elif isinstance(m, p.Error):
+                errors.append(m.reason)
+            else:
+                raise AssertionError(f"unexpected {m!r}")
+        headers = await _steward(ctl, http)
+        async with http.get(ctl.url + "/api/help", headers=headers) as r:
+            help_list = (await r.json())["help"]
+    assert [h["station"] for h in help_list] == ["PC-04"]  # one open item for the stewards, not 3,000
+    assert len(ctl.rows("SELECT * FROM help_requests")) == 1
+    # told why, and logged, once per change of state (over the rate; under it again after a whole burst),
+    # not once per event: 2,000 events came over the burst
+    assert 1 <= len(errors) <= 3
+    assert all("events/s" in e for e in errors)
+    text = ctl.log.read_text(errors="replace")
+    assert text.count("over 500 events/s") == len(errors)
+    assert text.count("asks for help again") == 1
+
+
+async def test_a_malformed_event_is_refused_for_good_and_the_events_behind_it_are_taken(tmp_path: Path, procs):
+    clock = shared_clock(start="2026-11-19T10:00", speed=60.0)
+    ctl = procs(ControllerProc(tmp_path, clock))
+    token = ctl.add_station("PC-05")
+    ctl.start()
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, http.ws_connect(ctl.ws_url) as ws:
+        await ws.send_str(p.encode(p.Hello(station="PC-05", token=token)))
+        assert isinstance(p.decode_from_controller((await ws.receive()).data), p.Welcome)
+        now = clock.now()
+        bad = p.PrintJob(id=p.new_id(), seq=1, at=now, job="1", printer="PRN-1", pages=-2)  # msgspec encodes it as it is
+        good = p.PrintJob(id=p.new_id(), seq=2, at=now, job="2", printer="PRN-1", pages=3)
+        await ws.send_str(p.encode(bad))
+        await ws.send_str(p.encode(good))
+        first = p.decode_from_controller((await ws.receive(timeout=30)).data)
+        second = p.decode_from_controller((await ws.receive(timeout=30)).data)
+    assert isinstance(first, p.EventReject)
+    assert (first.id, first.retry) == (bad.id, False)
+    assert "malformed" in first.reason
+    assert isinstance(second, p.EventAck)
+    assert second.id == good.id
+    assert _station_seqs(ctl, "PC-05") == [2]
+    assert ctl.rows("SELECT last_seq FROM stations WHERE id = 'PC-05'")[0]["last_seq"] == 2
+
+
+# ---------------------------------------------------------------- text from a station in the logs
+
+
+async def test_a_control_character_in_a_station_hostname_does_not_forge_a_log_line(tmp_path: Path, procs):
+    clock = shared_clock(start="2026-11-19T10:00", speed=60.0)
+    ctl = procs(ControllerProc(tmp_path, clock))
+    ctl.start()
+    forged = "2026-11-19 10:00:00,000 INFO controller.web.auth: admin amina approved PC-06"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, http.ws_connect(ctl.ws_url) as ws:
+        await ws.send_str(p.encode(p.Hello(station="PC-06", enrol_key="k" * 24, hostname=f"pc\n{forged}\r")))
+        assert isinstance(p.decode_from_controller((await ws.receive()).data), p.Pending)
+    await wait_for(lambda: "enrolment pending" in ctl.log.read_text(errors="replace"), what="the enrolment log line")
+    lines = ctl.log.read_text(errors="replace").splitlines()
+    assert not any(line.startswith(forged) for line in lines)
+    pending = [line for line in lines if "enrolment pending" in line]
+    assert len(pending) == 1
+    assert "pc\\x0a2026-11-19" in pending[0]
