@@ -62,7 +62,8 @@ class Outbox:
             c.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('last_seq', ?)", (str(seq),))
             c.execute("COMMIT")
         except Exception:
-            c.execute("ROLLBACK")
+            if c.in_transaction:  # SQLite rolls back by itself on a full disk
+                c.execute("ROLLBACK")
             raise
         return ev
 
@@ -92,7 +93,8 @@ class Outbox:
                     c.execute("INSERT OR REPLACE INTO kv (key, value) VALUES ('last_seq', ?)", (str(seq),))
                 c.execute("COMMIT")
             except Exception:
-                c.execute("ROLLBACK")
+                if c.in_transaction:  # SQLite rolls back by itself on a full disk
+                    c.execute("ROLLBACK")
                 raise
             return n
 
@@ -111,7 +113,8 @@ class Outbox:
                 c.execute("DELETE FROM outbox WHERE id = ?", (event_id,))
                 c.execute("COMMIT")
             except Exception:
-                c.execute("ROLLBACK")
+                if c.in_transaction:  # SQLite rolls back by itself on a full disk
+                    c.execute("ROLLBACK")
                 raise
             return bool(moved)
 

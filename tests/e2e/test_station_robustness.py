@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from espace import protocol as p
+from tests.e2e.test_faults import _fill, _mount_small_fs, _umount
 from tests.support.procs import AgentProc, ControllerProc, _env, shared_clock, wait_for
 from tests.support.proxy import TcpProxy
 
@@ -259,3 +260,93 @@ async def test_a_control_character_in_a_station_hostname_does_not_forge_a_log_li
     pending = [line for line in lines if "enrolment pending" in line]
     assert len(pending) == 1
     assert "pc\\x0a2026-11-19" in pending[0]
+
+
+async def _floor_problems(ctl: ControllerProc, http: aiohttp.ClientSession, headers: dict[str, str]) -> dict[str, list[str]]:
+    async with http.get(ctl.url + "/api/floor", headers=headers) as r:
+        assert r.status == 200
+        return {s["id"]: s["problems"] for s in (await r.json())["stations"]}
+
+
+async def _ui_until(a: AgentProc, predicate, what: str, within: float = 60.0) -> list[dict[str, Any]]:
+    """Poll the station (status calls read the UI lines pushed in between) until the UI lines satisfy ``predicate``."""
+
+    async def check() -> bool:
+        await a.call("status")
+        assert a.client is not None
+        return predicate(a.client.ui)
+
+    await wait_for(check, within, what)
+    assert a.client is not None
+    return a.client.ui
+
+
+# ---------------------------------------------------------------- the station's disk fills up
+
+
+async def test_a_station_whose_disk_is_full_keeps_enforcing_and_catches_up_when_space_returns(tmp_path: Path, procs):
+    small = tmp_path / "small"
+    if not _mount_small_fs(small, "4m"):
+        pytest.skip("needs root to mount a small tmpfs for the station's state")
+    clock = shared_clock(start="2026-11-19T10:00", speed=120.0)  # the hour in 30 real seconds
+    ctl = procs(ControllerProc(tmp_path, clock))
+    a = procs(AgentProc(tmp_path, "PC-09", ctl.add_station("PC-09"), ctl.ws_url, clock))
+    a.state = small / "agent"
+    try:
+        ctl.start()
+        await a.start()
+        await wait_for(lambda: _connected(a), what="connection")
+        started = await a.call("start")
+        assert started["ok"]
+        await a.wait_drained()
+
+        filler = _fill(small)
+        assert (await a.call("print", pages=2))["ok"]
+        assert (await a.call("help"))["ok"]  # the help request must not crash the control handler
+        await wait_for(lambda: _has_problem(a, "disk_full"), what="the station to report a full disk")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            headers = await _steward(ctl, http)
+            await wait_for(lambda: _floor_has(ctl, http, headers, "PC-09", "disk_full"), what="the floor to show the full disk")
+
+            # enforcement goes on without a write: every warning, then the end on time, then the reset
+            ui = await _ui_until(a, lambda ui: any(m.get("ui") == "cleaning" for m in ui), "the session to end", within=90)
+            assert sorted(m["minutes"] for m in ui if m.get("ui") == "warn") == [1, 5, 10]
+            assert [m["reason"] for m in ui if m.get("ui") == "cleaning"] == ["time"]
+            st = await a.call("status")
+            assert st["session"] is None
+            assert st["unwritten"] > 0  # kept in memory meanwhile
+
+            filler.unlink()  # space is back
+            await wait_for(lambda: _unwritten_none(a), 60, "the events kept in memory to be written")
+            st = await a.wait_drained(within=60)
+            assert st["unwritten"] == 0
+            assert "disk_full" not in st["problems"]
+            await wait_for(lambda: _floor_lacks(ctl, http, headers, "PC-09", "disk_full"), what="the floor to clear the problem")
+        assert _station_seqs(ctl, "PC-09") == list(range(1, st["last_seq"] + 1))
+        (s,) = ctl.rows("SELECT * FROM sessions WHERE station = 'PC-09'")
+        assert s["end_reason"] == "time"
+        assert s["warnings"] == 3
+        assert abs(s["end"] - s["planned_end"]) < 30  # on time (virtual seconds), not when space came back
+        assert ctl.rows("SELECT SUM(pages) AS n FROM print_jobs WHERE station = 'PC-09'")[0]["n"] == 2
+        kinds = [r["type"] for r in ctl.rows("SELECT type FROM events WHERE station = 'PC-09' ORDER BY seq")]
+        assert kinds.count("station_reset") == 1
+        assert kinds.count("help_requested") == 1
+    finally:
+        await a.kill()  # nothing may hold the small filesystem open when it goes
+        _umount(small)
+
+
+async def _unwritten_none(a: AgentProc) -> bool:
+    return (await a.call("status"))["unwritten"] == 0
+
+
+async def _has_problem(a: AgentProc, code: str) -> bool:
+    return code in (await a.call("status"))["problems"]
+
+
+async def _floor_has(ctl: ControllerProc, http: aiohttp.ClientSession, headers: dict[str, str], station: str, code: str) -> bool:
+    return code in (await _floor_problems(ctl, http, headers))[station]
+
+
+async def _floor_lacks(ctl: ControllerProc, http: aiohttp.ClientSession, headers: dict[str, str], station: str, code: str) -> bool:
+    return not await _floor_has(ctl, http, headers, station, code)
