@@ -350,3 +350,54 @@ async def _floor_has(ctl: ControllerProc, http: aiohttp.ClientSession, headers: 
 
 async def _floor_lacks(ctl: ControllerProc, http: aiohttp.ClientSession, headers: dict[str, str], station: str, code: str) -> bool:
     return not await _floor_has(ctl, http, headers, station, code)
+
+
+# ---------------------------------------------------------------- wrong clocks
+
+
+async def test_a_controller_an_hour_behind_and_stations_ahead_still_give_sixty_minute_sessions_on_the_right_day(tmp_path: Path, procs):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    truth = shared_clock(start="2026-11-19T10:00", speed=240.0)  # the hour in 15 real seconds
+    ctl_clock = truth.shifted(-3600)  # the controller's clock, an hour behind: 09:00 on its timeline
+    # open until midnight on the controller's timeline: 15 virtual hours, 225 real seconds, before any closing
+    config = tmp_path / "site.toml"
+    config.write_text('[hours]\nthu = ["09:00-23:59"]\n', encoding="utf-8")
+    ctl = procs(ControllerProc(tmp_path, ctl_clock, config=config))
+    ahead = {"PC-10": truth.shifted(20 * 60), "PC-11": truth.shifted(86400)}  # 20 minutes; a whole day
+    agents = [procs(AgentProc(tmp_path, s, ctl.add_station(s), ctl.ws_url, c)) for s, c in ahead.items()]
+    ctl.start()
+    for a in agents:
+        await a.start()
+        await wait_for(lambda a=a: _connected(a), what=f"{a.station} to connect")
+        await wait_for(lambda a=a: _has_problem(a, "clock_offset"), what=f"{a.station} to measure its clock's offset")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        headers = await _steward(ctl, http)
+        problems = await _floor_problems(ctl, http, headers)
+        assert "clock_offset" in problems["PC-10"]
+        assert "clock_offset" in problems["PC-11"]
+    granted: dict[str, tuple[float, float]] = {}
+    for a in agents:
+        before = ctl_clock.now()
+        reply = await a.call("start")
+        granted[a.station] = (before, ctl_clock.now())
+        assert reply["ok"], reply
+        # the end on the station's own clock, for its screen: about an hour ahead of it (the call itself takes
+        # a few virtual seconds at x240), not 20 minutes in the past
+        assert 3000 <= reply["end"] - (await a.call("status"))["now"] <= 3660
+    for a in agents:
+        await _ui_until(a, lambda ui: any(m.get("ui") == "cleaning" for m in ui), f"{a.station}'s session to end", within=90)
+        st = await a.wait_drained()
+        assert _station_seqs(ctl, a.station) == list(range(1, st["last_seq"] + 1))
+    tz = ZoneInfo("Europe/Brussels")
+    for station in ahead:
+        (s,) = ctl.rows("SELECT * FROM sessions WHERE station = ?", station)
+        assert s["end_reason"] == "time", station
+        assert 3600 - 30 <= s["end"] - s["start"] <= 3600 + 30, (station, s["end"] - s["start"])  # 60 minutes, not 0 or 1,500
+        assert s["warnings"] == 3, station
+        # both ends on the controller's timeline: started when the controller saw it start, on its day
+        before, after = granted[station]
+        assert before - 60 <= s["start"] <= after + 60, station
+        start, end = (datetime.fromtimestamp(s[k], tz) for k in ("start", "end"))
+        assert (start.date().isoformat(), end.date().isoformat()) == ("2026-11-19", "2026-11-19"), station
