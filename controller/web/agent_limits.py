@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from espace import protocol as p
 
@@ -30,16 +30,16 @@ class EventBudget:
 
     rate: float
     burst: float
-    tokens: float = -1.0
-    stamp: float = field(default_factory=time.monotonic)
+    tokens: float = -1.0  # -1: not started (a full burst at the first event)
+    stamp: float = 0.0
     limited: bool = False
     held_back: int = 0
 
     def delay(self, now: float | None = None) -> float:
         """Take one event's token; the real seconds to wait before reading it (0: at once)."""
         now = time.monotonic() if now is None else now
-        if self.tokens < 0:
-            self.tokens = self.burst
+        if self.tokens == -1.0 and self.stamp == 0.0:
+            self.tokens, self.stamp = self.burst, now
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         self.tokens -= 1

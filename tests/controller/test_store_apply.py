@@ -156,3 +156,15 @@ def test_migration_6_gives_old_print_job_keys_their_instant(tmp_path):
     finally:
         db.conn.close()
     assert key == job_key("HP_Hall", 42, "server", at=1763550000.7)
+
+
+async def test_one_open_help_request_per_station_repeats_fold_into_it_and_a_cancel_of_a_repeat_closes_it(store):
+    await apply(store, "PC-01", started(1))
+    for seq in range(2, 52):  # fifty help requests without a cancel (a stolen token's flood)
+        await apply(store, "PC-01", p.HelpRequested(id=f"e{seq}", seq=seq, at=T + seq, help_id=f"h{seq}", session_id="s1"))
+    rows = await store.read(lambda db: list(db.query("SELECT id, requested FROM help_requests WHERE cancelled IS NULL")))
+    assert rows == [{"id": "h2", "requested": T + 2}]  # one item, waiting since the first
+    await apply(store, "PC-01", p.HelpCancelled(id="e52", seq=52, at=T + 60, help_id="h51"))
+    assert await store.read(lambda db: db.execute("SELECT COUNT(*) FROM help_requests WHERE cancelled IS NULL").fetchone()[0]) == 0
+    await apply(store, "PC-01", p.HelpRequested(id="e53", seq=53, at=T + 70, help_id="h53", session_id="s1"))
+    assert await count(store, "help_requests") == 2  # a new request after the cancel is a new item

@@ -3,7 +3,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from espace.clock import ManualClock, ScaledClock, clock_from_spec, parse_instant
+import pytest
+
+from espace.clock import ManualClock, OffsetClock, ScaledClock, clock_from_spec, parse_instant
 
 
 def test_a_scaled_clock_spec_gives_the_same_clock_in_another_process():
@@ -36,3 +38,27 @@ async def test_manual_clock_wakes_sleepers_in_order():
     assert woke == [("a", 110.0), ("b", 120.0)]
     assert clock.now() == 125.0
     await asyncio.gather(*tasks)
+
+
+def test_an_offset_clock_measures_the_controllers_clock_from_the_shortest_round_trip():
+    station = ManualClock(1_000.0)
+    clock = OffsetClock(station)
+    # the controller is 1,200 s behind; a slow answer (round trip 10 s) then a quick one (0.2 s)
+    assert clock.sample(1_000.0, 1_010.0, 1_000.0 - 1_200 + 9.0) == -1_196.0
+    assert clock.sample(1_020.0, 1_020.2, 1_020.1 - 1_200) == -1_200.0
+    station.set(2_000.0)
+    assert clock.now() == 800.0
+    assert clock.local_now() == 2_000.0
+    # a later slow sample does not move it
+    assert clock.sample(2_000.0, 2_030.0, 2_000.0 - 1_200 + 25.0) == -1_200.0
+
+
+def test_an_offset_within_half_a_round_trip_is_none():
+    clock = OffsetClock(ManualClock(1_000.0))
+    assert clock.sample(1_000.0, 1_004.0, 1_003.5) == 0.0  # the same clock read late in the round trip
+
+
+def test_a_shifted_scaled_clock_is_the_same_clock_moved():
+    truth = ScaledClock(1_000_000.0, 60.0, anchor=0.0)
+    assert truth.shifted(-3600).now() - truth.now() == pytest.approx(-3600, abs=1.0)
+    assert truth.shifted(1200).spec().split("@")[1] == truth.spec().split("@")[1]  # same anchor and speed
