@@ -703,6 +703,8 @@ class Agent:
         self.last_close = (None, "")
         sender = asyncio.create_task(self._sender(ws))
         beat = asyncio.create_task(self._heartbeats(ws))
+        for t in (sender, beat):  # neither may die silently while the link looks up: log, and connect again
+            t.add_done_callback(functools.partial(self._link_task_done, ws))
         try:
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
@@ -721,6 +723,17 @@ class Agent:
                     await t
             self.last_close = (ws.close_code, "")
         return True
+
+    def _link_task_done(self, ws: aiohttp.ClientWebSocketResponse, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        if isinstance(exc, (ConnectionError, RuntimeError, aiohttp.ClientError)):
+            log.debug("%s: %s stopped with the link: %r", self.station, task.get_name(), exc)
+        else:
+            log.error("%s: %s failed; connecting again", self.station, task.get_name(), exc_info=exc)
+        if not ws.closed:
+            asyncio.ensure_future(ws.close())
 
     async def _welcomed(self, w: p.Welcome) -> None:
         if w.token:
