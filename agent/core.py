@@ -194,6 +194,7 @@ class Agent:
         self._write_retry = asyncio.Event()
         self._beat_now = asyncio.Event()
         self._help_times: list[float] = []  # this session's help requests (clock instants)
+        self._beats = 0
 
     # ================================================================ lifetime
 
@@ -791,15 +792,17 @@ class Agent:
     def _heartbeat(self, health: p.Health | None = None) -> p.Heartbeat:
         """What the floor hears of this station: idle time, health, problems; and a clock probe."""
         problems = [p.Problem(code=code, detail=detail) for code, detail in sorted(self.problems.items())]
+        self._beats += 1  # the clock is probed on the first beats, then every sixth (about once a minute)
+        probe = self._beats <= OffsetClock.SAMPLES or self._beats % 6 == 0
         hb = p.Heartbeat(
             idle_s=max(0.0, self.probes.idle.idle_seconds()), health=health, sent=self.clock.local_now(),
-            problems=problems, time_probe=True, clock_offset_s=self.clock.offset,
+            problems=problems, time_probe=probe, clock_offset_s=self.clock.offset,
         )  # fmt: skip
         try:
             return p.checked(hb)
         except p.ProtocolError as exc:  # a probe's odd reading must not cut the link
             log.warning("%s: heartbeat sent without its health figures: %s", self.station, exc)
-            return p.Heartbeat(sent=self.clock.local_now(), problems=problems, time_probe=True, clock_offset_s=self.clock.offset)
+            return p.Heartbeat(sent=self.clock.local_now(), problems=problems, time_probe=probe, clock_offset_s=self.clock.offset)
 
     async def _clock_sample(self, sent_local: float, server_time: float) -> None:
         """One reading of the controller's clock: the offset every deadline and event then uses."""
