@@ -279,6 +279,12 @@ class Agent:
             if self._ws is not None and self.connected.is_set():
                 req = p.StartRequest(request=p.new_id(), lang=lang, ticket=ticket, dry_run=dry_run)  # type: ignore[arg-type]
                 answer = await self._ask(req)
+                if isinstance(answer, p.Refuse) and answer.reason == "busy" and await self._catching_up():
+                    # the controller's view lags this station's outbox (the end of the last session is
+                    # still on its way after a reconnect): ask again once it has caught up
+                    await asyncio.sleep(0.2)  # real time
+                    if loop.time() < give_up:
+                        continue
                 if answer is not None:
                     if isinstance(answer, p.Grant) and not dry_run:
                         await self._begin(answer, lang, offline=False)
@@ -295,6 +301,13 @@ class Agent:
                 async with asyncio.timeout(0.25):  # real time: wait for the link, or for it to stay away
                     await self._connected_again()
         return await self._local_start(lang, dry_run)
+
+    async def _catching_up(self) -> bool:
+        """Are events of this station still waiting for the controller's commit?"""
+        try:
+            return bool(self._unwritten) or await self.outbox.count() > 0
+        except (sqlite3.Error, OSError):
+            return True
 
     async def _connected_again(self) -> None:
         await self.connected.wait()

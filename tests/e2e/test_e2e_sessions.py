@@ -58,7 +58,8 @@ async def test_killing_the_controller_mid_sessions_loses_and_duplicates_nothing(
         for a in agents:
             st = await a.call("status")
             if st["session"] is None:
-                assert (await a.call("start"))["ok"]
+                reply = await a.call("start")
+                assert reply["ok"], reply
             await a.call("print", pages=rng.randint(1, 4))
             if rng.random() < 0.5:
                 await a.call("help")
