@@ -21,6 +21,8 @@ from espace.clock import ScaledClock, parse_instant
 from tests.support.procs import wait_for
 from tests.support.served import serve
 
+AWAY = web.AppKey("away", dict)  # {"gone": bool, "socks": set}: mutated, never reassigned
+
 
 def _rules(clock: ScaledClock, holds: list[p.Slot] | None = None) -> p.Rules:
     now = clock.now()
@@ -30,10 +32,15 @@ def _rules(clock: ScaledClock, holds: list[p.Slot] | None = None) -> p.Rules:
 def _controller(clock: ScaledClock, answer_after_drops: int, holds: list[p.Slot] | None = None):
     """A seam: drops the link at the first ``answer_after_drops`` start requests, then refuses: the PC is held."""
     asked: list[p.StartRequest] = []
+    app = web.Application()
+    app[AWAY] = {"gone": False, "socks": set()}
 
     async def ws(request: web.Request) -> web.WebSocketResponse:
+        if app[AWAY]["gone"]:  # the controller went away: every new connection fails
+            raise web.HTTPServiceUnavailable()
         sock = web.WebSocketResponse()
         await sock.prepare(request)
+        app[AWAY]["socks"].add(sock)
         async for msg in sock:
             if msg.type != WSMsgType.TEXT:
                 break
@@ -48,9 +55,14 @@ def _controller(clock: ScaledClock, answer_after_drops: int, holds: list[p.Slot]
                     await sock.send_str(p.encode(p.Refuse(cmd=p.new_id(), request=m.request, reason="reserved")))
         return sock
 
-    app = web.Application()
     app.router.add_get(p.WS_PATH, ws)
     return app, asked
+
+
+async def _go_away(app: web.Application) -> None:
+    app[AWAY]["gone"] = True
+    for sock in list(app[AWAY]["socks"]):
+        await sock.close()
 
 
 async def test_a_start_whose_link_drops_is_asked_again_and_the_refusal_holds():
@@ -80,7 +92,7 @@ async def test_a_controller_away_for_a_while_lets_the_station_grant_from_its_cac
     try:
         await agent.start()
         await wait_for(agent.connected.is_set, what="connection")
-        await controller.close()  # the controller is gone for good; the link drops at the start request
+        await _go_away(app)  # the controller is gone for good
         await wait_for(lambda: not agent.connected.is_set(), what="the link to drop")
         answer = await agent.start_session()
         assert isinstance(answer, p.Grant), answer
@@ -89,6 +101,7 @@ async def test_a_controller_away_for_a_while_lets_the_station_grant_from_its_cac
         assert answer.end - answer.start == 60 * 60  # the full hour, from the cached rules
     finally:
         await agent.stop()
+        await controller.close()
 
 
 async def test_a_pc_held_for_a_queue_ticket_stays_held_when_the_controller_is_away():
@@ -100,7 +113,7 @@ async def test_a_pc_held_for_a_queue_ticket_stays_held_when_the_controller_is_aw
     try:
         await agent.start()
         await wait_for(agent.connected.is_set, what="connection")
-        await controller.close()
+        await _go_away(app)
         await wait_for(lambda: not agent.connected.is_set(), what="the link to drop")
         answer = await agent.start_session()
         assert isinstance(answer, p.Refuse), answer
@@ -108,6 +121,7 @@ async def test_a_pc_held_for_a_queue_ticket_stays_held_when_the_controller_is_aw
         assert agent.session is None
     finally:
         await agent.stop()
+        await controller.close()
 
 
 async def test_a_start_request_the_controller_would_refuse_is_refused_before_it_is_sent():
