@@ -54,8 +54,7 @@ def test_station_problems_from_the_agent_and_the_controller_show_in_the_view():
     live.reported = {"disk_full": "database or disk is full"}
     live.problems = {"pin_changed": "sha256 AB…"}
     d = view(live, 0.0).as_dict()
-    assert d["problems"] == ["disk_full", "pin_changed"]
-    assert d["problem_details"]["disk_full"] == "database or disk is full"
+    assert d["problems"] == ["disk_full: database or disk is full", "pin_changed: sha256 AB…"]
     assert view(StationLive(spec=live.spec), 0.0).as_dict()["problems"] == []
 
 

@@ -265,7 +265,7 @@ async def test_a_control_character_in_a_station_hostname_does_not_forge_a_log_li
 async def _floor_problems(ctl: ControllerProc, http: aiohttp.ClientSession, headers: dict[str, str]) -> dict[str, list[str]]:
     async with http.get(ctl.url + "/api/floor", headers=headers) as r:
         assert r.status == 200
-        return {s["id"]: s["problems"] for s in (await r.json())["stations"]}
+        return {s["id"]: [pr.partition(":")[0] for pr in s["problems"]] for s in (await r.json())["stations"]}
 
 
 async def _ui_until(a: AgentProc, predicate, what: str, within: float = 60.0) -> list[dict[str, Any]]:
