@@ -246,20 +246,25 @@ async def test_a_malformed_event_is_refused_for_good_and_the_events_behind_it_ar
 # ---------------------------------------------------------------- text from a station in the logs
 
 
-async def test_a_control_character_in_a_station_hostname_does_not_forge_a_log_line(tmp_path: Path, procs):
+async def test_a_control_character_in_text_from_a_station_does_not_forge_a_log_line(tmp_path: Path, procs):
     clock = shared_clock(start="2026-11-19T10:00", speed=60.0)
     ctl = procs(ControllerProc(tmp_path, clock))
+    token = ctl.add_station("PC-06")
     ctl.start()
     forged = "2026-11-19 10:00:00,000 INFO controller.web.auth: admin amina approved PC-06"
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, http.ws_connect(ctl.ws_url) as ws:
-        await ws.send_str(p.encode(p.Hello(station="PC-06", enrol_key="k" * 24, hostname=f"pc\n{forged}\r")))
-        assert isinstance(p.decode_from_controller((await ws.receive()).data), p.Pending)
-    await wait_for(lambda: "enrolment pending" in ctl.log.read_text(errors="replace"), what="the enrolment log line")
+    async with aiohttp.ClientSession() as http, http.ws_connect(ctl.ws_url) as ws:
+        # a host name with a newline is refused by the protocol itself; a problem's detail is free text
+        await ws.send_str(p.encode(p.Hello(station="PC-06", enrol_key="k" * 24, hostname=f"pc\n{forged}")))
+        assert (await ws.receive()).type != aiohttp.WSMsgType.TEXT or ws.closed
+    async with aiohttp.ClientSession() as http, http.ws_connect(ctl.ws_url) as ws:
+        await ws.send_str(p.encode(p.Hello(station="PC-06", token=token)))
+        assert isinstance(p.decode_from_controller((await ws.receive()).data), p.Welcome)
+        await ws.send_str(p.encode(p.Heartbeat(problems=[p.Problem(code="disk_full", detail=f"full\n{forged}\r")])))
+        await wait_for(lambda: "station problem disk_full" in ctl.log.read_text(errors="replace"), what="the problem's log line")
     lines = ctl.log.read_text(errors="replace").splitlines()
     assert not any(line.startswith(forged) for line in lines)
-    pending = [line for line in lines if "enrolment pending" in line]
-    assert len(pending) == 1
-    assert forged in pending[0]  # the forged text stayed inside the record it came with, escaped
+    (said,) = [line for line in lines if "station problem disk_full" in line]
+    assert f"full\\x0a{forged}\\x0d" in said  # the forged text stayed inside its record, escaped
 
 
 async def _floor_problems(ctl: ControllerProc, http: aiohttp.ClientSession, headers: dict[str, str]) -> dict[str, list[str]]:
