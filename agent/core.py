@@ -125,6 +125,7 @@ class Agent:
         self.url = url
         self.outbox = outbox
         self.clock = clock or SystemClock()
+        outbox.clock = self.clock  # acknowledged events are kept for a window of the station's own time
         self.probes = probes or Probes()
         self.heartbeat_s = heartbeat_s
         self.print_poll_s = print_poll_s
@@ -483,6 +484,7 @@ class Agent:
             agent_version=AGENT_VERSION, capabilities=["session", "print", "help"],
             session=self.session.info() if self.session else None, hostname=p.os_name(self.identity["hostname"], 253),
             platform=self.identity["platform"], mac=self.identity["mac"],
+            incarnation=self.outbox.incarnation, held_from=await self.outbox.held_from(),
         )
         await ws.send_str(p.encode(hello))
         first = await ws.receive(timeout=15)
@@ -544,6 +546,13 @@ class Agent:
             self._ui({"ui": "lock_screen"})  # the set-up screen gives way to the lock screen
         self.rules = w.rules
         await self.outbox.put("rules", msgspec.to_builtins(w.rules))
+        if w.last_seq > await self.outbox.last_seq():
+            # the controller holds more of this incarnation than this outbox ever numbered: the outbox is an
+            # old copy (a disk image put back). Its numbers would collide: number what waits anew, and say hello again
+            incarnation = await self.outbox.new_incarnation()
+            log.error("%s: the controller holds seq %d, beyond this outbox's; its events go again as incarnation %s",
+                      self.station, w.last_seq, incarnation)  # fmt: skip
+            raise ConnectionError("outbox behind the controller: new incarnation")
         await self.outbox.committed_up_to(w.last_seq)
         # the controller's lock is applied; a lock the station set itself after a failed wipe
         # stays until a steward unlocks it explicitly (dirty data is never handed on)

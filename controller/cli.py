@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from controller import cli_export, cli_staff
+from controller import cli_export, cli_quarantine, cli_staff
 from controller.settings import Settings, SettingsError, load_settings, sample_toml
 from controller.store import StoreOpenError, run_with_store
 from espace.clock import clock_from_spec
@@ -215,6 +215,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Put a backup in place of the store (the controller stopped); see controller/store/restore.py."""
+    from controller.store.restore import RestoreError, restore
+
+    settings = _settings(args)
+    try:
+        done = restore(args.backup, settings.database)
+    except RestoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for old in done.moved_aside:
+        print(f"kept the old file as {old}")
+    print(f"restored {done.store} from {args.backup}: {done.events} events, {done.stations} stations")
+    print("start the controller: each station sends again what it still holds; what none holds is recorded as a gap")
+    return 0
+
+
 def cmd_tls_init(args: argparse.Namespace) -> int:
     from controller.tls import make_self_signed
 
@@ -285,6 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dest", help="path of the backup file to create")
     sp.set_defaults(func=cmd_backup)
 
+    sp = sub.add_parser("restore", help="put a backup in place of the store (stop the controller first)")
+    _common(sp)
+    sp.add_argument("backup", help="the backup file to restore (from 'backup')")
+    sp.set_defaults(func=cmd_restore)
+
     sp = sub.add_parser("tls", help="the controller's own TLS certificate")
     tsub = sp.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
     sp = tsub.add_parser("init", help="make a self-signed certificate and print its fingerprint for the agents to pin")
@@ -306,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_demo)
     cli_staff.add_parser(sub)
     cli_export.add_parser(sub)
+    cli_quarantine.add_parser(sub)
     return ap
 
 

@@ -107,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", "", "PEM private key for tls_cert."),
     Setting("enrolment", True, "Accept enrolment requests from unknown stations (they wait for approval)."),
     Setting("trusted_proxies", [], "Reverse proxies (addresses or networks, e.g. [\"127.0.0.1\"]) whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else they are ignored."),
+    Setting("quarantine_after_days", 31, "A station's event older than this (a PC left unplugged) waits in quarantine for an admin instead of being counted."),
+    Setting("future_tolerance_minutes", 5, "A station's event or session start further ahead of the controller's clock than this waits in quarantine."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -148,6 +150,8 @@ class Settings:
     tls_key: str
     enrolment: bool
     trusted_proxies: list[str]
+    quarantine_after_days: int
+    future_tolerance_minutes: int
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -196,7 +200,7 @@ def _check(name: str, value: Any) -> Any:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"timezone: unknown time zone {value!r}") from None
-    if name in ("session_minutes", "port", "heartbeat_seconds") and value <= 0:
+    if name in ("session_minutes", "port", "heartbeat_seconds", "quarantine_after_days") and value <= 0:
         raise SettingsError(f"{name}: must be positive, got {value}")
     if name == "trusted_proxies":
         import ipaddress
@@ -206,6 +210,8 @@ def _check(name: str, value: Any) -> Any:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
                 raise SettingsError(f"trusted_proxies: {net!r} is not an IP address or network") from None
+    if name == "future_tolerance_minutes" and value < 0:
+        raise SettingsError(f"{name}: must be 0 or more, got {value}")
     if name == "warn_minutes" and any(m <= 0 for m in value):
         raise SettingsError("warn_minutes: every warning must be at least 1 minute before the end")
     return value

@@ -131,6 +131,14 @@ class Hello(_Msg, tag="hello", kw_only=True):
     platform: ShortText = ""
     mac: ShortText = ""
     session: SessionInfo | None = None  # the session the agent is enforcing now, if any
+    # The station's event sequence belongs to an *incarnation* of its agent, chosen at install (a random id
+    # kept in the outbox): a re-installed agent starts again at seq 1 under a new one, never colliding with
+    # the old numbers. "" is the incarnation of agents that predate it (and of the kiosk page).
+    incarnation: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = ""
+    # The lowest seq the station still holds (pending or kept after its ack), or its next seq when it
+    # holds none; 0: not said. A controller whose last committed seq is lower (a store restored from a
+    # backup) records the seqs in between as lost and takes the rest, instead of waiting for them forever.
+    held_from: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Heartbeat(_Msg, tag="heartbeat", kw_only=True):
@@ -225,7 +233,7 @@ class Welcome(_Msg, tag="welcome", kw_only=True):
     station: StationId
     server_time: Instant
     rules: Rules
-    last_seq: int = 0  # the highest sequence number committed for this station
+    last_seq: int = 0  # the highest sequence number committed for this station (its incarnation in the hello)
     token: Annotated[str, msgspec.Meta(max_length=200)] | None = None  # set once, on enrolment
     locked: ShortText | None = None  # reason, when the station is out of order
     session: SessionInfo | None = None  # what the controller believes is running

@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 from controller import enrolment, sessions, stations
 from controller.floor.floor import Connection
 from controller.store import StoreError
-from controller.store.apply import EventRejected, apply_event
+from controller.store.apply import MAX_SESSION_S, EventRejected, Plausible, apply_event
 from controller.web import keys
 from controller.web.desk import SITE
 from espace import protocol as p
@@ -129,6 +129,21 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
         metrics.inc("agent_auth_failures")
         return await _close(ws, UNAUTHORISED, "wrong or revoked token", peer)
 
+    # where the station's sequence stands: its incarnation made current, what it can no longer send recorded
+    now = clock.now()
+    try:
+        link = await store.read(lambda db: stations.link_state(db, station, hello.incarnation, hello.held_from))
+        if link is None:
+            link = await store.write(lambda db: stations.begin_link(db, station, hello.incarnation, hello.held_from, now))
+    except StoreError as exc:
+        metrics.inc("store_errors")
+        return await _close(ws, STORE_DOWN, f"store unavailable, try again later ({exc})"[:120], peer)
+    if link.switched_from is not None:
+        log.info("%s: agent incarnation %r replaces %r (its sequence stands at %d)", peer, hello.incarnation, link.switched_from, link.last_seq)
+    if link.gap is not None:
+        log.warning("%s: seqs %d-%d are recorded as lost: the store is behind what the station had and it no longer holds them", peer, *link.gap)
+    limits = Plausible.from_settings(settings)
+
     send_lock = asyncio.Lock()
 
     async def send(text: str) -> None:
@@ -142,8 +157,8 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
         asyncio.ensure_future(old.close(REPLACED, "replaced by a new connection"))
     live = floor.live[station]
     live.locked = row["locked_reason"]
-    if hello.session is not None:
-        live.session = hello.session
+    if hello.session is not None and hello.session.start <= now + limits.future_s and hello.session.end <= now + MAX_SESSION_S:
+        live.session = hello.session  # one from the future (a wrong clock) is not shown: its events wait in quarantine
     floor.changed(station)
     now = clock.now()
     await send(
@@ -152,14 +167,14 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
                 station=station,
                 server_time=now,
                 rules=sessions.build_rules(app[SITE], station, now),
-                last_seq=row["last_seq"],
+                last_seq=link.last_seq,
                 locked=row["locked_reason"],
                 session=live.session,
                 token=issued_token,
             )
         )
     )
-    log.info("%s: connected (last seq %d)", peer, row["last_seq"])
+    log.info("%s: connected (last seq %d)", peer, link.last_seq)
     metrics.inc("agent_connections")
 
     acks: asyncio.Queue[tuple[p.Event, asyncio.Future[str]] | None] = asyncio.Queue()
@@ -181,7 +196,7 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
             if isinstance(m, p.Heartbeat):
                 floor.heartbeat(station, m)
             elif p.is_event(m):
-                fut = store.submit(functools.partial(_apply, station=station, ev=m, received=clock.now()))
+                fut = store.submit(functools.partial(_apply, station=station, ev=m, received=clock.now(), incarnation=hello.incarnation, limits=limits))
                 acks.put_nowait((m, fut))
             elif isinstance(m, p.StartRequest):
                 decision = sessions.decide_start(app[SITE], floor.live[station], m, clock.now())
@@ -203,8 +218,8 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def _apply(db: sqlite_utils.Database, *, station: str, ev: p.Event, received: float) -> str:
-    return apply_event(db, station, ev, received)
+def _apply(db: sqlite_utils.Database, *, station: str, ev: p.Event, received: float, incarnation: str, limits: Plausible) -> str:
+    return apply_event(db, station, ev, received, incarnation, limits)
 
 
 async def _ack_in_order(
@@ -238,7 +253,10 @@ async def _ack_in_order(
             log.warning("%s: event %s seq %d %s", peer, ev.id, ev.seq, outcome)
             await _safe_send(send, p.encode(p.EventReject(id=ev.id, seq=ev.seq, reason=outcome[:200])))
             continue
-        if outcome == "new":
+        if outcome.startswith("quarantined"):  # safely stored, not counted: acknowledged, an admin decides
+            metrics.inc("events_quarantined")
+            log.warning("%s: event %s seq %d %s", peer, ev.id, ev.seq, outcome)
+        elif outcome == "new":
             metrics.inc("events_committed")
             try:
                 floor.event(station, ev)
