@@ -34,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     clock = clock_from_spec(args.clock)
 
     async def main() -> None:
-        outbox = Outbox(state / "outbox.db")
+        outbox = Outbox(state / "outbox.db", keep_acked_max=args.keep_acked)
         ssl = None
         if args.tls_fingerprint:
             from espace.tls import pin
@@ -90,7 +90,7 @@ def cmd_service(args: argparse.Namespace) -> int:
             finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None, site=cfg.controller.site or None, pins=pins)
             await finder.start()
             url = finder.url
-        outbox = Outbox(state / "outbox.db")
+        outbox = Outbox(state / "outbox.db", keep_acked_s=cfg.agent.keep_acked_days * 86400, keep_acked_max=cfg.agent.keep_acked_events)
         agent = Agent(
             cfg.station_id, None, url, outbox, probes=probes, pins=pins, advertised=finder.expected_fingerprint if finder else None,
             heartbeat_s=cfg.agent.heartbeat_seconds,
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
     sp.add_argument("--tls-fingerprint", default=None, help="pin the controller's certificate (sha256 hex) for wss:// URLs")
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
+    sp.add_argument("--keep-acked", type=int, default=None, help="acknowledged events kept for a controller restore (default 20000, for 7 days)")
     sp.set_defaults(func=cmd_run)
     _add_swarm_parser(sub)
     from agent.ui.session_cli import add_parser as add_session_ui_parser

@@ -50,6 +50,8 @@ class AgentSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     heartbeat_seconds: float = 15.0
     control_socket: str = msgspec.field(default_factory=default_address)  # Unix socket; Windows: \\.\pipe\espace-agent
     print_poll_seconds: float = 5.0
+    keep_acked_days: float = 7.0  # acknowledged events kept this long, to re-send after a controller restore
+    keep_acked_events: int = 20_000  # ... and at most this many
 
 
 class WipeSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -90,11 +90,15 @@ def cmd_station_add(args: argparse.Namespace) -> int:
 
 def cmd_station_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    from controller.stations import LOST_SQL
+
     rows = run_with_store(
-        settings.database, lambda store: store.read(lambda db: list(db.query("SELECT id, kind, status, last_seq, locked_reason FROM stations ORDER BY id")))
+        settings.database,
+        lambda store: store.read(lambda db: list(db.query(f"SELECT id, kind, status, last_seq, locked_reason, ({LOST_SQL}) AS lost FROM stations ORDER BY id"))),
     )
     for r in rows:
-        print(f"{r['id']:8} {r['kind']:7} {r['status']:9} seq={r['last_seq']:<6} {r['locked_reason'] or ''}")
+        lost = f"lost={r['lost']} " if r["lost"] else ""
+        print(f"{r['id']:8} {r['kind']:7} {r['status']:9} seq={r['last_seq']:<6} {lost}{r['locked_reason'] or ''}")
     return 0
 
 

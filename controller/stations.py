@@ -126,6 +126,10 @@ def _record(conn, station: str, kind: str, now: float, body: dict) -> None:
     )
 
 
+# how many seqs were recorded as lost for the station of the row ``stations`` (a subquery)
+LOST_SQL = "SELECT COALESCE(SUM(json_extract(body, '$.count')), 0) FROM events WHERE station = stations.id AND type = 'seq_gap'"
+
+
 def gaps(db: sqlite_utils.Database, station: str) -> list[dict]:
     """The seq ranges recorded as lost for ``station`` (see :func:`begin_link`), oldest first."""
     rows = db.conn.execute("SELECT at, body FROM events WHERE station = ? AND type = 'seq_gap' ORDER BY at", (station,))

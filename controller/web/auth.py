@@ -52,6 +52,7 @@ ROUTE_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/api/help/", "floor.act"),
     ("*", "/api/enrolments", "admin"),
     ("*", "/api/staff", "admin"),
+    ("*", "/api/quarantine", "admin"),
     ("*", "/admin", "admin"),
     ("*", "/reports", "reports"),
     ("*", "/api/reports", "reports"),
