@@ -14,9 +14,8 @@ import time
 from datetime import datetime
 from typing import Any
 
-from controller import quarantine
 from controller.settings import load_settings
-from controller.store import EventRejected, run_with_store
+from controller.store import run_with_store
 
 
 def _database(args: argparse.Namespace) -> str:
@@ -29,6 +28,8 @@ def _when(ts: float) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from controller import quarantine  # the rules load only for the command that needs them
+
     status = None if args.status == "all" else args.status
     rows: list[dict[str, Any]] = run_with_store(_database(args), lambda store: store.read(lambda db: quarantine.listing(db, status)))
     if not rows:
@@ -39,6 +40,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, accept: bool) -> int:
+    from controller import quarantine
+    from controller.store.apply import EventRejected
+
     actor, now = f"cli:{getpass.getuser()}", time.time()
     if args.all or args.station:
         done, errors = run_with_store(

@@ -48,6 +48,7 @@ def _group(conn, event_id: str) -> list[tuple]:
     if row is None:
         raise NotWaiting(event_id)
     station, session_id = row
+    args: tuple[Any, ...]
     if session_id is not None and waiting_session(conn, station, session_id):
         where, args = "station = ? AND session_id = ? AND status = 'waiting'", (station, session_id)
     else:

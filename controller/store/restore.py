@@ -74,8 +74,12 @@ def check_backup(path: Path) -> sqlite3.Connection:
         raise RestoreError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise RestoreError(f"{path}: the file is empty")
+    wal = Path(f"{path}-wal")
+    # a finished backup is one file: read it as such, leaving nothing beside it (a -shm would be the newest
+    # file in the backups folder); a copy with its own WAL beside it is read with that WAL
+    mode = "mode=rw" if wal.exists() and wal.stat().st_size > 0 else "mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?{mode}", uri=True)
         ok = conn.execute("PRAGMA quick_check").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
