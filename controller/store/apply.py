@@ -93,7 +93,7 @@ def apply_event(
         raise EventRejected(f"sequence {ev.seq} is from the past (last committed: {last_seq})")
     if ev.seq > last_seq + 1:
         raise EventRejected(f"sequence {ev.seq} skips {last_seq + 1}: send the earlier events first", retry=True)
-    session_id = getattr(ev, "session_id", None)
+    session_id = getattr(ev, "session_id", None) or _waiting_help_session(conn, station, ev)
     conn.execute("SAVEPOINT ev")
     try:
         _check(ev, received, limits)
@@ -130,6 +130,18 @@ def waiting_session(conn, station: str, session_id: str) -> bool:
         "SELECT 1 FROM quarantine WHERE station = ? AND session_id = ? AND type = 'session_started' AND status = 'waiting'",
         (station, session_id),
     ).fetchone() is not None
+
+
+def _waiting_help_session(conn, station: str, ev: p.Event) -> str | None:
+    """A help cancel whose request waits in quarantine belongs with that request's session (decided together)."""
+    if not isinstance(ev, p.HelpCancelled):
+        return None
+    row = conn.execute(
+        "SELECT session_id FROM quarantine WHERE station = ? AND type = 'help_requested' AND status = 'waiting'"
+        " AND json_extract(body, '$.help_id') = ?",
+        (station, ev.help_id),
+    ).fetchone()
+    return row[0] if row else None
 
 
 def apply_checked(conn, station: str, kind: str, ev: p.Event, received: float, incarnation: str) -> None:

@@ -165,19 +165,22 @@ async def test_accepting_a_quarantined_session_counts_it_with_its_other_events(s
         p.PrintJob(id="o2", seq=2, at=old + 60, job="1", printer="PRN-1", pages=4, session_id="so"),
         p.SessionEnded(id="o3", seq=3, at=old + 1800, session_id="so", reason="visitor"),
         p.HelpRequested(id="o4", seq=4, at=T - 10, help_id="hx", session_id="so"),  # recent, but of that session
-        p.HelpRequested(id="n5", seq=5, at=T, help_id="h5"),
+        p.HelpCancelled(id="o5", seq=5, at=T - 5, help_id="hx"),  # the cancel of a help request that waits
+        p.HelpRequested(id="n6", seq=6, at=T, help_id="h6"),
     ]
     outcomes = [await apply(store, "PC-09", ev, received=T) for ev in events]
-    assert [o.split(":")[0] for o in outcomes] == ["quarantined"] * 4 + ["new"]
+    assert [o.split(":")[0] for o in outcomes] == ["quarantined"] * 5 + ["new"]
     assert await count(store, "sessions") == 0
     assert await count(store, "print_jobs") == 0
     # accepting the session's end accepts the whole session, in sequence
     ids = await store.write(lambda db: quarantine.accept(db, "o3", "ada", T))
-    assert ids == ["o1", "o2", "o3", "o4"]
+    assert ids == ["o1", "o2", "o3", "o4", "o5"]
     row = await store.read(lambda db: db.execute("SELECT start, end, end_reason, pages_bw FROM sessions WHERE id = 'so'").fetchone())
     assert tuple(row) == (old, old + 1800, "visitor", 4)
     seqs = await store.read(lambda db: [r[0] for r in db.execute("SELECT seq FROM events WHERE station = 'PC-09' ORDER BY seq")])
-    assert seqs == [1, 2, 3, 4, 5]
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    cancelled = await store.read(lambda db: db.execute("SELECT cancelled FROM help_requests WHERE id = 'hx'").fetchone()[0])
+    assert cancelled == T - 5  # no help request left open by a cancel decided apart
     with pytest.raises(quarantine.NotWaiting):
         await store.write(lambda db: quarantine.accept(db, "o1", "ada", T))
 
