@@ -14,7 +14,15 @@ from pathlib import Path
 
 from espace.clock import ScaledClock
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
-from tests.support.seqs import Admin, Visits, add_admin, annual, assert_every_event_once, outbox, station_seqs
+from tests.support.seqs import (
+    Admin,
+    Visits,
+    add_admin,
+    annual,
+    assert_every_event_once,
+    outbox,
+    station_seqs,
+)
 
 DAY = 86400.0
 
