@@ -155,11 +155,16 @@ class Outbox:
         return await self._run(self._last_seq)
 
     def _held_from(self) -> int:
-        low = self._conn.execute("SELECT MIN(seq) FROM outbox").fetchone()[0]
-        return int(low) if low is not None else self._last_seq() + 1
+        nxt = self._last_seq() + 1
+        for (seq,) in self._conn.execute("SELECT seq FROM outbox WHERE seq < ? ORDER BY seq DESC", (nxt,)):
+            if seq != nxt - 1:
+                break  # a hole (an event set aside): what lies below it could not be sent in order
+            nxt = seq
+        return nxt
 
     async def held_from(self) -> int:
-        """The lowest seq still held here (pending or kept), or the next seq when none is: the hello says it."""
+        """Where the unbroken run of seqs held here (pending or kept) begins, up to the last one given out;
+        the next seq when none is: the hello says it, and the controller takes what lies below as lost."""
         return await self._run(self._held_from)
 
     async def committed_up_to(self, seq: int) -> int:

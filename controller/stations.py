@@ -92,13 +92,15 @@ def begin_link(db: sqlite_utils.Database, station: str, incarnation: str, held_f
     current, last_seq = conn.execute("SELECT incarnation, last_seq FROM stations WHERE id = ?", (station,)).fetchone()
     switched = None
     if current != incarnation:
-        _park(conn, station, current, last_seq, now)
         row = conn.execute(
             "SELECT last_seq FROM station_incarnations WHERE station = ? AND incarnation = ?", (station, incarnation)
         ).fetchone()
-        switched, last_seq = current, (row[0] if row else 0)
+        if last_seq > 0:  # a station with events under another install: worth a record (a new station is not)
+            _park(conn, station, current, last_seq, now)
+            switched = current
+            _record(conn, station, "station_incarnation", now, {"from": current, "to": incarnation, "last_seq": row[0] if row else 0})
+        last_seq = row[0] if row else 0
         conn.execute("UPDATE stations SET incarnation = ?, last_seq = ? WHERE id = ?", (incarnation, last_seq, station))
-        _record(conn, station, "station_incarnation", now, {"from": current, "to": incarnation, "last_seq": last_seq})
     gap = None
     if held_from > last_seq + 1:
         gap = (last_seq + 1, held_from - 1)

@@ -74,6 +74,15 @@ async def test_kept_events_go_after_the_retention_window_and_beyond_the_size_bou
     box.close()
 
 
+async def test_what_is_held_below_a_hole_does_not_count_as_held(tmp_path):
+    box = Outbox(tmp_path / "o.db")
+    for _ in range(6):
+        await box.add(lambda seq: ev(seq))
+    await box._run(lambda: box._conn.execute("DELETE FROM outbox WHERE seq = 3"))  # an event set aside
+    assert await box.held_from() == 4  # 1 and 2 cannot be sent in order any more: they are lost to a restore
+    box.close()
+
+
 async def test_an_outbox_has_one_incarnation_made_at_install_and_an_old_one_keeps_the_unnamed(tmp_path):
     import sqlite3
 
