@@ -4,8 +4,9 @@ What it does, in order (``deploy/controller/README.md`` says the same for IT):
 
 1. checks the backup: a SQLite file that passes ``quick_check``, with the store's
    tables, from a schema this code knows;
-2. refuses while another process has the store open (a controller still running:
-   SQLite's WAL index, ``-shm``, is then locked by it);
+2. refuses while a controller serves the store (it holds ``<store>.lock``, which
+   ``restore`` takes for the time it works) or another process has it open (SQLite's
+   WAL index, ``-shm``, is then locked by it);
 3. moves the old store *and its ``-wal``/``-shm``* aside (``….before-restore-<when>``),
    never deleting them: a restored store opened next to a stale WAL of the crashed
    one reads as "database disk image is malformed";
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from controller.store.schema import MIGRATIONS
+from controller.store.store import StoreLock, StoreOpenError
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 _SHM_DMS = 128  # SQLite's unix VFS: every connection with the WAL index open holds a shared lock on this byte
@@ -103,10 +105,16 @@ def restore(backup: str | Path, store: str | Path, now: float | None = None) -> 
     if backup.resolve() == store.resolve():
         raise RestoreError(f"{backup} is the store itself")
     src = check_backup(backup)
+    lock = StoreLock(store)  # the one a serving controller holds: none can start while the store is replaced
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except StoreOpenError as exc:
+        src.close()
+        raise RestoreError(f"{exc}: stop it first (systemctl stop espace-controller)") from None
     try:
         if held_by_another_process(store):
             raise RestoreError(f"{store} is open in another process (is the controller running? stop it first: systemctl stop espace-controller)")
-        store.parent.mkdir(parents=True, exist_ok=True)
         tmp = store.with_name(store.name + ".restoring")
         for leftover in (tmp, *(Path(f"{tmp}{s}") for s in SIDE_FILES)):
             leftover.unlink(missing_ok=True)
@@ -124,9 +132,10 @@ def restore(backup: str | Path, store: str | Path, now: float | None = None) -> 
         moved = _move_aside(store, now)
         os.replace(tmp, store)
         _fsync_dir(store.parent)
+        return _record(store, backup, now, moved)
     finally:
         src.close()
-    return _record(store, backup, now, moved)
+        lock.release()
 
 
 def _move_aside(store: Path, now: float) -> list[Path]:

@@ -194,6 +194,7 @@ MIGRATIONS: list[str] = [
         SELECT station, key_hash, hostname, platform, mac, peer, requested, requested, status, decided, decided_by FROM enrolments;
     DROP TABLE enrolments;
     ALTER TABLE enrolment_requests RENAME TO enrolments;
+    """,
     # 8: a station's sequence belongs to an incarnation of its agent (chosen at install), not to its token;
     # events whose instant is implausible wait in quarantine for an admin instead of being dropped
     """

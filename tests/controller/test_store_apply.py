@@ -232,7 +232,7 @@ async def test_what_a_station_no_longer_holds_is_recorded_as_a_gap_once(store):
     assert [(g["first"], g["last"], g["count"], g["at"]) for g in gaps] == [(2, 5, 4, T + 5)]
 
 
-def test_migration_7_keeps_an_old_stores_sequences_under_the_unnamed_incarnation(tmp_path):
+def test_migration_8_keeps_an_old_stores_sequences_under_the_unnamed_incarnation(tmp_path):
     from controller.store.schema import MIGRATIONS
     from controller.store.store import connect, migrate
 

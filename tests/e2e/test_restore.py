@@ -98,7 +98,7 @@ async def test_crash_restore_the_last_backup_and_every_station_delivers_what_it_
 
     refused = ctl.cli("restore", str(backups / "espace-20261119-0300.db"), check=False)
     assert refused.returncode == 1
-    assert "open in another process" in refused.stderr  # not while the controller holds the store
+    assert "in use by another controller" in refused.stderr  # not while the controller holds the store
 
     ctl.kill()  # the crash
     assert f"{ctl.db.name}-wal" in os.listdir(ctl.db.parent)  # the crashed store's WAL stays beside it

@@ -59,6 +59,10 @@ async def connected(a: AgentProc) -> bool:
     return (await a.call("status"))["connected"]
 
 
+async def _code(a: AgentProc) -> str | None:
+    return (await a.call("status"))["enrolment"]
+
+
 async def offline(a: AgentProc) -> bool:
     return not (await a.call("status"))["connected"]
 
@@ -120,7 +124,7 @@ async def test_revoke_enrol_again_and_approve_on_the_dashboard_continue_the_sequ
 
         request = (await wait_for(asked, within=60, what="PC-08's enrolment request"))[0]
         assert request["fingerprint"] == (await a.call("status"))["enrolment"]  # the code the station shows
-        status, body = await admin.call("POST", "/api/enrolments/PC-08/approve", {"fingerprint": request["fingerprint"]})
+        status, body = await admin.call("POST", "/api/enrolments/PC-08/approve", {"code": request["fingerprint"]})
         assert status == 200, body
     finally:
         await admin.close()
@@ -167,7 +171,10 @@ async def test_a_token_replaced_while_the_station_was_offline(site):
     px.restore()
     # it comes back with the old token, is refused, asks to enrol (keeping its events), is approved
     await wait_for(lambda: "PC-10" in ctl.cli("station", "pending").stdout, within=60, what="PC-10 to ask to enrol again")
-    assert ctl.cli("station", "approve", "PC-10").returncode == 0
+    code = await wait_for(lambda: _code(a), what="the code on PC-10's screen")
+    # it holds a token (the one nobody gave it): approving its key is a re-enrolment, confirmed
+    approved = ctl.cli("station", "approve", "PC-10", "--code", code, "--reenrol", check=False)
+    assert approved.returncode == 0, approved.stderr
     await wait_for(lambda: connected(a), within=60, what="PC-10 to connect with its new token")
     await a.wait_drained(within=60)
     assert_every_event_once(ctl.db, "PC-10", {outbox(a)["incarnation"]: 120}, truth)
