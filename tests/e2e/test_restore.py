@@ -35,25 +35,32 @@ def restore_steps() -> list[str]:
     return [line.strip() for line in block.group(1).splitlines() if line.strip()]
 
 
-def run_step(line: str, ctl: ControllerProc, backups: Path) -> str:
+def newest(backups: Path) -> str:
+    """What ``ls -t FOLDER | head -1`` prints."""
+    return max(backups.iterdir(), key=lambda f: f.stat().st_mtime).name
+
+
+async def run_step(line: str, ctl: ControllerProc, backups: Path, agents: list[AgentProc]) -> str:
     """One line of the README, on this test's controller: its store and backups folder stand for
-    /var/lib/espace and /etc/espace/site.toml; systemctl stands for the service's start and stop."""
+    /var/lib/espace and /etc/espace/site.toml; systemctl stands for the service's start and stop.
+    After the start, as the README's step 3 says, the stations catch up before the next step."""
     if line == "systemctl stop espace-controller":
         ctl.kill()  # it crashed already: a no-op, as on the server
         return ""
     if line == "systemctl start espace-controller":
         ctl.start()
+        for a in agents:
+            await a.wait_drained(within=60)
         return ""
     if line == "ls -t /var/lib/espace/backups/ | head -1":
-        return max(backups.iterdir(), key=lambda f: f.stat().st_mtime).name
+        return newest(backups)
     words = shlex.split(line)
     assert words[0] == "/opt/espace/.venv/bin/espace-controller", f"a step this test does not know: {line}"
     args = build_parser().parse_args(words[1:])  # exactly as written, with the real parser
     assert args.config == "/etc/espace/site.toml"
     if args.command == "restore":
-        newest = run_step("ls -t /var/lib/espace/backups/ | head -1", ctl, backups)
         assert Path(args.backup).parent == Path("/var/lib/espace/backups")
-        done = ctl.cli("restore", str(backups / newest), check=False)
+        done = ctl.cli("restore", str(backups / newest(backups)), check=False)
         assert done.returncode == 0, done.stderr
         return done.stdout
     return ctl.cli(*words[1:words.index("--config")], check=True).stdout
@@ -109,9 +116,7 @@ async def test_crash_restore_the_last_backup_and_every_station_delivers_what_it_
     assert in_backup + 1 < held_from <= total - PER + 1  # PC-22 let go of some events the lost store had
 
     log_before = len(ctl.log.read_text(errors="replace"))
-    outputs = [run_step(line, ctl, backups) for line in restore_steps()]
-    for a in agents:
-        await a.wait_drained(within=60)
+    outputs = [await run_step(line, ctl, backups, agents) for line in restore_steps()]
 
     listed = next(o for o in outputs if "PC-22" in o)
     assert f"lost={held_from - in_backup - 1}" in listed.split("PC-22", 1)[1].splitlines()[0]
