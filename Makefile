@@ -41,7 +41,7 @@ setup-test: setup
 	fi
 
 demo: setup
-	$(VENV)/bin/espace-controller demo
+	$(VENV)/bin/espace-sim demo
 
 test: setup-test
 	$(VENV)/bin/pytest -q -p no:cacheprovider
@@ -50,8 +50,8 @@ bench: setup-test
 	$(PY) tests/bench/run.py
 
 lint: setup
-	$(VENV)/bin/ruff check agent controller dashboard espace tests
-	$(VENV)/bin/mypy agent controller espace
+	$(VENV)/bin/ruff check agent controller dashboard espace sim tests
+	$(VENV)/bin/mypy agent controller espace sim
 	$(VENV)/bin/mypy --platform win32 agent espace
 
 clean:

@@ -254,12 +254,6 @@ def cmd_sample_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from controller.demo import run_demo
-
-    return run_demo(args)
-
-
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="espace-controller", description="The Espace controller: sessions, rules, the floor, the store.")
     ap.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
@@ -323,13 +317,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sample-config", help="print a commented site configuration with every setting")
     sp.set_defaults(func=cmd_sample_config)
 
-    sp = sub.add_parser("demo", help="the controller with a simulated floor of 61 stations on a fast clock")
-    sp.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    sp.add_argument("--speed", type=float, default=30.0, help="how much faster than real time (default 30)")
-    sp.add_argument("--start", default=None, help="virtual start instant (default: today 09:00 local, or the next weekday)")
-    sp.add_argument("--arrivals-per-hour", type=float, default=40.0, help="walk-up visitors per hour (default 40: a busy day)")
-    sp.add_argument("--database", default=None, help="store path (default: a fresh file under var/demo/)")
-    sp.set_defaults(func=cmd_demo)
     cli_staff.add_parser(sub)
     cli_export.add_parser(sub)
     cli_quarantine.add_parser(sub)

@@ -28,7 +28,6 @@ from aiohttp import web
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakePrints, FakeResetter
-from agent.sim import SimIdle
 from controller import staff
 from controller.app import create_app
 from controller.settings import make_settings
@@ -37,6 +36,7 @@ from controller.web.auth import AUTH
 from controller.web.desk import SITE
 from espace import protocol as p
 from espace.clock import ScaledClock, parse_instant
+from sim.visitors import SimIdle
 from tests.support.procs import wait_for
 from tests.support.served import serve
 
