@@ -50,7 +50,6 @@ from agent.timer import (
     LocalSession,
     Warn,
     due,
-    local_grant,
     mark_warned,
     next_deadline,
 )
@@ -58,14 +57,15 @@ from espace import enrolcode
 from espace import protocol as p
 from espace.backoff import backoff_delay
 from espace.clock import Clock, SystemClock
+from espace.grant import local_grant
 from espace.tls import pin
 
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
-UNAUTHORISED = 4401
-PENDING = 4403
-STORE_DOWN = 4503  # the controller's store cannot commit: back off, all 61 stations must not knock at once
+UNAUTHORISED = p.CloseCode.UNAUTHORISED
+PENDING = p.CloseCode.PENDING
+STORE_DOWN = p.CloseCode.STORE_DOWN  # the controller's store cannot commit: back off, all 61 stations must not knock at once
 
 
 def _warned_event(seq: int, *, at: float, session_id: str, minutes: int, kind: Literal["time", "last_call"]) -> p.SessionWarned:
@@ -237,8 +237,8 @@ class Agent:
         decided = local_grant(self.rules, now)
         if decided is None:
             return p.Refuse(cmd=p.new_id(), request="local", reason="closed")
-        end, cause = decided
-        grant = p.Grant(cmd=p.new_id(), session_id=p.new_id(), start=now, end=end, cause=cause, origin="walkup")  # type: ignore[arg-type]
+        grant = p.Grant(cmd=p.new_id(), session_id=p.new_id(), start=now, end=decided.end, cause=decided.cause,
+                        origin="walkup", label=decided.label[:200])  # fmt: skip
         if not dry_run:
             await self._begin(grant, lang, offline=True)
         return grant

@@ -8,7 +8,8 @@ answers a visitor's "start my session", in this order:
    station and still held (else ``bad_ticket``); the grant is a walk-up grant
    with the hold lifted (origin ``ticket``), and the ticket is claimed;
 2. on a station its booking holds (from the lead time to the end): a session
-   of the booking (origin ``booking``) until the booking's end or closing;
+   of the booking (origin ``booking``) until the booking's end or closing
+   (:func:`espace.grant.grant_end`, as every grant);
    this claims the booking's station;
 3. otherwise :func:`controller.rules.decide_grant`: cut to closing (cause
    ``closing``) or to the next booking on the station (cause ``booking``, with
@@ -37,6 +38,7 @@ from controller.station_rules import (
     rules_for,
 )
 from espace import protocol as p
+from espace.grant import grant_end
 
 __all__ = ["RULES_BUDGET", "Decision", "build_rules", "closing_after", "decide_start", "open_slots", "rules_bytes"]
 
@@ -129,10 +131,10 @@ def _decide(site: Site, live: StationLive, req: p.StartRequest, now: float) -> D
         closing = site.hours.closing_after(now)
         if closing is None:
             return _refuse(req, "closed", site.hours.next_opening(now))
-        end, cause = (occ.end, "length") if occ.end <= closing else (closing, "closing")
-        if end - now < site.settings.min_session_minutes * 60:
+        cut = grant_end(now, occ.end, closing=closing, min_minutes=site.settings.min_session_minutes)
+        if cut is None:
             return _refuse(req, "no_time")
-        return _grant(req, Grant(now, end, cause, occ.label), "booking")  # type: ignore[arg-type]
+        return _grant(req, Grant(now, cut.end, cut.cause, occ.label), "booking")
 
     call = site.queue.held_stations().get(station)
     reserved_for = f"ticket {call.code}" if call is not None else None

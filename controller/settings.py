@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from espace.protocol import KINDS
+
 
 class SettingsError(ValueError):
     """A site configuration that cannot be used; the text names the key."""
@@ -183,7 +185,7 @@ def _check(name: str, value: Any) -> Any:
         if len(set(ids)) != len(ids):
             raise SettingsError("stations: station ids must be unique")
         for s in specs:
-            if s.kind not in ("pc", "tablet"):
+            if s.kind not in KINDS:
                 raise SettingsError(f"stations: {s.id}: kind must be 'pc' or 'tablet', not {s.kind!r}")
         return specs
     if name == "printers":

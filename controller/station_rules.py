@@ -74,6 +74,7 @@ def rules_for(settings: Settings, bookings: Iterable[Occurrence], now: float) ->
         timezone=settings.timezone,
         open_slots=[p.Slot(start=a, end=b) for a, b in open_slots(settings, now)],
         slots_until=_days_end(settings, now, 2),
+        min_session_minutes=settings.min_session_minutes,
         bookings=[p.Slot(start=o.start, end=o.end, label=(o.label or o.booking_id)[:200]) for o in bookings],
     )
 

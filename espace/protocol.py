@@ -15,6 +15,7 @@ Instants are UTC epoch seconds (float).
 
 from __future__ import annotations
 
+import enum
 import re
 import uuid
 from typing import Annotated, Literal, TypeGuard
@@ -55,6 +56,25 @@ END_REASONS: tuple[str, ...] = EndReason.__args__  # type: ignore[attr-defined]
 
 GrantCause = Literal["length", "closing", "booking"]
 Origin = Literal["walkup", "ticket", "booking", "steward"]
+LANGS: tuple[Lang, ...] = Lang.__args__  # type: ignore[attr-defined]
+Kind = Literal["pc", "tablet"]  # a station's kind (settings, bookings, reports)
+KINDS: tuple[Kind, ...] = Kind.__args__  # type: ignore[attr-defined]
+
+
+class CloseCode(enum.IntEnum):
+    """Why the controller closes a WebSocket (4000-4999 are the application's; as aiohttp's WSCloseCode).
+
+    Agents, the kiosk page (``dashboard/static/kiosk.js``) and the floor page
+    (``floor.js``) act on them; ``tests/espace/test_vocabulary.py`` checks the
+    pages use these values.
+    """
+
+    BAD_MESSAGE = 4400  # malformed, oversized, out of order: the link is dropped, nothing applied
+    UNAUTHORISED = 4401  # unknown station, wrong or revoked token; a staff session logged out
+    PENDING = 4403  # an enrolment waiting for an admin's approval
+    REPLACED = 4409  # the same station connected again
+    PROTOCOL_MISMATCH = 4426  # the agent speaks another protocol version
+    STORE_DOWN = 4503  # the store cannot take the event now: try again later
 
 
 def new_id() -> str:
@@ -108,6 +128,7 @@ class Rules(msgspec.Struct, kw_only=True, omit_defaults=True):
     open_slots: list[Slot] = msgspec.field(default_factory=list)  # opening hours, from today
     slots_until: Instant = 0.0  # open_slots are complete up to here: no slot then means closed
     bookings: list[Slot] = msgspec.field(default_factory=list)  # this station's, ahead
+    min_session_minutes: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 5  # shorter: no session (espace/grant.py)
 
 
 class SessionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -31,20 +31,19 @@ from controller.floor.floor import Connection
 from controller.store import StoreError
 from controller.store.apply import MAX_SESSION_S, EventRejected, Plausible, apply_event
 from controller.web import keys
-from controller.web.desk import SITE
 from espace import protocol as p
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT = 10.0
 
-# close codes (4000-4999 are the application's)
-BAD_MESSAGE = 4400
-UNAUTHORISED = 4401
-REPLACED = 4409
-PENDING = 4403
-PROTOCOL_MISMATCH = 4426
-STORE_DOWN = 4503
+# close codes: named once in espace.protocol.CloseCode
+BAD_MESSAGE = p.CloseCode.BAD_MESSAGE
+UNAUTHORISED = p.CloseCode.UNAUTHORISED
+REPLACED = p.CloseCode.REPLACED
+PENDING = p.CloseCode.PENDING
+PROTOCOL_MISMATCH = p.CloseCode.PROTOCOL_MISMATCH
+STORE_DOWN = p.CloseCode.STORE_DOWN
 
 
 def _foreign_origin(request: web.Request) -> str | None:
@@ -166,7 +165,7 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
             p.Welcome(
                 station=station,
                 server_time=now,
-                rules=sessions.build_rules(app[SITE], station, now),
+                rules=sessions.build_rules(app[keys.SITE], station, now),
                 last_seq=link.last_seq,
                 locked=row["locked_reason"],
                 session=live.session,
@@ -199,7 +198,7 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
                 fut = store.submit(functools.partial(_apply, station=station, ev=m, received=clock.now(), incarnation=hello.incarnation, limits=limits))
                 acks.put_nowait((m, fut))
             elif isinstance(m, p.StartRequest):
-                decision = sessions.decide_start(app[SITE], floor.live[station], m, clock.now())
+                decision = sessions.decide_start(app[keys.SITE], floor.live[station], m, clock.now())
                 answer: p.Grant | p.Refuse | None = decision.grant or decision.refuse
                 assert answer is not None  # decide_start always grants or refuses
                 await send(p.encode(answer))

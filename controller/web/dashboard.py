@@ -58,7 +58,7 @@ async def site(request: web.Request) -> web.Response:
         {
             "site": settings.site_name,
             "now": app[keys.CLOCK].now(),
-            "queue_waiting": app[actions.HOOKS].queue_waiting(),
+            "queue_waiting": len(app[keys.SITE].queue.waiting()),
             "queue_accessible": sum(1 for t in waiting if t.accessible),  # shown: they wait for one station
             "printers": printers,
             "grid": {"w": max(xs, default=0) + 1, "h": max(ys, default=0) + 1},
