@@ -8,7 +8,8 @@ the identities in ``allowed`` (the service's own by default) are let in.
 
 Requests: ``{"op": "start", "lang": "fr", "ticket": null, "dry_run": false}``,
 ``{"op": "end"}``, ``{"op": "help"}``, ``{"op": "cancel_help"}``,
-``{"op": "status"}``, ``{"op": "idle", "seconds": 12.5}`` (the session process's
+``{"op": "status"}``, ``{"op": "lang", "lang": "nl"}`` (the language the screen shows now:
+a session a steward opens is recorded in it), ``{"op": "idle", "seconds": 12.5}`` (the session process's
 measure of input idleness: from then on the agent reads a :class:`ReportedIdle`), and,
 with fake probes only, ``{"op": "set_idle", "seconds": 700}`` and ``{"op": "print",
 "pages": 2}`` for tests and the demo.
@@ -120,6 +121,10 @@ async def _do(agent: Agent, req: dict[str, Any]) -> dict[str, Any]:
             "now": agent.clock.now(),
             "idle_problem": getattr(agent.probes.idle, "problem", None),
         }
+    if op == "lang":
+        if not agent.set_screen_lang(str(req.get("lang"))):
+            return {"ok": False, "error": "lang must be fr, nl or en"}
+        return {"ok": True}
     if op == "idle":
         seconds = float(req["seconds"])
         if not isinstance(agent.probes.idle, ReportedIdle):

@@ -146,6 +146,7 @@ class Agent:
         self.rules: p.Rules | None = None
         self.session: LocalSession | None = None
         self.locked: str | None = None
+        self.screen_lang = "fr"  # the language the station's screen shows now: a steward's session is in it
         self.connected = asyncio.Event()
         self.ui_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -213,7 +214,15 @@ class Agent:
         async with self._start_lock:  # a double tap starts one session, not two
             return await self._start_session(lang, ticket, dry_run)
 
+    def set_screen_lang(self, lang: str) -> bool:
+        """The visitor chose ``lang`` on the screen (fr, nl or en); False for any other value."""
+        if lang not in p.LANGS:
+            return False
+        self.screen_lang = lang
+        return True
+
     async def _start_session(self, lang: str, ticket: str | None, dry_run: bool) -> p.Grant | p.Refuse | None:
+        self.set_screen_lang(lang)
         if self.session is not None or self.locked is not None:
             return None
         now = self.clock.now()
@@ -632,7 +641,7 @@ class Agent:
         if isinstance(m, p.Grant):  # a steward opens a session on this station
             if s is not None or self.locked is not None:
                 return False, "station busy or locked"
-            await self._begin(m, "fr", offline=False)
+            await self._begin(m, self.screen_lang, offline=False)
             return True, ""
         if isinstance(m, p.Extend):
             if s is None or s.session_id != m.session_id:

@@ -275,6 +275,7 @@ class SessionApp:
 
     def _set_lang(self, lang: str) -> None:
         self.lang = lang
+        self._call("lang", lang=lang)  # a session a steward opens from the floor is in this language
 
     def _report_idle(self) -> None:
         if not self.connected:
