@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from espace.clock import clock_from_spec
-from espace.logs import setup_logging
+from espace.logs import add_log_options, setup_logging
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -64,8 +64,7 @@ def cmd_swarm(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="espace-sim", description="Simulated stations and visitors against the real controller.")
-    ap.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
-    ap.add_argument("--log-format", choices=("text", "json"), default="text", help="text, or JSON lines for a log collector")
+    add_log_options(ap)
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sp = sub.add_parser("demo", help="the controller with a simulated floor of 61 stations on a fast clock (make demo)")

@@ -186,3 +186,12 @@ def test_checker_sees_local_imports_and_cycles(tmp_path: Path, monkeypatch: pyte
     mods = modules()
     assert layer_breaks(mods) == ["agent/a.py:2 imports controller.store"]
     assert cycles(graph(mods)) == [["controller.one", "controller.two"]]
+
+
+def test_the_readme_layout_names_every_package():
+    """README's "What runs where" lists each top-level package (and the layers test it describes)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## What runs where", 1)[1].split("```", 2)[1]
+    packages = sorted(d.name for d in ROOT.iterdir() if (d / "__init__.py").is_file())
+    assert [p for p in packages if f"\n{p}/" not in block] == []
+    assert "tests/test_layers.py" in readme
