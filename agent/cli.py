@@ -8,13 +8,13 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from agent.outbox import Outbox
+from agent.signals import stop_on_signals
 from espace.clock import clock_from_spec
 from espace.logs import setup_logging
 
@@ -130,16 +130,6 @@ async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> 
     stop = asyncio.Event()
     stop_on_signals(stop)
     await main(stop)
-
-
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """SIGTERM or SIGINT sets ``stop`` (Windows has no loop signal handlers: Ctrl+C there)."""
-    loop = asyncio.get_running_loop()
-    if sys.platform == "win32":
-        signal.signal(signal.SIGINT, lambda _sig, _frame: loop.call_soon_threadsafe(stop.set))
-        return
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
 
 def _mac() -> str:
