@@ -28,10 +28,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 # (importer, imported top-level package) edges known to break a layer, each with the work that removes it
-KNOWN: dict[tuple[str, str], str] = {
-    # removed when espace/cupslog.py lands (the page_log parser shared by station and print server)
-    ("controller.printers.server_log", "agent"): "issue 12: page_log parser to espace/cupslog.py",
-}
+KNOWN: dict[tuple[str, str], str] = {}  # none left: espace/cupslog.py landed
 
 
 def module_name(path: Path) -> str:
