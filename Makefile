@@ -7,8 +7,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 
-# Debian packages the tests use: a real browser, X server, printing system, DNS-SD client.
-TEST_DEBS := chromium xvfb xdotool imagemagick cups printer-driver-cups-pdf bind9-dnsutils libxss1 libx11-6 iproute2 python3-tk python3-venv
+# Debian packages the tests use: a real browser, node (the kiosk's grant rule), X server, printing system, DNS-SD client.
+TEST_DEBS := chromium nodejs xvfb xdotool imagemagick cups printer-driver-cups-pdf bind9-dnsutils libxss1 libx11-6 iproute2 python3-tk python3-venv
 
 .PHONY: help setup setup-test demo test bench lint clean
 
@@ -41,7 +41,7 @@ setup-test: setup
 	fi
 
 demo: setup
-	$(VENV)/bin/espace-controller demo
+	$(VENV)/bin/espace-sim demo
 
 test: setup-test
 	$(VENV)/bin/pytest -q -p no:cacheprovider
@@ -50,8 +50,8 @@ bench: setup-test
 	$(PY) tests/bench/run.py
 
 lint: setup
-	$(VENV)/bin/ruff check agent controller dashboard espace tests
-	$(VENV)/bin/mypy agent controller espace
+	$(VENV)/bin/ruff check agent controller dashboard espace sim tests
+	$(VENV)/bin/mypy agent controller espace sim
 	$(VENV)/bin/mypy --platform win32 agent espace
 
 clean:

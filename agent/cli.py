@@ -1,4 +1,6 @@
-"""``espace-agent``: the station's service, and simulated stations for tests and benchmarks."""
+"""``espace-agent``: the station's service, one station with fake probes, the session screens.
+
+Many simulated stations from one process: ``espace-sim swarm`` (:mod:`sim`)."""
 
 from __future__ import annotations
 
@@ -6,21 +8,20 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from agent.outbox import Outbox
+from agent.signals import stop_on_signals
 from espace.clock import clock_from_spec
 from espace.logs import setup_logging
 
 # The station service keeps a small footprint on a public PC: aiohttp and its helpers run their
 # pure-Python code instead of their C extensions (a heartbeat every 10 s needs no speed-up; the
 # extensions cost about 2 MB of resident memory). Read by those libraries at import, so set
-# before the first import of aiohttp, and only for ``service``: the swarm needs the speed.
+# before the first import of aiohttp, and only for ``service``: ``run`` needs the speed.
 LEAN_ENV = ("AIOHTTP_NO_EXTENSIONS", "YARL_NO_EXTENSIONS", "MULTIDICT_NO_EXTENSIONS",
             "PROPCACHE_NO_EXTENSIONS", "FROZENLIST_NO_EXTENSIONS")  # fmt: skip
 
@@ -34,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     clock = clock_from_spec(args.clock)
 
     async def main() -> None:
-        outbox = Outbox(state / "outbox.db")
+        outbox = Outbox(state / "outbox.db", keep_acked_max=args.keep_acked)
         ssl = None
         if args.tls_fingerprint:
             from espace.tls import pin
@@ -91,7 +92,7 @@ def cmd_service(args: argparse.Namespace) -> int:
             finder = ControllerFinder(cfg.controller.interfaces or None, cfg.controller.url or None, site=cfg.controller.site or None, pins=pins)
             await finder.start()
             url = finder.url
-        outbox = Outbox(state / "outbox.db")
+        outbox = Outbox(state / "outbox.db", keep_acked_s=cfg.agent.keep_acked_days * 86400, keep_acked_max=cfg.agent.keep_acked_events)
         agent = Agent(
             cfg.station_id, None, url, outbox, probes=probes, pins=pins, advertised=finder.expected_fingerprint if finder else None,
             heartbeat_s=cfg.agent.heartbeat_seconds,
@@ -132,16 +133,6 @@ async def _until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> 
     await main(stop)
 
 
-def stop_on_signals(stop: asyncio.Event) -> None:
-    """SIGTERM or SIGINT sets ``stop`` (Windows has no loop signal handlers: Ctrl+C there)."""
-    loop = asyncio.get_running_loop()
-    if sys.platform == "win32":
-        signal.signal(signal.SIGINT, lambda _sig, _frame: loop.call_soon_threadsafe(stop.set))
-        return
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-
 def _mac() -> str:
     import uuid
 
@@ -165,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
     sp.add_argument("--offline-grant-after", type=float, default=15.0,
                     help="real seconds without a link before the station grants sessions from its cached rules (default 15)")
+
+    sp.add_argument("--keep-acked", type=int, default=None, help="acknowledged events kept for a controller restore (default 20000, for 7 days)")
     sp.set_defaults(func=cmd_run)
-    _add_swarm_parser(sub)
     from agent.ui.session_cli import add_parser as add_session_ui_parser
 
     add_session_ui_parser(sub)  # Tk loads only when session-ui runs, never in the service
@@ -174,32 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--config", "-c", required=True, help="agent configuration (see deploy/station/agent.sample.toml)")
     sp.set_defaults(func=cmd_service)
     return ap
-
-
-def _cmd_swarm(args: argparse.Namespace) -> int:
-    from agent.swarm import cmd_swarm
-
-    return cmd_swarm(args)
-
-
-def _add_swarm_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``swarm`` to ``espace-agent``'s sub-commands; :mod:`agent.swarm` loads only when it runs."""
-    sp = subparsers.add_parser("swarm", help="run N simulated stations from one process (load tests, benchmarks)")
-    sp.add_argument("--count", type=int, required=True, help="number of stations")
-    sp.add_argument("--url", help="controller WebSocket URL, e.g. ws://127.0.0.1:8080/ws/agent")
-    sp.add_argument("--tokens-file", help="'station token' per line (written by --prepare)")
-    sp.add_argument("--clock", default=None, help="virtual clock spec shared with the controller")
-    sp.add_argument("--heartbeat", type=float, default=10.0, help="seconds between heartbeats (default 10)")
-    sp.add_argument("--duration", type=float, default=None, help="stop after this many real seconds (default: until SIGTERM)")
-    sp.add_argument("--gap-minutes", type=float, default=20.0, help="mean virtual minutes between visitors on a free station")
-    sp.add_argument("--no-visitors", action="store_true", help="only connect and send heartbeats")
-    sp.add_argument("--seed", type=int, default=0, help="random seed of the simulated visitors")
-    sp.add_argument("--stats-file", default=None, help="write the swarm's figures as JSON here every second")
-    sp.add_argument("--floor-url", default=None, help="ws://…/ws/floor: measure event -> dashboard latency")
-    sp.add_argument("--prepare", metavar="DIR", default=None,
-                    help="instead of running: write DIR/site.toml, DIR/controller.db and DIR/tokens.txt for --count stations")
-    sp.set_defaults(func=_cmd_swarm)
-    return sp
 
 
 def main(argv: list[str] | None = None) -> int:

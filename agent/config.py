@@ -52,6 +52,9 @@ class AgentSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     print_poll_seconds: float = 5.0
     offline_grant_after_seconds: float = 15.0
 
+    keep_acked_days: float = 7.0  # acknowledged events kept this long, to re-send after a controller restore
+    keep_acked_events: int = 20_000  # ... and at most this many
+
 
 class WipeSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     roots: list[str] = msgspec.field(default_factory=list)

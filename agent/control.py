@@ -8,7 +8,8 @@ the identities in ``allowed`` (the service's own by default) are let in.
 
 Requests: ``{"op": "start", "lang": "fr", "ticket": null, "dry_run": false}``,
 ``{"op": "end"}``, ``{"op": "help"}``, ``{"op": "cancel_help"}``,
-``{"op": "status"}``, ``{"op": "idle", "seconds": 12.5}`` (the session process's
+``{"op": "status"}``, ``{"op": "lang", "lang": "nl"}`` (the language the screen shows now:
+a session a steward opens is recorded in it), ``{"op": "idle", "seconds": 12.5}`` (the session process's
 measure of input idleness: from then on the agent reads a :class:`ReportedIdle`), and,
 with fake probes only, ``{"op": "set_idle", "seconds": 700}`` and ``{"op": "print",
 "pages": 2}`` for tests and the demo.
@@ -89,7 +90,13 @@ class Print(_Op, tag="print"):
     printer: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = "PRN-1"
 
 
-Request = Start | End | Help | CancelHelp | Status | Idle | IdleProblem | SetIdle | Print
+class ScreenLang(_Op, tag="lang"):
+    """The language the visitor chose on the screen (a session a steward opens is recorded in it)."""
+
+    lang: p.Lang
+
+
+Request = Start | End | Help | CancelHelp | Status | Idle | IdleProblem | SetIdle | Print | ScreenLang
 _decoder = msgspec.json.Decoder(Request)
 
 
@@ -209,6 +216,9 @@ async def _do(agent: Agent, req: Request) -> dict[str, Any]:
             "held_until": _held_until(agent),
             "unwritten": len(agent._unwritten),
         }
+    if isinstance(req, ScreenLang):
+        agent.set_screen_lang(req.lang)
+        return {"ok": True}
     if isinstance(req, Idle):
         if not isinstance(agent.probes.idle, ReportedIdle):
             agent.probes.idle = ReportedIdle()  # a session process is here: its measure wins

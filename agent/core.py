@@ -55,7 +55,6 @@ from agent.timer import (
     LocalSession,
     Warn,
     due,
-    local_grant,
     mark_warned,
     next_deadline,
 )
@@ -63,14 +62,15 @@ from espace import enrolcode
 from espace import protocol as p
 from espace.backoff import backoff_delay
 from espace.clock import Clock, OffsetClock, SystemClock
+from espace.grant import local_grant
 from espace.tls import pin
 
 log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
-UNAUTHORISED = 4401
-PENDING = 4403
-STORE_DOWN = 4503  # the controller's store cannot commit: back off, all 61 stations must not knock at once
+UNAUTHORISED = p.CloseCode.UNAUTHORISED
+PENDING = p.CloseCode.PENDING
+STORE_DOWN = p.CloseCode.STORE_DOWN  # the controller's store cannot commit: back off, all 61 stations must not knock at once
 
 # Problems the station reports to the floor (``floor.problem.<code>`` in the catalogs)
 DISK_FULL = "disk_full"  # the outbox cannot be written: events wait in memory
@@ -151,6 +151,7 @@ class Agent:
         # real seconds without a link before the station grants sessions on its own (a start the
         # controller refused, or one whose link dropped, is asked again meanwhile, never granted locally)
         self.offline_grant_after_s = offline_grant_after_s
+        outbox.clock = self.clock  # acknowledged events are kept for a window of the station's time
         self.probes = probes or Probes()
         self.heartbeat_s = heartbeat_s
         self.print_poll_s = print_poll_s
@@ -171,6 +172,7 @@ class Agent:
         self.rules: p.Rules | None = None
         self.session: LocalSession | None = None
         self.locked: str | None = None
+        self.screen_lang = "fr"  # the language the station's screen shows now: a steward's session is in it
         self.connected = asyncio.Event()
         self.ui_listeners: list[Callable[[dict[str, Any]], None]] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -268,7 +270,15 @@ class Agent:
         async with self._start_lock:  # a double tap starts one session, not two
             return await self._start_session(lang, ticket, dry_run)
 
+    def set_screen_lang(self, lang: str) -> bool:
+        """The visitor chose ``lang`` on the screen (fr, nl or en); False for any other value."""
+        if lang not in p.LANGS:
+            return False
+        self.screen_lang = lang
+        return True
+
     async def _start_session(self, lang: str, ticket: str | None, dry_run: bool) -> p.Grant | p.Refuse | None:
+        self.set_screen_lang(lang)
         if self.session is not None or self.locked is not None:
             return None
         # checked before anything is sent: a value the controller would refuse must not cut the link
@@ -337,8 +347,8 @@ class Agent:
         decided = local_grant(self.rules, now)
         if decided is None:
             return p.Refuse(cmd=p.new_id(), request="local", reason="closed")
-        end, cause = decided
-        grant = p.Grant(cmd=p.new_id(), session_id=p.new_id(), start=now, end=end, cause=cause, origin="walkup")  # type: ignore[arg-type]
+        grant = p.Grant(cmd=p.new_id(), session_id=p.new_id(), start=now, end=decided.end, cause=decided.cause,
+                        origin="walkup", label=decided.label[:200])  # fmt: skip
         if not dry_run:
             await self._begin(grant, lang, offline=True)
         return grant
@@ -680,6 +690,7 @@ class Agent:
             agent_version=AGENT_VERSION, capabilities=["session", "print", "help"],
             session=self.session.info() if self.session else None, hostname=p.os_name(self.identity["hostname"], 253),
             platform=self.identity["platform"], mac=self.identity["mac"],
+            incarnation=self.outbox.incarnation, held_from=await self.outbox.held_from(),
         )
         hello_sent = self.clock.local_now()
         await ws.send_str(p.encode(hello))
@@ -757,6 +768,13 @@ class Agent:
             self._ui({"ui": "lock_screen"})  # the set-up screen gives way to the lock screen
         self.rules = w.rules
         await self._put("rules", msgspec.to_builtins(w.rules))
+        if w.last_seq > await self.outbox.last_seq():
+            # the controller holds more of this incarnation than this outbox ever numbered: the outbox is an
+            # old copy (a disk image put back). Its numbers would collide: number what waits anew, and say hello again
+            incarnation = await self.outbox.new_incarnation()
+            log.error("%s: the controller holds seq %d, beyond this outbox's; its events go again as incarnation %s",
+                      self.station, w.last_seq, incarnation)  # fmt: skip
+            raise ConnectionError("outbox behind the controller: new incarnation")
         await self.outbox.committed_up_to(w.last_seq)
         # the controller's lock is applied; a lock the station set itself after a failed wipe
         # stays until a steward unlocks it explicitly (dirty data is never handed on)
@@ -885,7 +903,7 @@ class Agent:
         if isinstance(m, p.Grant):  # a steward opens a session on this station
             if s is not None or self.locked is not None:
                 return False, "station busy or locked"
-            await self._begin(m, "fr", offline=False)
+            await self._begin(m, self.screen_lang, offline=False)
             return True, ""
         if isinstance(m, p.Extend):
             if s is None or s.session_id != m.session_id:

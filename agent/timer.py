@@ -97,27 +97,3 @@ def mark_warned(s: LocalSession, w: Warn, rules: p.Rules) -> None:
     for m in rules.warn_minutes:
         if m >= w.minutes and m not in s.warned:
             s.warned.append(m)
-
-
-def local_grant(rules: p.Rules | None, now: float, default_minutes: int = 60) -> tuple[float, str] | None:
-    """The grant a station gives itself while the controller is unreachable.
-
-    Same rule as the controller's, from the cached rules: the session length,
-    cut to closing and to the next booking on this station. None: closed.
-    """
-    if rules is None:
-        return now + default_minutes * 60, "length"
-    end, cause = now + rules.session_minutes * 60, "length"
-    slot = next((sl for sl in rules.open_slots if sl.start <= now < sl.end), None)
-    if slot is None and now < rules.slots_until:
-        return None  # the cached hours say: closed now
-    if slot is not None and slot.end < end:
-        end, cause = slot.end, "closing"
-    for b in rules.bookings:
-        if b.start <= now < b.end:
-            return None
-        if now < b.start < end:
-            end, cause = b.start, "booking"
-    if end - now < 60:
-        return None
-    return end, cause

@@ -174,7 +174,7 @@ def run_service(main: ServiceMain, log_file: Path | None = None) -> int:
         if exc.winerror != ERROR_FAILED_SERVICE_CONTROLLER_CONNECT:
             raise
         log.info("service: not started by the Service Control Manager; running in this console (Ctrl+C stops)")
-        from agent.cli import stop_on_signals
+        from agent.signals import stop_on_signals
 
         async def console() -> None:
             stop = asyncio.Event()

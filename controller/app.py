@@ -1,4 +1,13 @@
-"""The controller application, wired in one place: ``create_app(settings)``."""
+"""The controller application, wired in one place: ``create_app(settings)``.
+
+The composition root: it builds every long-lived object (store, floor, site,
+staff sessions, printing state, metrics) and sets each under its key from
+``controller/web/keys.py``; the web modules only add their routes and
+middlewares. Lifetimes are cleanup contexts, started in the order added:
+zeroconf (closed last), the store, the site's rule state and sweeper, the
+ticker, the collector's watch; then those the web modules add (printers,
+retention).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +23,7 @@ from controller import discovery, stations
 from controller.floor.floor import Floor
 from controller.metrics import Metrics
 from controller.settings import Settings
+from controller.site import Site
 from controller.store import Store
 from controller.web import (
     agent_ws,
@@ -27,6 +37,8 @@ from controller.web import (
     printing,
     reports,
 )
+from controller.web.auth import Auth
+from controller.web.printing import Printing
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
@@ -43,9 +55,13 @@ def create_app(settings: Settings, clock: Clock | None = None, *, create_store: 
     app[keys.STORE] = Store(settings.database, create=create_store, exclusive=True)  # one controller per store
     app[keys.FLOOR] = Floor(settings, app[keys.CLOCK])
     app[keys.METRICS] = Metrics()
+    app[keys.SITE] = Site(settings, app[keys.CLOCK], app[keys.STORE], app[keys.FLOOR])
+    app[keys.AUTH] = Auth()
+    app[keys.PRINTING] = Printing()
     if settings.zeroconf:
         app.cleanup_ctx.append(discovery.zeroconf_ctx)  # first in, so closed last: goodbye packets go out
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_site_ctx)
     app.cleanup_ctx.append(_ticker_ctx)
     app.cleanup_ctx.append(_gc_ctx)
 
@@ -89,6 +105,14 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def _site_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The site's bookings, holds and queue from the store (open by now), and its sweeper."""
+    site = app[keys.SITE]
+    await site.start()
+    yield
+    await site.stop()
+
+
 async def _gc_ctx(app: web.Application) -> AsyncIterator[None]:
     """Time the collector's pauses while the app runs (shown at /metrics)."""
     watch = app[keys.METRICS].gc.install()
@@ -112,7 +136,7 @@ async def _ticker_ctx(app: web.Application) -> AsyncIterator[None]:
                 for station in revoked:
                     conn = floor.conns.get(station)
                     if conn is not None:
-                        await conn.close(4401, "token revoked")
+                        await conn.close(p.CloseCode.UNAUTHORISED, "token revoked")
 
     task = asyncio.create_task(tick(), name="floor-ticker")
     yield

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from controller import cli_export, cli_staff
+from controller import cli_export, cli_quarantine, cli_staff
 from controller.settings import Settings, SettingsError, load_settings, sample_toml
 from controller.store import StoreOpenError, run_with_store
 from espace.clock import clock_from_spec
@@ -90,11 +90,15 @@ def cmd_station_add(args: argparse.Namespace) -> int:
 
 def cmd_station_list(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    from controller.stations import LOST_SQL
+
     rows = run_with_store(
-        settings.database, lambda store: store.read(lambda db: list(db.query("SELECT id, kind, status, last_seq, locked_reason FROM stations ORDER BY id")))
+        settings.database,
+        lambda store: store.read(lambda db: list(db.query(f"SELECT id, kind, status, last_seq, locked_reason, ({LOST_SQL}) AS lost FROM stations ORDER BY id"))),
     )
     for r in rows:
-        print(f"{r['id']:8} {r['kind']:7} {r['status']:9} seq={r['last_seq']:<6} {r['locked_reason'] or ''}")
+        lost = f"lost={r['lost']} " if r["lost"] else ""
+        print(f"{r['id']:8} {r['kind']:7} {r['status']:9} seq={r['last_seq']:<6} {lost}{r['locked_reason'] or ''}")
     return 0
 
 
@@ -215,6 +219,23 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Put a backup in place of the store (the controller stopped); see controller/store/restore.py."""
+    from controller.store.restore import RestoreError, restore
+
+    settings = _settings(args)
+    try:
+        done = restore(args.backup, settings.database)
+    except RestoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for old in done.moved_aside:
+        print(f"kept the old file as {old}")
+    print(f"restored {done.store} from {args.backup}: {done.events} events, {done.stations} stations")
+    print("start the controller: each station sends again what it still holds; what none holds is recorded as a gap")
+    return 0
+
+
 def cmd_tls_init(args: argparse.Namespace) -> int:
     from controller.tls import make_self_signed
 
@@ -231,12 +252,6 @@ def cmd_tls_init(args: argparse.Namespace) -> int:
 def cmd_sample_config(args: argparse.Namespace) -> int:
     print(sample_toml())
     return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from controller.demo import run_demo
-
-    return run_demo(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -285,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("dest", help="path of the backup file to create")
     sp.set_defaults(func=cmd_backup)
 
+    sp = sub.add_parser("restore", help="put a backup in place of the store (stop the controller first)")
+    _common(sp)
+    sp.add_argument("backup", help="the backup file to restore (from 'backup')")
+    sp.set_defaults(func=cmd_restore)
+
     sp = sub.add_parser("tls", help="the controller's own TLS certificate")
     tsub = sp.add_subparsers(dest="tls_command", required=True, metavar="ACTION")
     sp = tsub.add_parser("init", help="make a self-signed certificate and print its fingerprint for the agents to pin")
@@ -297,15 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("sample-config", help="print a commented site configuration with every setting")
     sp.set_defaults(func=cmd_sample_config)
 
-    sp = sub.add_parser("demo", help="the controller with a simulated floor of 61 stations on a fast clock")
-    sp.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    sp.add_argument("--speed", type=float, default=30.0, help="how much faster than real time (default 30)")
-    sp.add_argument("--start", default=None, help="virtual start instant (default: today 09:00 local, or the next weekday)")
-    sp.add_argument("--arrivals-per-hour", type=float, default=40.0, help="walk-up visitors per hour (default 40: a busy day)")
-    sp.add_argument("--database", default=None, help="store path (default: a fresh file under var/demo/)")
-    sp.set_defaults(func=cmd_demo)
     cli_staff.add_parser(sub)
     cli_export.add_parser(sub)
+    cli_quarantine.add_parser(sub)
     return ap
 
 

@@ -8,7 +8,8 @@ answers a visitor's "start my session", in this order:
    station and still held (else ``bad_ticket``); the grant is a walk-up grant
    with the hold lifted (origin ``ticket``), and the ticket is claimed;
 2. on a station its booking holds (from the lead time to the end): a session
-   of the booking (origin ``booking``) until the booking's end or closing;
+   of the booking (origin ``booking``) until the booking's end or closing
+   (:func:`espace.grant.grant_end`, as every grant);
    this claims the booking's station;
 3. otherwise :func:`controller.rules.decide_grant`: cut to closing (cause
    ``closing``) or to the next booking on the station (cause ``booking``, with
@@ -23,55 +24,28 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from controller.floor.state import StationLive
 from controller.rules import Grant, accessible_rule_allows, normalise_code
 from controller.settings import Settings
+from controller.station_rules import (
+    RULES_BUDGET,
+    closing_after,
+    fit_rules,
+    open_slots,
+    rules_bytes,
+    rules_for,
+)
 from espace import protocol as p
+from espace.grant import grant_end
+
+__all__ = ["RULES_BUDGET", "Decision", "build_rules", "closing_after", "decide_start", "open_slots", "rules_bytes"]
 
 if TYPE_CHECKING:
     from controller.site import Site
 
 log = logging.getLogger(__name__)
-_HOURS: dict[int, tuple[Settings, object]] = {}
-
-
-def _hours(settings: Settings):  # type: ignore[no-untyped-def]
-    from controller.site import hours_of
-
-    hit = _HOURS.get(id(settings))
-    if hit is None or hit[0] is not settings:
-        hit = (settings, hours_of(settings))
-        _HOURS[id(settings)] = hit
-    return hit[1]
-
-
-def open_slots(settings: Settings, now: float, days: int = 2) -> list[tuple[float, float]]:
-    """Open periods (epoch) from today (local) for ``days`` days."""
-    hours = _hours(settings)
-    today = hours.local_date(now)
-    return [slot for d in range(days) for slot in hours.slots_on(today + timedelta(days=d))]
-
-
-def closing_after(settings: Settings, now: float) -> float | None:
-    """When the open period containing ``now`` closes; None when closed."""
-    return _hours(settings).closing_after(now)
-
-
-def _days_end(settings: Settings, now: float, days: int) -> float:
-    today = datetime.fromtimestamp(now, settings.tz).date()
-    return datetime.combine(today + timedelta(days=days), time(0), settings.tz).timestamp()
-
-
-# what the rules may take of an agent's frame: a welcome carries them with a token, a session and a lock reason
-RULES_BUDGET = p.MAX_FRAME_BYTES - 2048
-
-
-def rules_bytes(rules: p.Rules) -> int:
-    """The size of the rules on the wire, as a ``rules`` command (a welcome adds less than the margin)."""
-    return len(p.encode(p.RulesUpdate(cmd=p.new_id(), rules=rules)).encode())
 
 
 def build_rules(site: Site | Settings, station: str, now: float, *, fit: bool = True) -> p.Rules:
@@ -82,33 +56,13 @@ def build_rules(site: Site | Settings, station: str, now: float, *, fit: bool = 
     left out, with an error in the log, rather than the agent refusing every welcome.
     With ``fit=False``, the rules as they are (the desk's check).
     """
-    settings = site if isinstance(site, Settings) else site.settings
-    bookings = [] if isinstance(site, Settings) else [
-        p.Slot(start=o.start, end=o.end, label=(o.label or o.booking_id)[:200]) for o in site.station_bookings(station, now)
-    ]  # fmt: skip
-    call = None if isinstance(site, Settings) else site.queue.held_stations().get(station)
-    holds = [] if call is None else [p.Slot(start=call.called, end=call.hold_until, label=f"ticket {call.code}")]
-    rules = p.Rules(
-        session_minutes=settings.session_minutes,
-        warn_minutes=sorted(settings.warn_minutes, reverse=True),
-        idle_prompt_s=settings.idle_prompt_minutes * 60,
-        idle_grace_s=settings.idle_grace_minutes * 60,
-        extension_minutes=settings.extension_minutes,
-        last_call_minutes=settings.last_call_minutes,
-        print_quota_pages=settings.print_quota_pages,
-        timezone=settings.timezone,
-        open_slots=[p.Slot(start=a, end=b) for a, b in open_slots(settings, now)],
-        slots_until=_days_end(settings, now, 2),
-        bookings=bookings,
-        holds=holds,  # the station refuses a local walk-up while one runs (the controller away)
-    )
-    if fit and rules_bytes(rules) > RULES_BUDGET:
-        kept = len(rules.bookings)
-        while kept and rules_bytes(rules) > RULES_BUDGET:
-            kept -= 1
-            rules.bookings = rules.bookings[:kept]
-        log.error("rules for %s: %d booking(s) left out to fit the agents' frame limit", station, len(bookings) - kept)
-    return rules
+    if isinstance(site, Settings):
+        rules = rules_for(site, (), now)
+    else:
+        call = site.queue.held_stations().get(station)
+        holds = [] if call is None else [p.Slot(start=call.called, end=call.hold_until, label=f"ticket {call.code}")]
+        rules = rules_for(site.settings, site.station_bookings(station, now), now, holds)
+    return fit_rules(rules, station, RULES_BUDGET) if fit else rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +133,10 @@ def _decide(site: Site, live: StationLive, req: p.StartRequest, now: float) -> D
         closing = site.hours.closing_after(now)
         if closing is None:
             return _refuse(req, "closed", site.hours.next_opening(now))
-        end, cause = (occ.end, "length") if occ.end <= closing else (closing, "closing")
-        if end - now < site.settings.min_session_minutes * 60:
+        cut = grant_end(now, occ.end, closing=closing, min_minutes=site.settings.min_session_minutes)
+        if cut is None:
             return _refuse(req, "no_time")
-        return _grant(req, Grant(now, end, cause, occ.label), "booking")  # type: ignore[arg-type]
+        return _grant(req, Grant(now, cut.end, cut.cause, occ.label), "booking")
 
     call = site.queue.held_stations().get(station)
     reserved_for = f"ticket {call.code}" if call is not None else None

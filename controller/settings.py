@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from espace.protocol import KINDS
+
 
 class SettingsError(ValueError):
     """A site configuration that cannot be used; the text names the key."""
@@ -109,6 +111,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("trusted_proxies", [], "Reverse proxies (addresses or networks, e.g. [\"127.0.0.1\"]) whose X-Forwarded-For and X-Forwarded-Proto are believed; from anyone else they are ignored."),
     Setting("station_events_per_second", 50, "Events a station may send per second, sustained; beyond, the controller reads its link more slowly."),
     Setting("station_events_burst", 2000, "Events a station may send at once (a replay after a long outage) before the rate applies."),
+
+    Setting("quarantine_after_days", 31, "A station's event older than this (a PC left unplugged) waits in quarantine for an admin instead of being counted."),
+    Setting("future_tolerance_minutes", 5, "A station's event or session start further ahead of the controller's clock than this waits in quarantine."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -152,6 +157,9 @@ class Settings:
     trusted_proxies: list[str]
     station_events_per_second: int
     station_events_burst: int
+
+    quarantine_after_days: int
+    future_tolerance_minutes: int
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -183,7 +191,7 @@ def _check(name: str, value: Any) -> Any:
         if len(set(ids)) != len(ids):
             raise SettingsError("stations: station ids must be unique")
         for s in specs:
-            if s.kind not in ("pc", "tablet"):
+            if s.kind not in KINDS:
                 raise SettingsError(f"stations: {s.id}: kind must be 'pc' or 'tablet', not {s.kind!r}")
         return specs
     if name == "printers":
@@ -200,7 +208,7 @@ def _check(name: str, value: Any) -> Any:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise SettingsError(f"timezone: unknown time zone {value!r}") from None
-    if name in ("session_minutes", "port", "heartbeat_seconds", "station_events_per_second", "station_events_burst") and value <= 0:
+    if name in ("session_minutes", "port", "heartbeat_seconds", "station_events_per_second", "station_events_burst", "quarantine_after_days") and value <= 0:
         raise SettingsError(f"{name}: must be positive, got {value}")
     if name == "trusted_proxies":
         import ipaddress
@@ -210,6 +218,8 @@ def _check(name: str, value: Any) -> Any:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
                 raise SettingsError(f"trusted_proxies: {net!r} is not an IP address or network") from None
+    if name == "future_tolerance_minutes" and value < 0:
+        raise SettingsError(f"{name}: must be 0 or more, got {value}")
     if name == "warn_minutes" and any(m <= 0 for m in value):
         raise SettingsError("warn_minutes: every warning must be at least 1 minute before the end")
     return value

@@ -54,7 +54,6 @@ from controller.rules import (
     ExtensionRefused,
     Grant,
     Occurrence,
-    OpeningHours,
     Refusal,
     Station,
     TicketQueue,
@@ -64,13 +63,13 @@ from controller.rules import (
     decide_grant,
     next_booking_start,
     occurrences,
-    parse_hours,
     release_unclaimed,
     reserved_stations,
     station_sort_key,
 )
 from controller.rules.queue import Ticket
 from controller.settings import Settings
+from controller.station_rules import fit_rules, hours_of, rules_for
 from controller.store import Store
 from espace import protocol as p
 from espace.clock import Clock
@@ -79,18 +78,6 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 60.0  # virtual
 GRANT_PENDING_S = 5.0  # real: a grant's session_started comes back within this
-
-
-def hours_of(settings: Settings) -> OpeningHours:
-    """The site's opening hours, from its settings (ValueError names the bad key)."""
-    return parse_hours(
-        {
-            **settings.hours,
-            "closed": settings.closed,
-            "exceptions": settings.exceptions,
-            "timezone": settings.timezone,
-        }
-    )
 
 
 def booking_from_row(row: dict[str, Any]) -> Booking:
@@ -494,12 +481,10 @@ class Site:
 
     def push_rules(self, stations: Iterable[str]) -> None:
         """Send fresh rules (this station's bookings) to connected stations."""
-        from controller import sessions  # sessions imports this module's types only
-
         now = self.clock.now()
         for s in stations:
             if s in self.floor.conns:
-                rules = sessions.build_rules(self, s, now)
+                rules = fit_rules(rules_for(self.settings, self.station_bookings(s, now), now), s)
                 self._spawn(self.floor.command(s, p.RulesUpdate(cmd=p.new_id(), rules=rules)))
 
     # ================================================================ the queue

@@ -34,9 +34,11 @@ import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from espace import protocol as p
+
 Role = Literal["steward", "backoffice", "admin"]
 ROLES: tuple[Role, ...] = ("steward", "backoffice", "admin")
-LANGS = ("fr", "nl", "en")
+LANGS = p.LANGS
 Capability = Literal["floor.view", "floor.act", "reports", "admin"]
 
 CAPABILITIES: dict[str, frozenset[str]] = {

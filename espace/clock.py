@@ -28,7 +28,9 @@ CLOCK_ENV = "ESPACE_CLOCK"
 
 
 class Clock(Protocol):
-    speed: float
+    @property
+    def speed(self) -> float:
+        """How many clock seconds pass per real second."""
 
     def now(self) -> float:
         """The current instant, UTC epoch seconds."""

@@ -15,6 +15,7 @@ Instants are UTC epoch seconds (float).
 
 from __future__ import annotations
 
+import enum
 import re
 import uuid
 from typing import Annotated, Literal, TypeGuard, TypeVar
@@ -56,6 +57,25 @@ END_REASONS: tuple[str, ...] = EndReason.__args__  # type: ignore[attr-defined]
 
 GrantCause = Literal["length", "closing", "booking"]
 Origin = Literal["walkup", "ticket", "booking", "steward"]
+LANGS: tuple[Lang, ...] = Lang.__args__  # type: ignore[attr-defined]
+Kind = Literal["pc", "tablet"]  # a station's kind (settings, bookings, reports)
+KINDS: tuple[Kind, ...] = Kind.__args__  # type: ignore[attr-defined]
+
+
+class CloseCode(enum.IntEnum):
+    """Why the controller closes a WebSocket (4000-4999 are the application's; as aiohttp's WSCloseCode).
+
+    Agents, the kiosk page (``dashboard/static/kiosk.js``) and the floor page
+    (``floor.js``) act on them; ``tests/espace/test_vocabulary.py`` checks the
+    pages use these values.
+    """
+
+    BAD_MESSAGE = 4400  # malformed, oversized, out of order: the link is dropped, nothing applied
+    UNAUTHORISED = 4401  # unknown station, wrong or revoked token; a staff session logged out
+    PENDING = 4403  # an enrolment waiting for an admin's approval
+    REPLACED = 4409  # the same station connected again
+    PROTOCOL_MISMATCH = 4426  # the agent speaks another protocol version
+    STORE_DOWN = 4503  # the store cannot take the event now: try again later
 
 
 M = TypeVar("M", bound=msgspec.Struct)
@@ -115,6 +135,8 @@ class Rules(msgspec.Struct, kw_only=True, omit_defaults=True):
     # holds on this station (a called queue ticket): no local walk-up grant while one runs
     holds: list[Slot] = msgspec.field(default_factory=list)
 
+    min_session_minutes: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] = 5  # shorter: no session (espace/grant.py)
+
 
 class SessionInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
     session_id: Id
@@ -137,6 +159,14 @@ class Hello(_Msg, tag="hello", kw_only=True):
     platform: ShortText = ""
     mac: ShortText = ""
     session: SessionInfo | None = None  # the session the agent is enforcing now, if any
+    # The station's event sequence belongs to an *incarnation* of its agent, chosen at install (a random id
+    # kept in the outbox): a re-installed agent starts again at seq 1 under a new one, never colliding with
+    # the old numbers. "" is the incarnation of agents that predate it (and of the kiosk page).
+    incarnation: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = ""
+    # The lowest seq the station still holds (pending or kept after its ack), or its next seq when it
+    # holds none; 0: not said. A controller whose last committed seq is lower (a store restored from a
+    # backup) records the seqs in between as lost and takes the rest, instead of waiting for them forever.
+    held_from: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -245,7 +275,7 @@ class Welcome(_Msg, tag="welcome", kw_only=True):
     station: StationId
     server_time: Instant
     rules: Rules
-    last_seq: int = 0  # the highest sequence number committed for this station
+    last_seq: int = 0  # the highest sequence number committed for this station (its incarnation in the hello)
     token: Annotated[str, msgspec.Meta(max_length=200)] | None = None  # set once, on enrolment
     locked: ShortText | None = None  # reason, when the station is out of order
     session: SessionInfo | None = None  # what the controller believes is running

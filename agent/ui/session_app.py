@@ -21,16 +21,17 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 import tkinter as tk
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.probes.base import IdleSource
 from agent.ui.service_link import ServiceLink
-from agent.ui.session_cli import SessionSettings
 from agent.ui.view import REFUSALS, SessionUI
 from espace.clock import Clock, SystemClock, clock_from_spec
+
+if TYPE_CHECKING:  # session_cli loads this module only when session-ui runs
+    from agent.ui.session_cli import SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ class SessionApp:
 
     def _set_lang(self, lang: str) -> None:
         self.lang = lang
+        self._call("lang", lang=lang)  # a session a steward opens from the floor is in this language
 
     def _report_idle(self) -> None:
         if not self.connected:
@@ -349,20 +351,3 @@ def run_session_ui(
 def cmd_session_ui(args: argparse.Namespace, settings: SessionSettings) -> int:
     source, problem = idle_from_config(settings.idle)
     return run_session_ui(settings.control, args.lang, source, clock=clock_from_spec(args.clock), idle_problem=problem)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m agent.ui.session_app")
-    ap.add_argument("--log-level", default="INFO")
-    from agent.ui.session_cli import add_parser
-
-    add_parser(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

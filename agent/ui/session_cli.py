@@ -13,6 +13,7 @@ Windows logon task need no arguments at all, and cannot disagree with the servic
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,3 +77,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sp.add_argument("--clock", default=None, help="virtual clock spec shared with the service (tests, demo)")
     sp.set_defaults(func=cmd_session_ui)
     return sp
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m agent.ui.session_cli")
+    ap.add_argument("--log-level", default="INFO")
+    add_parser(ap.add_subparsers(dest="command", required=True))
+    args = ap.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,9 +23,8 @@ from controller.reports.timebuckets import (
     utc_bounds,
     week_hour,
 )
+from espace.protocol import END_REASONS, KINDS  # named once, in the wire protocol
 
-END_REASONS = ("time", "closing", "booking", "visitor", "idle", "steward", "station_restart")
-KINDS = ("pc", "tablet")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 

@@ -8,9 +8,12 @@ call into them. Each module's docstring lists its API:
 * :mod:`.stations` — :class:`Station`, the accessible-station rule
 * :mod:`.bookings` — :class:`Booking`, :class:`Occurrence`, expansion, assignment, holds
 * :mod:`.slots` — :func:`decide_grant` -> :class:`Grant` | :class:`Refusal`
-* :mod:`.extension` — :func:`decide_extension` -> :class:`Extension` | :class:`ExtensionRefused`
+* :func:`decide_extension` -> :class:`Extension` | :class:`ExtensionRefused`, from :mod:`espace.grant`
+  (the one copy of the grant and extension arithmetic, shared with the stations)
 * :mod:`.queue` — :class:`TicketQueue` and its tickets, calls and wait records
 """
+
+from espace.grant import Extension, ExtensionRefused, decide_extension
 
 from .bookings import (
     Booking,
@@ -24,7 +27,6 @@ from .bookings import (
     release_unclaimed,
     reserved_stations,
 )
-from .extension import Extension, ExtensionRefused, decide_extension
 from .hours import BRUSSELS, OpeningHours, parse_hours, parse_range
 from .queue import Call, NoShow, Ticket, TicketQueue, WaitRecord, normalise_code
 from .slots import Grant, Refusal, decide_grant

@@ -1,7 +1,8 @@
 """The walk-up grant: may a session start on this station now, and until when?
 
 The rule: ``end = min(now + session length, closing, next booking start)``,
-refused when less than ``min_minutes`` would remain. The grant says *why* it
+refused when less than ``min_minutes`` would remain: :func:`espace.grant.grant_end`,
+the one copy of that arithmetic (the stations and the kiosk use it too). The grant says *why* it
 ends then (``cause``: ``length``, ``closing`` or ``booking``, with the
 booking's label), so the lock screen can tell the visitor before they start:
 "until 14:55 — a workshop starts at 15:00".
@@ -32,9 +33,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from espace.grant import MIN_SESSION_MINUTES, grant_end
+from espace.protocol import GrantCause
+
 from .hours import OpeningHours
 
-GrantCause = Literal["length", "closing", "booking"]  # as espace.protocol.GrantCause
 RefusalReason = Literal["closed", "reserved", "locked", "busy", "no_time"]
 
 
@@ -73,7 +76,7 @@ def decide_grant(
     reserved_for: str | None,
     locked: bool,
     busy: bool,
-    min_minutes: float = 5,
+    min_minutes: float = MIN_SESSION_MINUTES,
 ) -> Grant | Refusal:
     """Grant a session on ``station`` at ``now``, or say why not.
 
@@ -95,13 +98,10 @@ def decide_grant(
     if next_booking is not None and next_booking[0] <= now:
         return Refusal("reserved", None, next_booking[1])
 
-    end, label = now + session_minutes * 60, ""
-    cause: GrantCause = "length"
-    if closing <= end:
-        end, cause = closing, "closing"
-    if next_booking is not None and next_booking[0] <= end:
-        end, cause, label = next_booking[0], "booking", next_booking[1]
-    if end - now < min_minutes * 60:
-        until = hours.next_opening(closing) if cause == "closing" else None
-        return Refusal("no_time", until, label)
-    return Grant(now, end, cause, label)
+    cut = grant_end(now, now + session_minutes * 60, closing=closing, next_booking=next_booking, min_minutes=min_minutes)
+    if cut is None:  # under min_minutes left: say until when, when closing is what cut it
+        length_end = now + session_minutes * 60
+        if next_booking is not None and next_booking[0] <= min(closing, length_end):
+            return Refusal("no_time", None, next_booking[1])
+        return Refusal("no_time", hours.next_opening(closing) if closing <= length_end else None)
+    return Grant(now, cut.end, cut.cause, cut.label)

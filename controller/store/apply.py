@@ -1,15 +1,19 @@
 """Applying an agent's event to the store: idempotent, in order, all or nothing.
 
 :func:`apply_event` runs inside the writer's transaction. A station's events
-are applied strictly in sequence: every number is either committed or
-consumed by a rejection, never skipped, so an event whose commit failed can
-always be replayed and nothing behind it overtakes it. It returns
+are applied strictly in sequence (per incarnation of its agent, see
+:func:`controller.stations.begin_link`): every number is either committed,
+quarantined or consumed by a rejection, never skipped, so an event whose
+commit failed can always be replayed and nothing behind it overtakes it. It
+returns
 
 * ``"new"``: applied and recorded;
 * ``"duplicate"``: that id is committed already (a replay): acknowledged again, applied once;
-* ``"rejected: <why>"``: well-formed but wrong for this station (another station's session, an
-  instant far from the controller's clock...): nothing of it is stored but its sequence number,
-  consumed so that the station's later events go on;
+* ``"quarantined: <why>"``: its instant is implausible (weeks old, in the future, a session that
+  cannot be): kept in the ``quarantine`` table, not counted, until an admin accepts or discards it
+  (:mod:`controller.quarantine`); acknowledged, since it is safely stored;
+* ``"rejected: <why>"``: well-formed but wrong for this station (another station's session...):
+  nothing of it is stored but its sequence number, consumed so that the station's later events go on;
 
 or raises :class:`EventRejected` when the event cannot be taken *now*: a sequence from the past
 (nothing stored), or a gap (``retry``: the station must send the missing ones first).
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
@@ -29,8 +34,23 @@ from espace import protocol as p
 log = logging.getLogger(__name__)
 
 
-MAX_SKEW_S = 31 * 86400  # an event may reach the controller a month late (a long outage), not more
 MAX_SESSION_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Plausible:
+    """How far an event's instant may be from the controller's clock before it waits in quarantine."""
+
+    max_age_s: float = 31 * 86400  # settings.quarantine_after_days: a month late (a long outage) is counted at once
+    future_s: float = 5 * 60  # settings.future_tolerance_minutes: clocks differ a little, never by hours
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Plausible:
+        return cls(settings.quarantine_after_days * 86400.0, settings.future_tolerance_minutes * 60.0)
+
+
+class Quarantined(ValueError):
+    """The event is kept aside, not counted, until an admin decides."""
 
 
 class EventRejected(ValueError):
@@ -39,43 +59,57 @@ class EventRejected(ValueError):
         self.retry = retry
 
 
-def _check(ev: p.Event, received: float) -> None:
-    if abs(ev.at - received) > MAX_SKEW_S:
-        raise EventRejected(f"instant {ev.at:.0f} is too far from the controller's clock ({received:.0f})")
-    if isinstance(ev, p.SessionStarted) and not (ev.start <= ev.end <= ev.start + MAX_SESSION_S and abs(ev.start - ev.at) <= MAX_SESSION_S):
-        raise EventRejected("session start and end are not a plausible session")
+def _check(ev: p.Event, received: float, limits: Plausible) -> None:
+    """Raise :class:`Quarantined` when the event's instants are not plausible."""
+    if ev.at < received - limits.max_age_s:
+        raise Quarantined(f"instant {ev.at:.0f} is {(received - ev.at) / 86400:.0f} days before the controller's clock ({received:.0f})")
+    if ev.at > received + limits.future_s:
+        raise Quarantined(f"instant {ev.at:.0f} is {(ev.at - received) / 60:.0f} minutes after the controller's clock ({received:.0f})")
+    if isinstance(ev, p.SessionStarted):
+        if ev.start > received + limits.future_s:
+            raise Quarantined(f"session starts {(ev.start - received) / 60:.0f} minutes in the future")
+        if not (ev.start <= ev.end <= ev.start + MAX_SESSION_S and abs(ev.start - ev.at) <= MAX_SESSION_S):
+            raise Quarantined("session start and end are not a plausible session")
     if isinstance(ev, p.SessionExtended) and abs(ev.end - ev.at) > MAX_SESSION_S:
-        raise EventRejected("extension end is not plausible")
+        raise Quarantined("extension end is not plausible")
 
 
-def apply_event(db: sqlite_utils.Database, station: str, ev: p.Event, received: float) -> str:
+def apply_event(
+    db: sqlite_utils.Database, station: str, ev: p.Event, received: float, incarnation: str = "", limits: Plausible = Plausible()
+) -> str:
     conn = db.conn
-    row = conn.execute("SELECT station, seq FROM events WHERE id = ?", (ev.id,)).fetchone()
+    row = conn.execute("SELECT station FROM events WHERE id = ? UNION ALL SELECT station FROM quarantine WHERE id = ?", (ev.id, ev.id)).fetchone()
     if row is not None:
         if row[0] != station:
             raise EventRejected(f"event id {ev.id} belongs to another station")
         return "duplicate"
-    st = conn.execute("SELECT last_seq, kind FROM stations WHERE id = ?", (station,)).fetchone()
+    st = conn.execute("SELECT last_seq, kind, incarnation FROM stations WHERE id = ?", (station,)).fetchone()
     if st is None:
         raise EventRejected(f"unknown station {station}")
-    last_seq, kind = st
+    last_seq, kind, current = st
+    if current != incarnation:  # another install of this station connected since: this link is on its way out
+        raise EventRejected(f"incarnation {incarnation!r} is not the station's current one", retry=True)
     if ev.seq <= last_seq:
         raise EventRejected(f"sequence {ev.seq} is from the past (last committed: {last_seq})")
     if ev.seq > last_seq + 1:
         raise EventRejected(f"sequence {ev.seq} skips {last_seq + 1}: send the earlier events first", retry=True)
-    session_id = getattr(ev, "session_id", None)
+    session_id = getattr(ev, "session_id", None) or _waiting_help_session(conn, station, ev)
     conn.execute("SAVEPOINT ev")
     try:
-        _check(ev, received)
-        if session_id is not None and not isinstance(ev, p.SessionStarted):
-            owner = conn.execute("SELECT station FROM sessions WHERE id = ?", (session_id,)).fetchone()
-            if owner is not None and owner[0] != station:
-                raise EventRejected(f"session {session_id} belongs to another station")
-        _APPLY[type(ev)](conn, station, kind, ev)
+        _check(ev, received, limits)
+        if session_id is not None and waiting_session(conn, station, session_id):
+            raise Quarantined(f"its session {session_id} waits in quarantine")
+        apply_checked(conn, station, kind, ev, received, incarnation)
+    except Quarantined as exc:
+        conn.execute("ROLLBACK TO ev")
+        conn.execute("RELEASE ev")
         conn.execute(
-            "INSERT INTO events (id, station, seq, type, at, received, session_id, body) VALUES (?,?,?,?,?,?,?,?)",
-            (ev.id, station, ev.seq, type(ev).__struct_config__.tag, ev.at, received, session_id, p.encode(ev)),
+            "INSERT INTO quarantine (id, station, incarnation, seq, type, at, received, session_id, reason, body)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (ev.id, station, incarnation, ev.seq, _tag(ev), ev.at, received, session_id, str(exc)[:300], p.encode(ev)),
         )
+        conn.execute("UPDATE stations SET last_seq = ?, last_seen = ? WHERE id = ?", (ev.seq, received, station))
+        return f"quarantined: {exc}"
     except EventRejected as exc:
         conn.execute("ROLLBACK TO ev")
         conn.execute("RELEASE ev")
@@ -84,6 +118,44 @@ def apply_event(db: sqlite_utils.Database, station: str, ev: p.Event, received: 
     conn.execute("RELEASE ev")
     conn.execute("UPDATE stations SET last_seq = ?, last_seen = ? WHERE id = ?", (ev.seq, received, station))
     return "new"
+
+
+def _tag(ev: p.Event) -> str:
+    return type(ev).__struct_config__.tag  # type: ignore[return-value]
+
+
+def waiting_session(conn, station: str, session_id: str) -> bool:
+    """A session whose start waits in quarantine: its other events wait with it (one decision for all)."""
+    return conn.execute(
+        "SELECT 1 FROM quarantine WHERE station = ? AND session_id = ? AND type = 'session_started' AND status = 'waiting'",
+        (station, session_id),
+    ).fetchone() is not None
+
+
+def _waiting_help_session(conn, station: str, ev: p.Event) -> str | None:
+    """A help cancel whose request waits in quarantine belongs with that request's session (decided together)."""
+    if not isinstance(ev, p.HelpCancelled):
+        return None
+    row = conn.execute(
+        "SELECT session_id FROM quarantine WHERE station = ? AND type = 'help_requested' AND status = 'waiting'"
+        " AND json_extract(body, '$.help_id') = ?",
+        (station, ev.help_id),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def apply_checked(conn, station: str, kind: str, ev: p.Event, received: float, incarnation: str) -> None:
+    """Apply a plausible event and record it (raises :class:`EventRejected` when it is wrong for this station)."""
+    session_id = getattr(ev, "session_id", None)
+    if session_id is not None and not isinstance(ev, p.SessionStarted):
+        owner = conn.execute("SELECT station FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if owner is not None and owner[0] != station:
+            raise EventRejected(f"session {session_id} belongs to another station")
+    _APPLY[type(ev)](conn, station, kind, ev)
+    conn.execute(
+        "INSERT INTO events (id, station, incarnation, seq, type, at, received, session_id, body) VALUES (?,?,?,?,?,?,?,?,?)",
+        (ev.id, station, incarnation, ev.seq, _tag(ev), ev.at, received, session_id, p.encode(ev)),
+    )
 
 
 def _started(conn, station: str, kind: str, ev: p.SessionStarted) -> None:

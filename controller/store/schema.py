@@ -195,4 +195,38 @@ MIGRATIONS: list[str] = [
     DROP TABLE enrolments;
     ALTER TABLE enrolment_requests RENAME TO enrolments;
     """,
+    # 8: a station's sequence belongs to an incarnation of its agent (chosen at install), not to its token;
+    # events whose instant is implausible wait in quarantine for an admin instead of being dropped
+    """
+    ALTER TABLE stations ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';   -- the one last_seq counts for
+    ALTER TABLE events ADD COLUMN incarnation TEXT NOT NULL DEFAULT '';
+    DROP INDEX events_station_seq;
+    CREATE UNIQUE INDEX events_station_seq ON events(station, incarnation, seq) WHERE seq IS NOT NULL;
+    CREATE TABLE station_incarnations (  -- every incarnation a station had, with its last committed seq
+        station TEXT NOT NULL,
+        incarnation TEXT NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        PRIMARY KEY (station, incarnation)
+    );
+    INSERT INTO station_incarnations (station, incarnation, last_seq, first_seen, last_seen)
+        SELECT id, '', last_seq, created, COALESCE(last_seen, created) FROM stations WHERE last_seq > 0;
+    CREATE TABLE quarantine (           -- agents' events not counted until an admin accepts them
+        id TEXT PRIMARY KEY,            -- the agent's event id
+        station TEXT NOT NULL,
+        incarnation TEXT NOT NULL DEFAULT '',
+        seq INTEGER NOT NULL,           -- consumed: the station's later events go on
+        type TEXT NOT NULL,
+        at REAL NOT NULL,
+        received REAL NOT NULL,
+        session_id TEXT,
+        reason TEXT NOT NULL,           -- why it is not counted (an instant far from the controller's clock...)
+        body TEXT NOT NULL,             -- the message as JSON
+        status TEXT NOT NULL DEFAULT 'waiting',    -- waiting | accepted | discarded
+        decided REAL,
+        decided_by TEXT
+    );
+    CREATE INDEX quarantine_status ON quarantine(status, station, seq);
+    """,
 ]

@@ -13,35 +13,21 @@ station refuse, 503 when the station is offline, with ``error`` and
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from controller.rules.extension import ExtensionRefused, decide_extension
-from controller.sessions import closing_after
+from controller.site import extension_for
+from controller.station_rules import closing_after
 from controller.web import keys
-from controller.web.auth import current, json_error
+from controller.web.auth import current
 from controller.web.body import BadBody, read_json
+from controller.web.errors import json_error, json_failure
 from espace import protocol as p
+from espace.grant import ExtensionRefused, grant_end
 
 MAX_REASON = 200
 MAX_MESSAGE = 500
-
-
-class FloorHooks:
-    """What other parts provide to the actions: queue length and next booking per station.
-
-    The ticket queue (controller/rules/queue.py) and the bookings are wired by
-    their owners: ``app[HOOKS].queue_waiting = lambda: len(queue.waiting())``.
-    """
-
-    def __init__(self) -> None:
-        self.queue_waiting: Callable[[], int] = lambda: 0
-        self.next_booking_start: Callable[[str, float], float | None] = lambda station, now: None
-
-
-HOOKS = web.AppKey("floor_hooks", FloorHooks)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -50,9 +36,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await read_json(request)
     except BadBody:
-        raise web.HTTPBadRequest(text='{"error":"bad_json","message":"body must be JSON"}', content_type="application/json") from None
+        raise json_failure(400, "bad_json", "body must be JSON") from None
     if not isinstance(body, dict):  # [null, null] used to pass as {}: unlock ran on it
-        raise web.HTTPBadRequest(text='{"error":"bad_json","message":"body must be a JSON object"}', content_type="application/json")
+        raise json_failure(400, "bad_json", "body must be a JSON object")
     return body
 
 
@@ -96,7 +82,7 @@ async def _send(request: web.Request, station: str, cmd: p.Command, type_: str, 
 def _station(request: web.Request) -> str:
     station = request.match_info["station"]
     if station not in request.app[keys.FLOOR].live:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no_station", "message": f"no station {station}", "params": {"station": station}}), content_type="application/json")
+        raise json_failure(404, "no_station", f"no station {station}", params={"station": station})
     return station
 
 
@@ -108,17 +94,12 @@ async def _refused(request: web.Request, station: str, type_: str, body: dict[st
 async def extend(request: web.Request) -> web.Response:
     station, body = _station(request), await _body(request)
     app = request.app
-    floor, settings, hooks = app[keys.FLOOR], app[keys.SETTINGS], app[HOOKS]
-    live, now = floor.live[station], app[keys.CLOCK].now()
+    live, now = app[keys.FLOOR].live[station], app[keys.CLOCK].now()
     override = body.get("override") is True
     if live.session is None:
         return await _refused(request, station, "staff.extend", {"override": override}, "no_session", f"{station} has no session")
-    decision = decide_extension(
-        now, live.session.end, extensions_done=live.extensions, max_extensions=settings.max_extensions,
-        extension_minutes=settings.extension_minutes, queue_waiting=hooks.queue_waiting(),
-        next_booking_start=hooks.next_booking_start(station, now), closing=closing_after(settings, now),
-        override=override,
-    )  # fmt: skip
+    # the site's rule: its queue, the station's next booking, closing (espace.grant.decide_extension)
+    decision = extension_for(app[keys.SITE], station, now, override=override, actor=current(request).login)
     sid = live.session.session_id
     if isinstance(decision, ExtensionRefused):
         words = {"ended": "the session is over", "closing": "it would run past closing", "booking": "a booking starts on this station",
@@ -204,20 +185,18 @@ async def open_session(request: web.Request) -> web.Response:
     closing = closing_after(settings, now)
     if closing is None:
         return await _refused(request, station, "staff.open", {}, "closed", "the space is closed")
-    end_, cause = now + settings.session_minutes * 60, "length"
-    nb = app[HOOKS].next_booking_start(station, now)
-    if nb is not None and nb < end_:
-        end_, cause = nb, "booking"
-    if closing < end_:
-        end_, cause = closing, "closing"
+    cut = grant_end(now, now + settings.session_minutes * 60, closing=closing,
+                    next_booking=app[keys.SITE].next_booking(station, now), min_minutes=settings.min_session_minutes)  # fmt: skip
+    if cut is None:
+        return await _refused(request, station, "staff.open", {}, "no_time", "too little time before closing or the next booking")
+    end_, cause = cut.end, cut.cause
     sid = p.new_id()
-    grant = p.Grant(cmd=p.new_id(), session_id=sid, start=now, end=end_, cause=cause, origin="steward")  # type: ignore[arg-type]
+    grant = p.Grant(cmd=p.new_id(), session_id=sid, start=now, end=end_, cause=cause, origin="steward", label=cut.label[:200])
     err = await _send(request, station, grant, "staff.open", {"end": end_, "cause": cause}, sid)
     return err or web.json_response({"ok": True, "session_id": sid, "end": end_})
 
 
 def setup(app: web.Application) -> None:
-    app[HOOKS] = FloorHooks()
     r = app.router
     for name, handler in (("extend", extend), ("end", end), ("message", message), ("lock", lock),
                           ("unlock", unlock), ("open", open_session)):  # fmt: skip

@@ -77,9 +77,14 @@ def malformed_event(data: str) -> tuple[str, int] | None:
     return event_id, seq
 
 
-def consume_malformed(db, station: str, seq: int, received: float) -> str:  # type: ignore[no-untyped-def]
-    """In the writer: consume ``seq`` if it is the next one. Returns ``next``, ``past`` or ``gap``."""
-    row = db.conn.execute("SELECT last_seq FROM stations WHERE id = ?", (station,)).fetchone()
+def consume_malformed(db, station: str, seq: int, received: float, incarnation: str = "") -> str:  # type: ignore[no-untyped-def]
+    """In the writer: consume ``seq`` if it is the next one of the station's current incarnation.
+
+    Returns ``next``, ``past`` or ``gap`` (also for a link of an incarnation no longer current: that
+    link is on its way out, and its station sends the event again on its next one)."""
+    row = db.conn.execute("SELECT last_seq, incarnation FROM stations WHERE id = ?", (station,)).fetchone()
+    if row is not None and row[1] != incarnation:
+        return "gap"
     last = row[0] if row else 0
     if seq <= last:
         return "past"

@@ -30,23 +30,22 @@ from aiohttp import WSMsgType, web
 from controller import enrolment, sessions, stations
 from controller.floor.floor import Connection
 from controller.store import StoreError
-from controller.store.apply import EventRejected, apply_event
+from controller.store.apply import MAX_SESSION_S, EventRejected, Plausible, apply_event
 from controller.web import keys
 from controller.web.agent_limits import EventBudget, consume_malformed, malformed_event
-from controller.web.desk import SITE
 from espace import protocol as p
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT = 10.0
 
-# close codes (4000-4999 are the application's)
-BAD_MESSAGE = 4400
-UNAUTHORISED = 4401
-REPLACED = 4409
-PENDING = 4403
-PROTOCOL_MISMATCH = 4426
-STORE_DOWN = 4503
+# close codes: named once in espace.protocol.CloseCode
+BAD_MESSAGE = p.CloseCode.BAD_MESSAGE
+UNAUTHORISED = p.CloseCode.UNAUTHORISED
+REPLACED = p.CloseCode.REPLACED
+PENDING = p.CloseCode.PENDING
+PROTOCOL_MISMATCH = p.CloseCode.PROTOCOL_MISMATCH
+STORE_DOWN = p.CloseCode.STORE_DOWN
 
 
 def _foreign_origin(request: web.Request) -> str | None:
@@ -131,6 +130,21 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
         metrics.inc("agent_auth_failures")
         return await _close(ws, UNAUTHORISED, "wrong or revoked token", peer)
 
+    # where the station's sequence stands: its incarnation made current, what it can no longer send recorded
+    now = clock.now()
+    try:
+        link = await store.read(lambda db: stations.link_state(db, station, hello.incarnation, hello.held_from))
+        if link is None:
+            link = await store.write(lambda db: stations.begin_link(db, station, hello.incarnation, hello.held_from, now))
+    except StoreError as exc:
+        metrics.inc("store_errors")
+        return await _close(ws, STORE_DOWN, f"store unavailable, try again later ({exc})"[:120], peer)
+    if link.switched_from is not None:
+        log.info("%s: agent incarnation %r replaces %r (its sequence stands at %d)", peer, hello.incarnation, link.switched_from, link.last_seq)
+    if link.gap is not None:
+        log.warning("%s: seqs %d-%d are recorded as lost: the store is behind what the station had and it no longer holds them", peer, *link.gap)
+    limits = Plausible.from_settings(settings)
+
     send_lock = asyncio.Lock()
 
     async def send(text: str) -> None:
@@ -144,8 +158,8 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
         asyncio.ensure_future(old.close(REPLACED, "replaced by a new connection"))
     live = floor.live[station]
     live.locked = row["locked_reason"]
-    if hello.session is not None:
-        live.session = hello.session
+    if hello.session is not None and hello.session.start <= now + limits.future_s and hello.session.end <= now + MAX_SESSION_S:
+        live.session = hello.session  # one from the future (a wrong clock) is not shown: its events wait in quarantine
     floor.changed(station)
     now = clock.now()
     await send(
@@ -153,15 +167,15 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
             p.Welcome(
                 station=station,
                 server_time=now,
-                rules=sessions.build_rules(app[SITE], station, now),
-                last_seq=row["last_seq"],
+                rules=sessions.build_rules(app[keys.SITE], station, now),
+                last_seq=link.last_seq,
                 locked=row["locked_reason"],
                 session=live.session,
                 token=issued_token,
             )
         )
     )
-    log.info("%s: connected (last seq %d)", peer, row["last_seq"])
+    log.info("%s: connected (last seq %d)", peer, link.last_seq)
     metrics.inc("agent_connections")
 
     acks: asyncio.Queue[tuple[p.Event | Malformed, asyncio.Future[str]] | None] = asyncio.Queue()
@@ -185,7 +199,7 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
                 # an event with a bad field: refused for good, its seq consumed in order; the link stays up
                 # and the station sets it aside, so the events behind it flow (closing would loop for ever)
                 bad = Malformed(known[0], known[1], str(exc)[:200])
-                fut = store.submit(functools.partial(consume_malformed, station=station, seq=bad.seq, received=clock.now()))
+                fut = store.submit(functools.partial(consume_malformed, station=station, seq=bad.seq, received=clock.now(), incarnation=hello.incarnation))
                 acks.put_nowait((bad, fut))
                 continue
             metrics.inc("agent_messages")
@@ -201,10 +215,10 @@ async def agent_ws(request: web.Request) -> web.StreamResponse:
                 if m.time_probe:  # the agent measures its clock's offset from this answer
                     await _safe_send(send, p.encode(p.TimeSync(sent=m.sent, server_time=clock.now())))
             elif p.is_event(m):
-                fut = store.submit(functools.partial(_apply, station=station, ev=m, received=clock.now()))
+                fut = store.submit(functools.partial(_apply, station=station, ev=m, received=clock.now(), incarnation=hello.incarnation, limits=limits))
                 acks.put_nowait((m, fut))
             elif isinstance(m, p.StartRequest):
-                decision = sessions.decide_start(app[SITE], floor.live[station], m, clock.now())
+                decision = sessions.decide_start(app[keys.SITE], floor.live[station], m, clock.now())
                 answer: p.Grant | p.Refuse | None = decision.grant or decision.refuse
                 assert answer is not None  # decide_start always grants or refuses
                 await send(p.encode(answer))
@@ -241,8 +255,8 @@ def _budget(floor, station: str, settings) -> EventBudget:  # type: ignore[no-un
     return budget
 
 
-def _apply(db: sqlite_utils.Database, *, station: str, ev: p.Event, received: float) -> str:
-    return apply_event(db, station, ev, received)
+def _apply(db: sqlite_utils.Database, *, station: str, ev: p.Event, received: float, incarnation: str, limits: Plausible) -> str:
+    return apply_event(db, station, ev, received, incarnation, limits)
 
 
 async def _ack_in_order(
@@ -279,7 +293,10 @@ async def _ack_in_order(
             log.warning("%s: event %s seq %d %s", peer, ev.id, ev.seq, outcome)
             await _safe_send(send, p.encode(p.EventReject(id=ev.id, seq=ev.seq, reason=outcome[:200])))
             continue
-        if outcome == "new":
+        if outcome.startswith("quarantined"):  # safely stored, not counted: acknowledged, an admin decides
+            metrics.inc("events_quarantined")
+            log.warning("%s: event %s seq %d %s", peer, ev.id, ev.seq, outcome)
+        elif outcome == "new":
             metrics.inc("events_committed")
             try:
                 floor.event(station, ev)

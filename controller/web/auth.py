@@ -32,6 +32,8 @@ from controller.metrics import Metrics
 from controller.staff import LoginThrottle, StaffSession
 from controller.web import keys
 from controller.web.body import BadBody, read_form, read_json
+from controller.web.errors import json_error
+from espace import protocol as p
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ ROUTE_CAPABILITIES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/api/help/", "floor.act"),
     ("*", "/api/enrolments", "admin"),
     ("*", "/api/staff", "admin"),
+    ("*", "/api/quarantine", "admin"),
     ("*", "/admin", "admin"),
     ("*", "/reports", "reports"),
     ("*", "/api/reports", "reports"),
@@ -78,16 +81,6 @@ def required_capability(method: str, path: str) -> str:
 
 def wants_json(path: str) -> bool:
     return path.startswith(("/api/", "/ws/"))
-
-
-def json_error(status: int, error: str, message: str, **extra: object) -> web.Response:
-    """``{"error": code, "message": English text, **extra}``; a page reads ``extra["params"]``.
-
-    The staff pages show the catalog's ``err.<code>`` in their own language, filled
-    with ``params`` (``{"station": "PC-01"}``), and the message only for a code they
-    do not know.
-    """
-    return web.json_response({"error": error, "message": message, **extra}, status=status)
 
 
 @dataclass(slots=True)
@@ -133,7 +126,7 @@ class Auth:
 
     async def close_sockets(self, digest: str) -> None:
         for ws in list(self.sockets.pop(digest, ())):
-            await ws.close(code=4401, message=b"logged out")
+            await ws.close(code=p.CloseCode.UNAUTHORISED, message=b"logged out")
 
     def overloaded(self, metrics: Metrics, ip: str) -> web.Response:
         """503 at once; logged as a count every :data:`OVERLOAD_LOG_S` (a flood must not also flood the log)."""
@@ -163,7 +156,7 @@ class Auth:
         return len(gone)
 
 
-AUTH = web.AppKey("staff_auth", Auth)
+AUTH = keys.AUTH  # declared in keys.py; this name is kept for the modules that import it from here
 SESSION_KEY = web.RequestKey("staff_session", StaffSession)
 
 
@@ -364,9 +357,9 @@ async def set_lang(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app[AUTH] = Auth()
-    app.middlewares.append(auth_middleware)
+    """The staff middlewares, login routes and session watch (``create_app`` sets ``app[keys.AUTH]``)."""
     app.cleanup_ctx.append(_sessions_table_ctx)
+    app.middlewares.append(auth_middleware)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_post)
     app.router.add_post("/logout", logout)

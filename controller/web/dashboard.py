@@ -6,6 +6,7 @@
 - :mod:`controller.web.actions` — ``POST /api/stations/{id}/extend|end|message|lock|unlock|open|approve|revoke``;
 - :mod:`controller.web.staff_api` — ``GET|POST /api/staff``, ``POST /api/staff/{login}/…``, ``GET /admin/staff``;
 - :mod:`controller.web.help_api` — ``GET /api/help``, ``POST /api/help/{id}/take|done``;
+- :mod:`controller.web.quarantine_api` — ``GET /api/quarantine``, ``POST /api/quarantine/{id}/accept|discard``, ``GET /admin/quarantine``;
 - here: ``GET /floor`` (the page), ``GET /api/site`` (printers, queue length, the map's size),
   ``GET /api/public/site`` (public: the site's name and time zone, for the pages' clocks),
   ``GET /i18n/{lang}.json`` (public), ``/ws/floor`` (the live feed, closed at logout),
@@ -21,7 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from controller.web import actions, auth, enrol_api, help_api, keys, staff_api
+from controller.web import actions, auth, enrol_api, help_api, keys, quarantine_api, staff_api
 from controller.web.auth import STATIC, current
 from controller.web.desk import SITE
 from controller.web.printing import PRINTING
@@ -57,7 +58,7 @@ async def site(request: web.Request) -> web.Response:
         {
             "site": settings.site_name,
             "now": app[keys.CLOCK].now(),
-            "queue_waiting": app[actions.HOOKS].queue_waiting(),
+            "queue_waiting": len(app[keys.SITE].queue.waiting()),
             "queue_accessible": sum(1 for t in waiting if t.accessible),  # shown: they wait for one station
             "printers": printers,
             "grid": {"w": max(xs, default=0) + 1, "h": max(ys, default=0) + 1},
@@ -123,6 +124,7 @@ def setup(app: web.Application) -> None:
     enrol_api.setup(app)
     staff_api.setup(app)
     help_api.setup(app)
+    quarantine_api.setup(app)
     app.router.add_get("/floor", floor_page)
     app.router.add_get("/api/site", site)
     app.router.add_get("/api/public/site", public_site)

@@ -31,7 +31,6 @@ session's CSRF token (the middleware checks it).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -45,38 +44,28 @@ from controller.site import Site, booking_dict
 from controller.web import keys
 from controller.web.auth import SESSION_KEY
 from controller.web.body import BadBody, read_json
+from controller.web.errors import json_error
 from espace import protocol as p
 from espace.clock import parse_instant
 from espace.i18n import LANGS, catalog
 
 log = logging.getLogger(__name__)
 
-SITE = web.AppKey("site", Site)
+SITE = keys.SITE  # declared in keys.py; this name is kept for the modules that import it from here
 STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 MAX_LABEL = 120
 UPCOMING_DAYS = 56  # the desk lists the bookings of the next eight weeks
-KINDS = ("pc", "tablet")  # the station kinds (controller/settings.py)
+KINDS = p.KINDS
 # A booking's instants are bounded like the wire's (espace.protocol.Instant): the rules
 # pushed to the stations carry them. 1e300 used to be stored, NaN to fail the insert (500).
 EARLIEST, LATEST = 0.0, 4_102_444_800.0  # 1970-01-01, 2100-01-01 UTC
 
 
-def _error(
-    status: int, error: str, message: str, *, reason: str | None = None, **params: object
-) -> web.Response:
-    body: dict[str, object] = {"error": error, "message": message}
-    if reason is not None:
-        body["reason"] = reason
-    if params:
-        body["params"] = params
-    return web.json_response(body, status=status)
-
-
 def _booking_refused(status: int, error: str, exc: ValueError) -> web.Response:
     """A refused booking: the rule's code and params when it says them (a BookingError)."""
     if isinstance(exc, BookingError):
-        return _error(status, error, str(exc), reason=exc.code, **exc.params)
-    return _error(status, error, str(exc))
+        return json_error(status, error, str(exc), reason=exc.code, params=exc.params or None)
+    return json_error(status, error, str(exc))
 
 
 def _actor(request: web.Request) -> str | None:
@@ -88,9 +77,9 @@ def _may_act(request: web.Request) -> web.Response | None:
     """403 unless the staff session (if the login middleware set one) may act (steward or above)."""
     session = request.get(SESSION_KEY)
     if session is not None and not staff.allowed(session.role, "floor.act"):
-        return _error(
+        return json_error(
             403, "forbidden", f"your role ({session.role}) may not do this (floor.act)",
-            role=session.role, capability="floor.act",
+            params={"role": session.role, "capability": "floor.act"},
         )  # fmt: skip
     return None
 
@@ -101,9 +90,9 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
         body = await read_json(request)
     except BadBody:
-        return _error(400, "bad_json", "the body must be JSON")
+        return json_error(400, "bad_json", "the body must be JSON")
     if not isinstance(body, dict):
-        return _error(400, "bad_json", "the body must be a JSON object")
+        return json_error(400, "bad_json", "the body must be a JSON object")
     return body
 
 
@@ -254,7 +243,7 @@ async def bookings_delete(request: web.Request) -> web.Response:
         return denied
     booking_id = request.match_info["id"]
     if not await request.app[SITE].cancel_booking(booking_id):
-        return _error(404, "no_such_booking", f"no booking {booking_id}", id=booking_id)
+        return json_error(404, "no_such_booking", f"no booking {booking_id}", params={"id": booking_id})
     return web.json_response({"ok": True, "id": booking_id})
 
 
@@ -279,14 +268,14 @@ async def ticket_issue(request: web.Request) -> web.Response:
         return body
     accessible = body.get("accessible", False)
     if not isinstance(accessible, bool):
-        return _error(400, "bad_accessible", "accessible must be true or false")
+        return json_error(400, "bad_accessible", "accessible must be true or false")
     now = site.clock.now()
     if not site.hours.is_open(now):
-        return _error(409, "closed", "the space is closed; tickets are given during opening hours")
+        return json_error(409, "closed", "the space is closed; tickets are given during opening hours")
     try:
         ticket = site.issue_ticket(accessible)
     except QueueFull as exc:
-        return _error(409, "queue_full", str(exc), max=site.queue.max_live)
+        return json_error(409, "queue_full", str(exc), params={"max": site.queue.max_live})
     await site.flush()
     out = _ticket_dict(site, ticket)
     call = next((c for c in site.queue.held_stations().values() if c.code == ticket.code), None)
@@ -314,7 +303,7 @@ async def ticket_cancel(request: web.Request) -> web.Response:
     code = normalise_code(request.match_info["code"])
     ticket = site.cancel_ticket(code)
     if ticket is None:
-        return _error(404, "no_such_ticket", f"no live ticket {code}", code=code)
+        return json_error(404, "no_such_ticket", f"no live ticket {code}", params={"code": code})
     await site.flush()
     return web.json_response({"ok": True, "code": ticket.code, "station": ticket.station})
 
@@ -346,7 +335,7 @@ async def page_strings(request: web.Request) -> web.Response:
     """The ``desk.``, ``queue.`` and ``err.`` strings of one language, for the two pages."""
     lang = request.match_info["lang"]
     if lang not in LANGS:
-        return _error(404, "no_such_lang", "fr, nl or en")
+        return json_error(404, "no_such_lang", "fr, nl or en")
     strings = {k: v for k, v in catalog(lang).items() if k.startswith(("desk.", "queue.", "err."))}
     return web.json_response(strings, headers={"Cache-Control": "max-age=300"})
 
@@ -354,35 +343,8 @@ async def page_strings(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- wiring
 
 
-async def _site_ctx(app: web.Application) -> AsyncIterator[None]:
-    site = app[SITE]
-    await site.start()
-    _wire_hooks(app, site)
-    yield
-    await site.stop()
-
-
-def _wire_hooks(app: web.Application, site: Site) -> None:
-    """Give the stewards' actions the queue length and the next booking, if they are there."""
-    try:
-        from controller.web.actions import HOOKS
-    except ImportError:  # pragma: no cover - before the dashboard work lands
-        return
-    if HOOKS in app:
-        hooks = app[HOOKS]
-        hooks.queue_waiting = lambda: len(site.queue.waiting())
-
-        def next_start(station: str, now: float) -> float | None:
-            nxt = site.next_booking(station, now)
-            return None if nxt is None else nxt[0]
-
-        hooks.next_booking_start = next_start
-
-
 def setup(app: web.Application) -> None:
-    """Add the site's rule state, its sweeper and the desk routes to ``app`` (called once by ``create_app``)."""
-    app[SITE] = Site(app[keys.SETTINGS], app[keys.CLOCK], app[keys.STORE], app[keys.FLOOR])
-    app.cleanup_ctx.append(_site_ctx)
+    """Add the desk routes to ``app`` (called once by ``create_app``, which builds the site)."""
     app.router.add_get("/api/bookings", bookings_list)
     app.router.add_post("/api/bookings", bookings_create)
     app.router.add_delete("/api/bookings/{id}", bookings_delete)

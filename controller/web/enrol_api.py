@@ -32,6 +32,7 @@ from controller.web import keys
 from controller.web.actions import audit
 from controller.web.auth import current, json_error
 from controller.web.body import BadBody, read_json
+from espace import protocol as p
 
 
 def publish(app: web.Application, station: str, status: str) -> None:
@@ -105,7 +106,7 @@ async def revoke(request: web.Request) -> web.Response:
     floor: Floor = app[keys.FLOOR]
     conn = floor.conns.get(station)
     if conn is not None:
-        await conn.close(4401, "station revoked")
+        await conn.close(p.CloseCode.UNAUTHORISED, "station revoked")
     publish(app, station, "revoked")
     return web.json_response({"ok": True, "status": "revoked"})
 

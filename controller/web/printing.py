@@ -20,10 +20,8 @@ names (the spec's id and the ``/printers/<name>`` of its uri) go to the store
 writer's ``print_server_queues`` table, so that the agents' records for them
 are ignored for counting (:func:`controller.store.apply.print_job_key`).
 
-Settings read here and not (yet) declared in ``controller/settings.py`` are
-read with ``getattr`` and a default: ``print_server_log`` (""),
-``print_server_hosts`` ({}), ``printer_poll_seconds`` (30) and
-``PrinterSpec.via_server`` (False).
+Settings: ``printer_poll_seconds``, ``print_server_log``, ``print_server_hosts``
+and ``PrinterSpec.via_server`` (``controller/settings.py``).
 """
 
 from __future__ import annotations
@@ -74,14 +72,10 @@ class Printing:
     jobs_counted: int = 0
 
 
-PRINTING = web.AppKey("printing", Printing)
+PRINTING = keys.PRINTING  # declared in keys.py; this name is kept for the modules that import it from here
 
 
 # ---------------------------------------------------------------- configuration
-
-
-def via_server(spec: PrinterSpec) -> bool:
-    return bool(getattr(spec, "via_server", False))
 
 
 def ipp_config(spec: PrinterSpec) -> PrinterConfig | None:
@@ -111,7 +105,7 @@ def server_queue_names(specs: Iterable[PrinterSpec]) -> set[str]:
     """Case-folded queue names whose jobs the print server's log counts."""
     names: set[str] = set()
     for spec in specs:
-        if via_server(spec):
+        if spec.via_server:
             names.add(spec.id.strip().casefold())
             if queue_name(spec):
                 names.add(queue_name(spec).strip().casefold())
@@ -321,7 +315,7 @@ async def read_server_log(app: web.Application) -> int:
         return 0
     slog.hosts = HostMap(
         await store.read(
-            lambda db: station_hosts(db, getattr(settings, "print_server_hosts", {}) or {})
+            lambda db: station_hosts(db, settings.print_server_hosts)
         )
     )
     jobs = await asyncio.get_running_loop().run_in_executor(None, slog.poll)
@@ -364,7 +358,7 @@ async def _printing_ctx(app: web.Application) -> AsyncIterator[None]:
     printing.statuses.update(await store.write(prepare))
     configs = [c for c in (ipp_config(s) for s in settings.printers) if c is not None]
     if configs:
-        interval = float(getattr(settings, "printer_poll_seconds", 30))
+        interval = float(settings.printer_poll_seconds)
 
         async def changed(printer_id: str, status: PrinterStatus) -> None:
             await on_printer_change(app, printer_id, status)
@@ -376,7 +370,7 @@ async def _printing_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         await printing.poller.start()
     tail: asyncio.Task[None] | None = None
-    path = getattr(settings, "print_server_log", "") or ""
+    path = settings.print_server_log
     if path:
         # from the top of the file: the unique keys make a re-read after a restart harmless
         printing.server_log = ServerPrintLog(path, {}, scheduler=SERVER)
@@ -413,13 +407,12 @@ async def printers_json(request: web.Request) -> web.Response:
             state="offline", message="not polled yet" if spec.uri else "no uri"
         )
         item = status_message(spec.id, status, spec)
-        item["via_server"] = via_server(spec)
+        item["via_server"] = spec.via_server
         out.append(item)
     return web.json_response({"now": app[keys.CLOCK].now(), "printers": out})
 
 
 def setup(app: web.Application) -> None:
     """Add the printer poller, the print-server log and their routes to ``app`` (called once by ``create_app``)."""
-    app[PRINTING] = Printing()
     app.cleanup_ctx.append(_printing_ctx)
     app.router.add_get("/api/printers", printers_json)

@@ -41,7 +41,9 @@ from controller.reports.timebuckets import utc_bounds
 from controller.reports.usage import Rates, language_split, occupancy_rates
 from controller.web import keys
 from controller.web.auth import SESSION_KEY
+from controller.web.errors import json_error
 from espace.i18n import LANGS, translator
+from espace.protocol import END_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +54,7 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-END_REASON_ORDER = (
-    "time",
-    "closing",
-    "booking",
-    "visitor",
-    "idle",
-    "steward",
-    "station_restart",
-    "unknown",
-)
+END_REASON_ORDER = (*END_REASONS, "unknown")
 WEEKDAY_IDS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _LOCALES = {"fr": "fr_BE", "nl": "nl_BE", "en": "en_BE"}
 REPORT = "report"  # the one-click annual report workbook (controller.reports.annual_report)
@@ -113,7 +106,7 @@ def page_lang(request: web.Request) -> str:
 
 
 def _bad(exc: Exception) -> web.Response:
-    return web.json_response({"error": "bad_query", "message": str(exc)}, status=400)
+    return json_error(400, "bad_query", str(exc))
 
 
 # ---------------------------------------------------------------- JSON and exports

@@ -35,7 +35,8 @@
   const DEFAULT_RULES = {
     session_minutes: 60, warn_minutes: [10, 5, 1], idle_prompt_s: 600, idle_grace_s: 120,
     extension_minutes: 30, last_call_minutes: 15, print_quota_pages: 0,
-    timezone: "Europe/Brussels", open_slots: [], slots_until: 0, bookings: [],
+    timezone: "Europe/Brussels", open_slots: [], slots_until: 0, bookings: [], min_session_minutes: 5,
+    holds: [],
   };
   const withDefaults = (r) => (r ? Object.assign({}, DEFAULT_RULES, r) : null);
   // The PC's words where a tablet needs its own ("this PC" -> "this tablet").
@@ -333,19 +334,6 @@
 
   // ------------------------------------------------------------------ starting and ending
 
-  function localGrant(r, now) { // agent/timer.py local_grant, for when the controller is away
-    if (!r) return [now + 3600, "length"];
-    let end = now + r.session_minutes * 60, cause = "length";
-    const slot = (r.open_slots || []).find((sl) => sl.start <= now && now < sl.end);
-    if (!slot && now < (r.slots_until || 0)) return null;
-    if (slot && slot.end < end) { end = slot.end; cause = "closing"; }
-    for (const b of r.bookings || []) {
-      if (b.start <= now && now < b.end) return null;
-      if (now < b.start && b.start < end) { end = b.start; cause = "booking"; }
-    }
-    return end - now < 60 ? null : [end, cause];
-  }
-
   async function requestStart(dryRun, ticket) {
     if (welcomed) {
       const req = { type: "start_request", request: newId(), lang: lang, ticket: ticket || null, dry_run: dryRun };
@@ -361,9 +349,11 @@
       }
     }
     const now = clock.now();
-    const decided = localGrant(rules, now);
+    const hold = (rules && rules.holds || []).find((h) => h.start <= now && now < h.end);
+    if (hold) return { type: "refuse", reason: "reserved", until: hold.end }; // held for a called queue ticket
+    const decided = window.EspaceGrant.localGrant(rules, now); // espace/grant.py local_grant, for when the controller is away
     if (!decided) return { type: "refuse", reason: "closed" };
-    const grant = { type: "grant", session_id: newId(), start: now, end: decided[0], cause: decided[1], origin: "walkup", label: "" };
+    const grant = { type: "grant", session_id: newId(), start: now, end: decided.end, cause: decided.cause, origin: "walkup", label: decided.label };
     if (!dryRun) begin(grant, true);
     return grant;
   }

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-Lang = Literal["fr", "nl", "en"]
-LANGS: tuple[Lang, ...] = ("fr", "nl", "en")
+from espace.protocol import LANGS, Lang
+
 DEFAULT_LANG: Lang = "fr"
 DOMAIN = "espace"
 LOCALE_DIR = Path(__file__).with_name("locale")

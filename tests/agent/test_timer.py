@@ -9,7 +9,6 @@ from agent.timer import (
     LocalSession,
     Warn,
     due,
-    local_grant,
     mark_warned,
     next_deadline,
 )
@@ -73,21 +72,6 @@ def test_next_deadline_is_the_next_warning_or_the_end():
     assert next_deadline(s, T0, RULES) == T0 + 3000
     s.warned = [10, 5, 1]
     assert next_deadline(s, T0 + 3550, RULES) == T0 + 3600
-
-
-def test_local_grant_follows_cached_hours_and_bookings():
-    rules = p.Rules(
-        session_minutes=60,
-        open_slots=[p.Slot(start=T0, end=T0 + 2 * 3600)],
-        slots_until=T0 + 86400,
-        bookings=[p.Slot(start=T0 + 1800, end=T0 + 3600, label="atelier CV")],
-    )
-    assert local_grant(rules, T0 + 60) == (T0 + 1800, "booking")
-    assert local_grant(rules, T0 + 1900) is None  # the booking holds the station
-    assert local_grant(rules, T0 + 3600 + 1800) == (T0 + 7200, "closing")
-    assert local_grant(rules, T0 + 7300) is None  # closed, and the cached hours cover it
-    assert local_grant(rules, T0 + 86400 + 10) == (T0 + 86400 + 10 + 3600, "length")  # beyond what is known
-    assert local_grant(None, T0) == (T0 + 3600, "length")
 
 
 def test_local_session_round_trips_through_its_dict():

@@ -2,7 +2,7 @@
 
 Run from the repository root: ``python tests/bench/bench_floor.py [counts...]``.
 For each size: a real controller process (its own store, a site
-configuration listing every station) and the swarm (``agent/swarm.py``, the
+configuration listing every station) and the swarm (``sim/swarm.py``, the
 real Agent class) in this process, heartbeats every 10 s, simulated visitors
 on a clock 60 times faster than real time. It prints, one line per figure:
 
@@ -39,8 +39,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent.swarm import Swarm, Visitors, cancel_all, percentile, prepare_site, watch_floor  # noqa: E402
 from espace.gcwatch import GcWatch, settle  # noqa: E402
+from sim.prepare import prepare_site  # noqa: E402
+from sim.swarm import Swarm, Visitors, cancel_all, percentile, watch_floor  # noqa: E402
 from tests.support.procs import ControllerProc, shared_clock  # noqa: E402
 
 STAFF = ("bench", "bench-password-0123456789")

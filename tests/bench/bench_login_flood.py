@@ -37,7 +37,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from agent.swarm import Swarm, Visitors, percentile, prepare_site  # noqa: E402
+from sim.prepare import prepare_site  # noqa: E402
+from sim.swarm import Swarm, Visitors, percentile  # noqa: E402
 from tests.support.procs import ControllerProc, shared_clock  # noqa: E402
 
 STATIONS = 61

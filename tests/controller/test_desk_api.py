@@ -15,7 +15,6 @@ from aiohttp import web
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
-from controller.web.desk import SITE
 from espace.clock import ManualClock, parse_instant
 from tests.support.served import serve
 
@@ -150,14 +149,14 @@ async def test_the_desk_issues_tickets_and_the_public_page_shows_the_calls(desk:
     status, queue = await desk.call("GET", "/api/queue")
     assert [t["code"] for t in queue["waiting"]] == [first["code"], second["code"], third["code"]]
     assert queue["called"] == []
-    from controller.web.actions import HOOKS  # the stewards' extend button sees the queue
-
-    assert desk.app[HOOKS].queue_waiting() == 3
+    # the stewards' extend button sees the site's queue (one rule: espace.grant.decide_extension)
+    status, refused = await desk.call("POST", "/api/stations/PC-01/extend", "/api/stations/{station}/extend", json={})
+    assert (status, refused["error"]) == (409, "extension_queue")
 
     floor = desk.app[keys.FLOOR]
     floor.live["PC-07"].session = None  # a visitor leaves PC-07
     floor.changed("PC-07")
-    site = desk.app[SITE]
+    site = desk.app[keys.SITE]
     await site.sweep()
     status, queue = await desk.call("GET", "/api/queue")
     assert queue["held"] == {"PC-07": first["code"]}

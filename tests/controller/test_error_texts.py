@@ -12,12 +12,12 @@ import ast
 from pathlib import Path
 from typing import get_args
 
-from controller.rules.extension import RefusedBecause
+from espace.grant import RefusedBecause
 from espace.i18n import LANGS, catalog, message_ids
 
 CONTROLLER = Path(__file__).resolve().parents[2] / "controller"
 # (function, index of the code among its positional arguments)
-ERROR_CALLS = {"json_error": 1, "_error": 1, "_booking_refused": 1, "_refused": 4}
+ERROR_CALLS = {"json_error": 1, "json_failure": 1, "_booking_refused": 1, "_refused": 4}
 # Codes built with an f-string, each with every value it can take.
 BUILT = {
     "f'bad_{name}'": {"bad_reason", "bad_text"},

@@ -67,8 +67,8 @@ async def test_a_station_cannot_report_a_formula_as_its_printer(tmp_path: Path) 
             assert (await ws.receive_json())["type"] == "welcome"
             job = {"type": "print_job", "id": p.new_id(), "seq": 1, "at": at("10:00"), "job": "7", "printer": HOSTILE, "pages": 1}
             await ws.send_str(json.dumps(job))
-            msg = await ws.receive()
-            assert msg.type == aiohttp.WSMsgType.CLOSE, msg  # refused as malformed: the link closes
+            msg = await ws.receive_json()  # refused for good as malformed; its seq is consumed, the link stays up
+            assert (msg["type"], msg["id"], msg.get("retry", False)) == ("event_reject", job["id"], False), msg
         rows = await served.app[keys.STORE].read(lambda db: db.execute("SELECT count(*) FROM print_jobs").fetchone()[0])
         assert rows == 0
     finally:

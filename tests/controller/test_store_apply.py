@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from controller import stations
@@ -27,8 +29,10 @@ def started(seq: int, sid: str = "s1", eid: str | None = None) -> p.SessionStart
     return p.SessionStarted(id=eid or f"e{seq}", seq=seq, at=T, session_id=sid, start=T, end=T + 3600)
 
 
-async def apply(store: Store, station: str, ev: p.Event) -> str:
-    return await store.write(lambda db: apply_event(db, station, ev, T + 1))
+async def apply(store: Store, station: str, ev: p.Event, received: float | None = None, incarnation: str = "") -> str:
+    """As the agent's socket does: ``received`` is the controller's clock (by default just after the event)."""
+    when = max(T + 1, ev.at + 1) if received is None else received
+    return await store.write(lambda db: apply_event(db, station, ev, when, incarnation))
 
 
 async def count(store: Store, table: str) -> int:
@@ -121,19 +125,134 @@ async def test_a_gap_is_refused_for_retry_and_nothing_overtakes_a_missing_event(
     assert await apply(store, "PC-06", p.HelpRequested(id="h3", seq=3, at=T, help_id="h3")) == "new"
 
 
-async def test_a_wrong_event_consumes_its_sequence_and_stores_nothing_else(store):
+async def test_an_implausible_event_waits_in_quarantine_and_the_station_goes_on(store):
     await apply(store, "PC-07", started(1, sid="s7"))
     far = p.HelpRequested(id="far", seq=2, at=T + 400 * 86400, help_id="far")
-    outcome = await apply(store, "PC-07", far)
-    assert outcome.startswith("rejected")
-    assert "too far" in outcome
+    outcome = await apply(store, "PC-07", far, received=T + 1)
+    assert outcome.startswith("quarantined")
+    assert "after the controller's clock" in outcome
     bad = p.SessionStarted(id="odd", seq=3, at=T, session_id="odd", start=T, end=T - 10)
-    assert (await apply(store, "PC-07", bad)).startswith("rejected")
+    assert (await apply(store, "PC-07", bad)).startswith("quarantined: session start and end")
     assert await apply(store, "PC-07", p.HelpRequested(id="ok", seq=4, at=T, help_id="ok")) == "new"
+    assert await apply(store, "PC-07", far, received=T + 2) == "duplicate"  # a replay of a quarantined one
     kinds = await store.read(lambda db: [r[0] for r in db.execute("SELECT id FROM events WHERE station = 'PC-07' ORDER BY seq")])
     assert kinds == ["e1", "ok"]
+    waiting = await store.read(lambda db: [(r[0], r[1]) for r in db.execute("SELECT id, seq FROM quarantine WHERE status = 'waiting' ORDER BY seq")])
+    assert waiting == [("far", 2), ("odd", 3)]
     assert await count(store, "help_requests") == 1
     assert await count(store, "sessions") == 1
+
+
+async def test_a_session_cannot_start_in_the_future_beyond_the_tolerance(store):
+    from controller.store.apply import Plausible
+
+    soon = p.SessionStarted(id="soon", seq=1, at=T, session_id="soon", start=T + 240, end=T + 3840)
+    assert await store.write(lambda db: apply_event(db, "PC-08", soon, T)) == "new"  # 4 minutes: clocks differ a little
+    later = p.SessionStarted(id="later", seq=2, at=T, session_id="later", start=T + 3 * 3600, end=T + 4 * 3600)
+    outcome = await store.write(lambda db: apply_event(db, "PC-08", later, T))
+    assert outcome == "quarantined: session starts 180 minutes in the future"
+    strict = Plausible(future_s=60)  # the tolerance is a setting
+    early = p.SessionStarted(id="early", seq=3, at=T, session_id="early", start=T + 120, end=T + 3720)
+    assert (await store.write(lambda db: apply_event(db, "PC-08", early, T, "", strict))).startswith("quarantined")
+
+
+async def test_accepting_a_quarantined_session_counts_it_with_its_other_events(store):
+    from controller import quarantine
+
+    old = T - 40 * 86400
+    events = [
+        p.SessionStarted(id="o1", seq=1, at=old, session_id="so", start=old, end=old + 3600),
+        p.PrintJob(id="o2", seq=2, at=old + 60, job="1", printer="PRN-1", pages=4, session_id="so"),
+        p.SessionEnded(id="o3", seq=3, at=old + 1800, session_id="so", reason="visitor"),
+        p.HelpRequested(id="o4", seq=4, at=T - 10, help_id="hx", session_id="so"),  # recent, but of that session
+        p.HelpCancelled(id="o5", seq=5, at=T - 5, help_id="hx"),  # the cancel of a help request that waits
+        p.HelpRequested(id="n6", seq=6, at=T, help_id="h6"),
+    ]
+    outcomes = [await apply(store, "PC-09", ev, received=T) for ev in events]
+    assert [o.split(":")[0] for o in outcomes] == ["quarantined"] * 5 + ["new"]
+    assert await count(store, "sessions") == 0
+    assert await count(store, "print_jobs") == 0
+    # accepting the session's end accepts the whole session, in sequence
+    ids = await store.write(lambda db: quarantine.accept(db, "o3", "ada", T))
+    assert ids == ["o1", "o2", "o3", "o4", "o5"]
+    row = await store.read(lambda db: db.execute("SELECT start, end, end_reason, pages_bw FROM sessions WHERE id = 'so'").fetchone())
+    assert tuple(row) == (old, old + 1800, "visitor", 4)
+    seqs = await store.read(lambda db: [r[0] for r in db.execute("SELECT seq FROM events WHERE station = 'PC-09' ORDER BY seq")])
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    cancelled = await store.read(lambda db: db.execute("SELECT cancelled FROM help_requests WHERE id = 'hx'").fetchone()[0])
+    assert cancelled == T - 5  # no help request left open by a cancel decided apart
+    with pytest.raises(quarantine.NotWaiting):
+        await store.write(lambda db: quarantine.accept(db, "o1", "ada", T))
+
+
+async def test_a_discarded_event_is_never_counted_and_stays_listed(store):
+    from controller import quarantine
+
+    old = T - 40 * 86400
+    await apply(store, "PC-10", p.PrintJob(id="d1", seq=1, at=old, job="1", printer="PRN-1", pages=9), received=T)
+    assert await store.write(lambda db: quarantine.discard(db, "d1", "ada", T)) == ["d1"]
+    assert await count(store, "print_jobs") == 0
+    listed = await store.read(lambda db: quarantine.listing(db, None))
+    assert [(r["id"], r["status"], r["decided_by"]) for r in listed] == [("d1", "discarded", "ada")]
+    assert await store.read(quarantine.count_waiting) == 0
+
+
+async def test_a_new_token_keeps_the_stations_sequence(store):
+    settings = make_settings()
+    for n in range(1, 4):
+        await apply(store, "PC-11", p.HelpRequested(id=f"k{n}", seq=n, at=T, help_id=f"k{n}"))
+    await store.write(lambda db: stations.set_token(db, settings.station("PC-11"), T))
+    assert await apply(store, "PC-11", p.HelpRequested(id="k4", seq=4, at=T, help_id="k4")) == "new"
+
+
+async def test_a_reinstalled_agent_numbers_from_one_under_its_own_incarnation(store):
+    for n in range(1, 4):
+        await apply(store, "PC-12", p.HelpRequested(id=f"a{n}", seq=n, at=T, help_id=f"a{n}"))
+    link = await store.write(lambda db: stations.begin_link(db, "PC-12", "fresh", 1, T))
+    assert (link.last_seq, link.switched_from, link.gap) == (0, "", None)
+    with pytest.raises(EventRejected, match="incarnation"):  # the old install's link is on its way out
+        await apply(store, "PC-12", p.HelpRequested(id="a4", seq=4, at=T, help_id="a4"))
+    assert await apply(store, "PC-12", p.HelpRequested(id="b1", seq=1, at=T, help_id="b1"), incarnation="fresh") == "new"
+    # the old disk comes back: its sequence stands where it stood
+    link = await store.write(lambda db: stations.begin_link(db, "PC-12", "", 4, T))
+    assert link.last_seq == 3
+    rows = await store.read(lambda db: [tuple(r) for r in db.execute("SELECT incarnation, seq FROM events WHERE station = 'PC-12' AND seq IS NOT NULL ORDER BY id")])
+    assert sorted(rows) == [("", 1), ("", 2), ("", 3), ("fresh", 1)]
+
+
+async def test_what_a_station_no_longer_holds_is_recorded_as_a_gap_once(store):
+    await apply(store, "PC-13", p.HelpRequested(id="g1", seq=1, at=T, help_id="g1"))
+    link = await store.write(lambda db: stations.begin_link(db, "PC-13", "", 6, T + 5))  # it holds 6 on; 2-5 are gone
+    assert (link.last_seq, link.gap) == (5, (2, 5))
+    assert await apply(store, "PC-13", p.HelpRequested(id="g6", seq=6, at=T, help_id="g6")) == "new"
+    again = await store.read(lambda db: stations.link_state(db, "PC-13", "", 6))
+    assert again is not None
+    assert again.last_seq == 6  # reconnecting records nothing more
+    gaps = await store.read(lambda db: stations.gaps(db, "PC-13"))
+    assert [(g["first"], g["last"], g["count"], g["at"]) for g in gaps] == [(2, 5, 4, T + 5)]
+
+
+def test_migration_8_keeps_an_old_stores_sequences_under_the_unnamed_incarnation(tmp_path):
+    from controller.store.schema import MIGRATIONS
+    from controller.store.store import connect, migrate
+
+    db = connect(tmp_path / "old.db")
+    try:
+        for number, script in enumerate(MIGRATIONS[:6], start=1):
+            db.conn.executescript(script)
+            db.conn.execute(f"PRAGMA user_version={number}")
+        db.conn.execute("INSERT INTO stations (id, kind, created, last_seq) VALUES ('PC-01', 'pc', 1, 2)")
+        for n in (1, 2):
+            db.conn.execute("INSERT INTO events (id, station, seq, type, at, received, body) VALUES (?, 'PC-01', ?, 'help_requested', 1, 1, '{}')", (f"e{n}", n))
+        assert migrate(db) == len(MIGRATIONS)
+        assert db.execute("SELECT incarnation, last_seq FROM stations").fetchone() == ("", 2)
+        assert db.execute("SELECT incarnation, last_seq FROM station_incarnations").fetchone() == ("", 2)
+        assert apply_event(db, "PC-01", p.HelpRequested(id="e3", seq=3, at=T, help_id="h3"), T) == "new"
+        with pytest.raises(sqlite3.IntegrityError):  # the unique index now counts per incarnation
+            db.conn.execute("INSERT INTO events (id, station, incarnation, seq, type, at, received, body) VALUES ('d', 'PC-01', '', 3, 'x', 1, 1, '{}')")
+        db.conn.execute("INSERT INTO events (id, station, incarnation, seq, type, at, received, body) VALUES ('d', 'PC-01', 'other', 3, 'x', 1, 1, '{}')")
+    finally:
+        db.conn.close()
 
 
 def test_migration_6_gives_old_print_job_keys_their_instant(tmp_path):

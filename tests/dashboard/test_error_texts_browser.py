@@ -21,7 +21,6 @@ from controller.app import create_app
 from controller.rules import Booking
 from controller.settings import make_settings
 from controller.web import keys
-from controller.web.desk import SITE
 from espace import protocol as p
 from espace.clock import ManualClock, parse_instant
 from tests.support.browser import needs_chromium
@@ -78,7 +77,7 @@ async def login(browser, url: str, who: str, page_path: str):  # type: ignore[no
 
 
 async def test_the_desk_says_a_clashing_booking_in_dutch(controller: Controller, browser) -> None:  # type: ignore[no-untyped-def]
-    site = controller.app[SITE]
+    site = controller.app[keys.SITE]
     await site.add_booking(Booking("cv", "Atelier CV", at("14:00"), at("16:00"), stations=("PC-01",)))
     await site.add_booking(Booking("school", "Schoolbezoek", at("14:00"), at("16:00"), kind="tablet", count=16))
     await controller.add_staff("anke", "nl")

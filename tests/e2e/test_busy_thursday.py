@@ -28,15 +28,14 @@ from aiohttp import web
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakePrints, FakeResetter
-from agent.sim import SimIdle
 from controller import staff
 from controller.app import create_app
 from controller.settings import make_settings
 from controller.web import keys
 from controller.web.auth import AUTH
-from controller.web.desk import SITE
 from espace import protocol as p
 from espace.clock import ScaledClock, parse_instant
+from sim.visitors import SimIdle
 from tests.support.procs import wait_for
 from tests.support.served import serve
 
@@ -166,7 +165,7 @@ def free_agents(day: Day) -> list[Agent]:
 
 
 async def visitor(day: Day, v: Visit, rng: random.Random) -> None:
-    clock, site = day.clock, day.app[SITE]
+    clock, site = day.clock, day.app[keys.SITE]
     await clock.sleep(max(0.0, v.arrival - clock.now()))
     for _ in range(3):  # a walk-up: a free station, nobody waiting
         if site.queue.waiting():
@@ -231,7 +230,7 @@ async def visitor(day: Day, v: Visit, rng: random.Random) -> None:
 
 async def participants(day: Day, booking_id: str, claim: int, rng: random.Random) -> None:
     """A workshop's participants sit at ``claim`` of its stations soon after it starts."""
-    site, clock = day.app[SITE], day.clock
+    site, clock = day.app[keys.SITE], day.clock
     occ = next(o for o in site.occurrences(clock.now()) if o.booking_id == booking_id)
     await clock.sleep(max(0.0, occ.start - clock.now()))
     occ = next(o for o in site.occurrences(clock.now()) if o.booking_id == booking_id)
@@ -329,7 +328,7 @@ async def test_a_busy_thursday(tmp_path: Path) -> None:
                 return True
 
             await wait_for(drained, 30, "every agent's outbox to drain")
-            await app[SITE].sweep()
+            await app[keys.SITE].sweep()
             real = time.monotonic() - real_start
             await check_figures(day, visits, cv, school, real, tmp_path)
         finally:
@@ -382,7 +381,7 @@ async def check_figures(
     # no session past closing: granted to 19:00 at the latest, ended then
     assert (
         max(r["planned_end"] for r in rows)
-        <= day.app[SITE].hours.closing_after(at("18:00"))
+        <= day.app[keys.SITE].hours.closing_after(at("18:00"))
         == at("19:00")
     )
     assert all(r["end"] <= r["planned_end"] + SLACK_S for r in rows)
@@ -396,7 +395,7 @@ async def check_figures(
             assert b["start"] >= a["end"], f"{station}: {a['id']} and {b['id']} overlap"
 
     # none overlaps a booking on its station (bar the booking's own sessions)
-    site = day.app[SITE]
+    site = day.app[keys.SITE]
     occs = [o for o in site.occurrences(at("12:00")) if o.start < at("23:00")]
     assert {o.booking_id for o in occs} == {cv["id"], school["id"]}
     for occ in occs:

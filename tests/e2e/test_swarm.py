@@ -1,4 +1,4 @@
-"""``espace-agent swarm``: N simulated stations from one process, against the real controller.
+"""``espace-sim prepare`` and ``espace-sim swarm``: N simulated stations from one process, against the real controller.
 
 The swarm speaks the real protocol (the real Agent class, fake probes, an
 accelerated clock). What it says it did — its stats, the simulation's ground
@@ -31,7 +31,7 @@ async def test_the_swarm_cli_runs_n_stations_and_the_store_matches_what_it_did(t
     site = tmp_path / "site"
     prep = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "agent.cli", "swarm", "--count", str(COUNT), "--prepare", str(site)],
+        [sys.executable, "-m", "sim", "prepare", "--count", str(COUNT), str(site)],
         capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=120, check=True,
     )  # fmt: skip
     assert "tokens:" in prep.stdout
@@ -45,7 +45,7 @@ async def test_the_swarm_cli_runs_n_stations_and_the_store_matches_what_it_did(t
     stats_file = tmp_path / "stats.json"
     try:
         swarm = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "agent.cli", "swarm", "--count", str(COUNT), "--url", ctl.ws_url,
+            sys.executable, "-m", "sim", "swarm", "--count", str(COUNT), "--url", ctl.ws_url,
             "--tokens-file", str(site / "tokens.txt"), "--clock", clock.spec(), "--duration", "12",
             "--gap-minutes", "3", "--heartbeat", "2", "--seed", "7", "--stats-file", str(stats_file),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_env(), cwd=ROOT,

@@ -211,7 +211,7 @@ async def test_the_agent_reports_windows_jobs_as_windows_with_their_copies(tmp_p
     from tests.support.procs import wait_for
     from tests.support.served import serve
 
-    clock = ScaledClock(parse_instant("2026-11-19T10:00"), 1.0)
+    clock = ScaledClock(parse_instant("2026-11-19T11:00"), 1.0)  # after the recorded jobs (10:41, 10:52): not in the future
     controller = await serve(create_app(make_settings(database=str(tmp_path / "c.db")), clock))
     token = await controller.add_station("PC-07")
     log = FakeEventLog([])

@@ -352,7 +352,7 @@ def test_the_session_ui_command_runs_as_its_own_process(
     display: str, station: Station, shots: Path
 ) -> None:
     cmd = [
-        sys.executable, "-m", "agent.ui.session_app", "session-ui",
+        sys.executable, "-m", "agent.ui.session_cli", "session-ui",
         "--control", str(station.agent.sock), "--lang", "en", "--clock", station.clock.spec(),
     ]  # fmt: skip
     env = {**os.environ, "DISPLAY": display, "PYTHONPATH": str(ROOT)}

@@ -1,4 +1,4 @@
-"""``espace-controller demo``: the controller with a simulated floor.
+"""``espace-sim demo`` (``make demo``): the controller with a simulated floor.
 
 The real controller app on http://127.0.0.1:8080 and 61 real agents (the
 ``Agent`` class, as tasks in this process) over loopback WebSocket, with fake
@@ -23,13 +23,13 @@ from aiohttp import web
 from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakePrints, FakeResetter
-from agent.sim import SimIdle, arrivals
 from controller import staff, stations
 from controller.app import create_app
 from controller.sessions import open_slots
 from controller.settings import Settings, make_settings
 from controller.web import keys
-from espace.clock import ScaledClock
+from espace.clock import ScaledClock, parse_instant
+from sim.visitors import SimIdle, arrivals
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,6 @@ async def _run(args: argparse.Namespace) -> None:
     db = args.database or f"var/demo/demo-{stamp}.db"
     Path(db).parent.mkdir(parents=True, exist_ok=True)
     settings = make_settings(database=db, port=args.port, host="127.0.0.1", zeroconf=False)
-    from espace.clock import parse_instant
-
     start = parse_instant(args.start, settings.tz) if args.start else demo_start(settings, _time.time())
     clock = ScaledClock(start, args.speed)
     app = create_app(settings, clock)

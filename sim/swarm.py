@@ -13,13 +13,11 @@ and keeps the figures the benchmarks need: event -> commit -> ack latency
 is handled) and, with ``floor_url``, event -> dashboard latency for help
 requests (from the event's instant to the /ws/floor update that shows it).
 
-``prepare_site`` writes a site configuration with N stations and their tokens
-straight into a fresh controller store (faster than N ``station add`` calls).
+The site, store and tokens a swarm runs against come from :mod:`sim.prepare`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -37,7 +35,7 @@ from agent.core import Agent, Probes
 from agent.outbox import Outbox
 from agent.probes.base import FakeHealth, FakeIdle, FakePrints, FakeResetter, PrintRecord
 from espace import protocol as p
-from espace.clock import Clock, ScaledClock, clock_from_spec
+from espace.clock import Clock, ScaledClock
 from espace.gcwatch import settle
 
 log = logging.getLogger(__name__)
@@ -214,6 +212,10 @@ class Swarm:
             await cancel_all(stuck, stop_within / 3)
         for a in self.agents.values():
             a.outbox.close()
+            # prints the station never polled did not happen, as far as the controller can know
+            unsent = a.probes.prints.poll()
+            self.stats.prints -= len(unsent)
+            self.stats.pages -= sum(r.pages for r in unsent)
 
     async def _visit(self, agent: Agent, rng: random.Random) -> None:
         v = self.visitors
@@ -318,77 +320,6 @@ async def _read_floor(ws: aiohttp.ClientWebSocketResponse, clock: ScaledClock, s
         seen[v["id"]] = since
 
 
-# ---------------------------------------------------------------- site preparation
-
-
-def station_ids(count: int) -> list[str]:
-    """The Brussels floor's ids for the first 61, then SIM-00062, SIM-00063, ..."""
-    from controller.settings import brussels_stations
-
-    ids = [s.id for s in brussels_stations()][:count]
-    ids += [f"SIM-{n:05d}" for n in range(len(ids) + 1, count + 1)]
-    return ids
-
-
-def prepare_site(folder: str | Path, count: int) -> tuple[Path, Path, dict[str, str]]:
-    """A site configuration with ``count`` stations and a fresh store holding their tokens.
-
-    Returns (site.toml, controller.db, {station: token}); the tokens also go to
-    ``tokens.txt`` (``station token`` per line) for ``espace-agent swarm``.
-    Uses the controller's own code (settings, migrations, ``set_token``) on the
-    store directly, in one transaction.
-    """
-    import sqlite3
-
-    from controller import stations
-    from controller.settings import brussels_stations, load_settings
-    from controller.store.store import connect, migrate
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config, db_path, tokens_path = folder / "site.toml", folder / "controller.db", folder / "tokens.txt"
-    known = {s.id: s for s in brussels_stations()}
-    lines = [f'database = "{db_path}"', ""]
-    for i, sid in enumerate(station_ids(count)):
-        spec = known.get(sid)
-        kind = spec.kind if spec else ("tablet" if i % 4 == 3 else "pc")
-        x, y = (spec.x, spec.y) if spec else (i % 80, i // 80)
-        lines += ["[[stations]]", f'id = "{sid}"', f'kind = "{kind}"', f"x = {x}", f"y = {y}"]
-        if spec is not None:
-            lines += [f"accessible = {'true' if spec.accessible else 'false'}", f'zone = "{spec.zone}"']
-        lines.append("")
-    config.write_text("\n".join(lines), encoding="utf-8")
-    settings = load_settings(config)
-    with contextlib.suppress(FileNotFoundError):
-        db_path.unlink()
-    db = connect(db_path)
-    try:
-        migrate(db)
-        now = time.time()
-        tokens: dict[str, str] = {}
-        db.conn.execute("BEGIN IMMEDIATE")
-        for spec in settings.stations:
-            tokens[spec.id] = stations.set_token(db, spec, now)
-        db.conn.execute("COMMIT")
-    except sqlite3.Error:
-        if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
-        raise
-    finally:
-        db.conn.close()
-    tokens_path.write_text("".join(f"{s} {t}\n" for s, t in tokens.items()), encoding="utf-8")
-    return config, db_path, tokens
-
-
-def read_tokens(path: str | Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            station, token = line.split()
-            out[station] = token
-    return out
-
-
 # ---------------------------------------------------------------- running
 
 
@@ -446,32 +377,3 @@ async def run_swarm(
         if stats_file:
             _write_stats(stats_file, swarm.stats.as_dict(0))
     return swarm.stats
-
-
-def cmd_swarm(args: argparse.Namespace) -> int:
-    import signal
-
-    if args.prepare:
-        config, db, tokens = prepare_site(args.prepare, args.count)
-        print(f"site: {config}\nstore: {db}\ntokens: {Path(args.prepare) / 'tokens.txt'}")
-        return 0
-    if not args.url or not args.tokens_file:
-        print("error: --url and --tokens-file are required (or --prepare DIR)")
-        return 2
-    tokens = read_tokens(args.tokens_file)
-    clock = clock_from_spec(args.clock)
-    visitors = None if args.no_visitors else Visitors(gap_minutes=args.gap_minutes)
-
-    async def main() -> SwarmStats:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        return await run_swarm(
-            args.count, args.url, tokens, clock, args.heartbeat, duration=args.duration, visitors=visitors,
-            seed=args.seed, stats_file=args.stats_file, floor_url=args.floor_url, stop=stop, freeze=True,
-        )  # fmt: skip
-
-    stats = asyncio.run(main())
-    print(json.dumps(stats.as_dict()), flush=True)
-    return 0
