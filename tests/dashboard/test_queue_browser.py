@@ -38,7 +38,8 @@ async def test_a_ticket_is_called_to_the_freed_pc_on_the_public_screen_and_claim
 
         await desk.click("#issue")
         await desk.wait_for_selector("#waiting li")
-        (ticket,) = ctl.rows("SELECT code FROM queue_tickets")
+        # the desk shows the ticket once the controller holds it; its row reaches the store just after
+        (ticket,) = await wait_for(lambda: ctl.rows("SELECT code FROM queue_tickets"), what="the ticket in the store")
         code = ticket["code"]
         assert code in (await desk.text_content("#issued") or "")
 
