@@ -29,7 +29,7 @@
   const PROTOCOL_VERSION = 1;
   const HEARTBEAT_MS = 10000, TICK_MS = 250, START_TIMEOUT_MS = 5000, OFFER_MS = 30000;
   const ENDING_SECONDS = 300;
-  const UNAUTHORISED = 4401, PENDING = 4403;
+  const UNAUTHORISED = 4401, PENDING = 4403, STORE_DOWN = 4503;
   const CAUSE_REASON = { length: "time", closing: "closing", booking: "booking" };
   // espace.protocol.Rules' defaults: the controller omits fields equal to them
   const DEFAULT_RULES = {
@@ -137,7 +137,7 @@
     screen: "boot", lockMode: "unavailable", offer: null, lockStatus: null,
     notice: null, help: "none", dialogs: [], large: false, starting: false,
   };
-  let ws = null, welcomed = false, attempt = 0, lastClose = null, heartbeatTimer = null;
+  let ws = null, welcomed = false, attempt = 0, storeDown = 0, lastClose = null, heartbeatTimer = null;
   const inflight = new Set();
   const pendingStarts = new Map();
   let lastInput = performance.now();
@@ -233,8 +233,14 @@
       if (e.code === UNAUTHORISED && !session) notSetUp();
       renderSession();
       const exp = Math.min(attempt + (e.code === UNAUTHORISED || e.code === PENDING ? 4 : 0), 16);
+      // the controller's store cannot commit: 1 s at least, then up to 30 s, growing over the welcomes
+      // in between (as agent/core.py retry_delay), so 16 tablets do not knock again at once
+      storeDown = e.code === STORE_DOWN ? storeDown + 1 : 0;
+      const storeWait = 1 + Math.random() * (Math.min(30, 0.5 * 2 ** Math.min(storeDown + 1, 16)) - 1);
       // waiting for approval: ask again every 2-10 s, so the tablet opens seconds after the admin's tap
-      const delay = e.code === PENDING ? 2 + Math.random() * 8 : Math.random() * Math.min(30, 0.5 * 2 ** exp); // full jitter
+      const delay = e.code === PENDING ? 2 + Math.random() * 8
+        : storeDown ? Math.max(1, storeWait)
+        : Math.random() * Math.min(30, 0.5 * 2 ** exp); // full jitter
       attempt += 1;
       setTimeout(connect, delay * 1000);
     };

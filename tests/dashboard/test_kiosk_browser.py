@@ -383,3 +383,31 @@ def test_every_string_the_kiosk_shows_is_in_the_catalog() -> None:
     body = re.sub(r"<noscript>.*?</noscript>", "", html.split("<body>", 1)[1], flags=re.S)
     visible = [t.strip() for t in re.findall(r">([^<]+)<", body) if t.strip()]
     assert visible == []
+
+
+async def test_a_tablet_backs_off_while_the_controllers_store_cannot_commit(site: Site, browser) -> None:
+    """The store is down: every link is welcomed, then closed 4503. Main reconnected at once after each
+    (the welcome reset its backoff), 16 tablets knocking together; now 1 s at least, growing, with jitter."""
+    token = site.controller.add_station("TAB-04")
+    page = await browser.new_page(viewport=TABLET)
+    hellos: list[float] = []
+
+    def link(ws) -> None:  # the controller's side of /ws/agent, as a failing store makes it behave
+        def on_message(text) -> None:
+            m = json.loads(text)
+            if m.get("type") == "hello":
+                hellos.append(time.monotonic())
+                ws.send(json.dumps({"type": "welcome", "station": "TAB-04", "server_time": site.clock.now(), "rules": {}}))
+                asyncio.get_running_loop().create_task(ws.close(code=4503, reason="store cannot commit"))
+
+        ws.on_message(on_message)
+
+    await page.route_web_socket(re.compile(r".*/ws/agent$"), link)
+    await page.goto(site.kiosk_url("TAB-04", token))
+    await wait_for(lambda: len(hellos) >= 4, within=60, what="four links")
+    elapsed = hellos[-1] - hellos[0]
+    # at least one second between two attempts, however fast or slow the machine
+    gaps = [b - a for a, b in zip(hellos, hellos[1:], strict=False)]
+    assert min(gaps) >= 0.9, gaps
+    assert elapsed >= 0.9 * (len(hellos) - 1), gaps
+    await page.close()
