@@ -59,9 +59,7 @@ def build_rules(site: Site | Settings, station: str, now: float, *, fit: bool = 
     if isinstance(site, Settings):
         rules = rules_for(site, (), now)
     else:
-        call = site.queue.held_stations().get(station)
-        holds = [] if call is None else [p.Slot(start=call.called, end=call.hold_until, label=f"ticket {call.code}")]
-        rules = rules_for(site.settings, site.station_bookings(station, now), now, holds)
+        rules = rules_for(site.settings, site.station_bookings(station, now), now, site.holds_for(station))
     return fit_rules(rules, station, RULES_BUDGET) if fit else rules
 
 

@@ -479,12 +479,17 @@ class Site:
             self.claimed.setdefault(occ.key, set()).add(station)
             self._hold(occ.key, [station], "claimed", start)
 
+    def holds_for(self, station: str) -> list[p.Slot]:
+        """A called queue ticket holding ``station``: the station refuses a local walk-up while it runs."""
+        call = self.queue.held_stations().get(station)
+        return [] if call is None else [p.Slot(start=call.called, end=call.hold_until, label=f"ticket {call.code}")]
+
     def push_rules(self, stations: Iterable[str]) -> None:
         """Send fresh rules (this station's bookings) to connected stations."""
         now = self.clock.now()
         for s in stations:
             if s in self.floor.conns:
-                rules = fit_rules(rules_for(self.settings, self.station_bookings(s, now), now), s)
+                rules = fit_rules(rules_for(self.settings, self.station_bookings(s, now), now, self.holds_for(s)), s)
                 self._spawn(self.floor.command(s, p.RulesUpdate(cmd=p.new_id(), rules=rules)))
 
     # ================================================================ the queue
