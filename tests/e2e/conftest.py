@@ -3,10 +3,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.procs import AgentProc, ControllerProc, shared_clock
+from tests.support.proxy import TcpProxy
 
 
 class Floor:
@@ -46,3 +48,22 @@ async def make_floor(tmp_path: Path) -> AsyncIterator[Callable[[float], Floor]]:
     yield make
     for f in floors:
         await f.close()
+
+
+@pytest.fixture
+async def procs() -> AsyncIterator[Callable[[Any], Any]]:
+    """Track real processes and proxies a test starts; they are stopped after it, last first."""
+    made: list[Any] = []
+
+    def track(x: Any) -> Any:
+        made.append(x)
+        return x
+
+    yield track
+    for x in reversed(made):
+        if isinstance(x, AgentProc):
+            await x.kill()
+        elif isinstance(x, ControllerProc):
+            x.kill()
+        elif isinstance(x, TcpProxy):
+            await x.close()

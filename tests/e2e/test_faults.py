@@ -84,22 +84,6 @@ async def assert_matches_truth(db: Path, agents: list[AgentProc], truth: Truth) 
         assert pages_in_sessions <= truth.pages[a.station]
 
 
-@pytest.fixture
-async def procs(tmp_path: Path):
-    made: list[AgentProc | ControllerProc | TcpProxy] = []
-
-    def track(x):
-        made.append(x)
-        return x
-
-    yield track
-    for x in reversed(made):
-        if isinstance(x, AgentProc):
-            await x.kill()
-        elif isinstance(x, ControllerProc):
-            x.kill()
-        else:
-            await x.close()
 
 
 # ---------------------------------------------------------------- the controller dies, again and again

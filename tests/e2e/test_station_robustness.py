@@ -25,22 +25,6 @@ from tests.support.proxy import TcpProxy
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture
-async def procs():
-    made: list[Any] = []
-
-    def track(x):
-        made.append(x)
-        return x
-
-    yield track
-    for x in reversed(made):
-        if isinstance(x, AgentProc):
-            await x.kill()
-        elif isinstance(x, ControllerProc):
-            x.kill()
-        elif isinstance(x, TcpProxy):
-            await x.close()
 
 
 def _config(tmp: Path, **settings: object) -> Path:
