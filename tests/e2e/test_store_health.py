@@ -17,14 +17,13 @@ from pathlib import Path
 import pytest
 
 from agent.core import STORE_DOWN, retry_delay
-from tests.e2e.test_faults import (  # noqa: F401 - procs: the fixture
+from tests.e2e.test_faults import (
     Truth,
     _fill,
     _mount_small_fs,
     _umount,
     assert_matches_truth,
     connected,
-    procs,
 )
 from tests.support.procs import AgentProc, ControllerProc, shared_clock, wait_for
 
