@@ -52,6 +52,7 @@ EndReason = Literal[
     "idle",  # no input, and no answer to the idle prompt
     "steward",  # a steward ended it
     "station_restart",  # the agent came back and found a session it could not vouch for
+    "screen",  # the session screen (the visitor's own process) went away during the session
 ]
 END_REASONS: tuple[str, ...] = EndReason.__args__  # type: ignore[attr-defined]
 
@@ -262,7 +263,31 @@ class PrintJob(_Event, tag="print_job", kw_only=True):
     source: Literal["cups", "windows", "fake"] = "fake"
 
 
-Event = SessionStarted | SessionWarned | SessionExtended | SessionEnded | StationReset | HelpRequested | HelpCancelled | PrintJob
+EscapeWhat = Literal[
+    "screen_missing",  # the visitor's logon had no lock screen connected within the grace period
+    "screen_closed",  # the lock screen went away while no session ran
+    "screen_closed_in_session",  # the session panel went away during a session
+    "focus_lost",  # another program took the focus from the lock screen
+    "grab_failed",  # the lock screen could not hold the keyboard and pointer (another program held them)
+]
+ESCAPES: tuple[str, ...] = EscapeWhat.__args__  # type: ignore[attr-defined]
+EscapeAction = Literal[
+    "logged_off",  # the service ended the visitor's logon (auto-login brings a fresh lock screen)
+    "session_ended",  # the session was ended (reason "screen") and the station reset
+    "refocused",  # the lock screen took the focus back
+    "none",  # noticed only
+]
+
+
+class EscapeAttempt(_Event, tag="escape_attempt", kw_only=True):
+    """A visitor's way around the lock screen that the station noticed (anonymous: what, when, what it did)."""
+
+    what: EscapeWhat
+    action: EscapeAction = "none"
+    session_id: Id | None = None
+
+
+Event = SessionStarted | SessionWarned | SessionExtended | SessionEnded | StationReset | HelpRequested | HelpCancelled | PrintJob | EscapeAttempt
 EVENT_TYPES: tuple[type[_Event], ...] = Event.__args__  # type: ignore[attr-defined]
 
 FromAgent = Hello | Heartbeat | StartRequest | CommandAck | Event

@@ -23,9 +23,10 @@ from controller.reports.aggregate import KINDS
 from controller.reports.figures import report, resolve_period, summary
 from controller.reports.labels import WEEKDAY_IDS, check_lang
 from controller.reports.usage import language_split, occupancy_rates
+from espace import protocol as p
 from espace.i18n import translator
 
-END_REASONS = ("time", "closing", "booking", "visitor", "idle", "steward", "station_restart", "unknown")
+END_REASONS = (*p.END_REASONS, "unknown")
 QUEUE_OUTCOMES = ("claimed", "no_show", "closed", "cancelled")
 
 

@@ -269,6 +269,10 @@ def _print(conn, station: str, kind: str, ev: p.PrintJob) -> None:
         )
 
 
+def _escape(conn, station: str, kind: str, ev: p.EscapeAttempt) -> None:
+    pass  # kept in the events trail (what, when, what the station did): anonymous
+
+
 _APPLY: dict[type, Callable[[Any, str, str, Any], None]] = {
     p.SessionStarted: _started,
     p.SessionWarned: _warned,
@@ -278,4 +282,5 @@ _APPLY: dict[type, Callable[[Any, str, str, Any], None]] = {
     p.HelpRequested: _help,
     p.HelpCancelled: _help_cancelled,
     p.PrintJob: _print,
+    p.EscapeAttempt: _escape,
 }

@@ -59,6 +59,7 @@ def test_sessions_spring_durations(conn: sqlite3.Connection) -> None:
         "idle": 1,
         "steward": 1,
         "station_restart": 0,
+        "screen": 0,
     }
 
 

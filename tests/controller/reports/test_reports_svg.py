@@ -8,6 +8,7 @@ import pytest
 from reports_fixture import build
 
 from controller.reports import figures, svg
+from espace.protocol import END_REASONS
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 
@@ -119,7 +120,7 @@ def test_charts_from_figures() -> None:
     cells = [c for c in heat.iterfind(".//s:rect", NS) if c.get("class") == "cell"]
     assert len(cells) == 7 * 24  # busy from 0h to 23h in the fixture
     reasons = parse(svg.end_reasons_chart(r.sessions.end_reasons))
-    assert len(bars(reasons)) == 7
+    assert len(bars(reasons)) == len(END_REASONS)  # one bar per end reason of the wire protocol
     printers = parse(svg.printers_chart(r.prints))
     assert len(bars(printers)) == 6  # hall, lab, office x (bw, colour)
     ids = [t.get("id") for c in (days, heat, reasons, printers) for t in c.iterfind("s:title", NS)]
