@@ -46,6 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             token_file=state / "token", hostname=socket.gethostname(), platform=sys.platform,
             offline_grant_after_s=args.offline_grant_after,
         )
+        agent.backoff_scale = args.backoff_scale
         if args.control:
             from agent.control import serve_control
 
@@ -156,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--control", default=None, help="local control socket path (tests drive the simulated visitor through it)")
     sp.add_argument("--offline-grant-after", type=float, default=15.0,
                     help="real seconds without a link before the station grants sessions from its cached rules (default 15)")
-
+    sp.add_argument("--backoff-scale", type=float, default=1.0,
+                    help="reconnection delays times this (default 1; tests that are not about backoff shorten it)")
     sp.add_argument("--keep-acked", type=int, default=None, help="acknowledged events kept for a controller restore (default 20000, for 7 days)")
     sp.set_defaults(func=cmd_run)
     from agent.ui.session_cli import add_parser as add_session_ui_parser

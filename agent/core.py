@@ -120,6 +120,7 @@ class Probes:
 
 class Agent:
     idle_poll_s = 0.25  # real seconds between idle readings when no deadline is nearer
+    backoff_scale = 1.0  # reconnection delays times this (``espace-agent run --backoff-scale``: tests only)
 
     def __init__(
         self,
@@ -658,7 +659,7 @@ class Agent:
                             fut.set_exception(ConnectionError("the link to the controller dropped"))
                 code = self.last_close[0]
                 store_down = store_down + 1 if code == STORE_DOWN else 0
-                delay = retry_delay(code, attempt, store_down)
+                delay = retry_delay(code, attempt, store_down) * self.backoff_scale
                 attempt += 1
                 await asyncio.sleep(delay)  # transport backoff, real time
 

@@ -32,7 +32,8 @@ async def site(tmp_path: Path):
     made.append(ctl)
 
     async def agent(station: str, token: str, url: str, state: Path | None = None) -> AgentProc:
-        a = AgentProc(tmp_path, station, token, url, clock)
+        # these tests are about identity, not backoff: reconnections come 5 times sooner
+        a = AgentProc(tmp_path, station, token, url, clock, extra=["--backoff-scale", "0.2"])
         if state is not None:
             a.state = state
         made.append(a)

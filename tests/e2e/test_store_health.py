@@ -88,9 +88,13 @@ async def test_a_full_disk_under_the_store_fails_healthz_with_the_reason_logs_on
         # the stations keep trying (after backoffs), each try a failed commit; the log says it once
         await wait_for(lambda: metric(ctl, "store_errors") >= 6, within=120, what="several failed commits")
         text = ctl.log.read_text(errors="replace")
-        assert text.count("store: cannot commit") == 1, text[-3000:]
+        # one line per outage, not per failed commit: on a full disk SQLite now and then commits
+        # once more (a page freed by a rollback), which ends an outage and starts another
+        outages = text.count("store: cannot commit")
+        assert outages == text.count("store: commits again, after") + 1, text[-3000:]  # failing now
+        assert 1 <= outages <= 3, text[-3000:]  # while at least 6 commits failed
         assert "database or disk is full" in text
-        assert text.count("not committed") == 1
+        assert text.count("not committed") == outages
         assert ctl.proc is not None
         assert ctl.proc.poll() is None
 
@@ -102,7 +106,7 @@ async def test_a_full_disk_under_the_store_fails_healthz_with_the_reason_logs_on
             await a.wait_drained()
         await assert_matches_truth(ctl.db, agents, truth)  # every event once, nothing lost
         text = ctl.log.read_text(errors="replace")
-        assert text.count("store: commits again, after") == 1
+        assert text.count("store: commits again, after") == text.count("store: cannot commit") <= 4
     finally:
         ctl.kill()  # nothing may hold the small filesystem open when it goes
         with contextlib.suppress(Exception):
