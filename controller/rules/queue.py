@@ -1,7 +1,10 @@
 """The anonymous ticket queue of the welcome desk, as a pure state object.
 
 The desk issues a ticket when every station is busy: a short random code
-(three letters and a digit, ``KTR4``; no 0/O/1/I/L look-alikes), never a name.
+(a letter and three digits, ``K473``), never a name. The code is called out loud
+across the room in French and Dutch: its letter is one of six whose names sound
+unlike each other in both (A, F, K, R, X, Z: no B/D/P/T/V/W "é"/"ee" rhymes, no
+M/N, no H that drops in speech), and no letter looks like a digit (no O, I, L, S, B).
 When a station frees, the controller calls :meth:`TicketQueue.station_freed`:
 the next waiting ticket is called to it and the station is held for
 ``hold_minutes`` (5). The code shows on the public "now serving" page; the
@@ -50,9 +53,10 @@ from typing import Literal
 
 from .stations import accessible_rule_allows
 
-CODE_LETTERS = "ABCDEFGHJKMNPQRSTUVWXYZ"  # no I, L, O
-CODE_DIGITS = "23456789"  # no 0, 1
-CODE_SPACE = len(CODE_LETTERS) ** 3 * len(CODE_DIGITS)
+CODE_LETTERS = "AFKRXZ"  # names unlike each other in French and Dutch, none like a digit
+CODE_DIGITS = "0123456789"  # no letter O or I in the codes: every digit can be read as one
+CODE_DIGIT_COUNT = 3
+CODE_SPACE = len(CODE_LETTERS) * len(CODE_DIGITS) ** CODE_DIGIT_COUNT
 
 MAX_LIVE_TICKETS = 500  # a desk hands out dozens at a time; thousands is a stuck button or a script
 
@@ -64,8 +68,13 @@ class QueueFull(RuntimeError):
 
 
 def normalise_code(text: str) -> str:
-    """What the visitor typed, as a code: upper case, spaces and dashes dropped."""
-    return "".join(ch for ch in text.upper() if ch not in " -")
+    """What the visitor typed, as a code: upper case, spaces and dashes dropped, and a letter O or I
+    typed among the digits read as the digit it looks like (codes have neither letter)."""
+    code = "".join(ch for ch in text.upper() if ch not in " -")
+    return code[:1] + code[1:].translate(_LOOK_ALIKES)
+
+
+_LOOK_ALIKES = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +163,7 @@ class TicketQueue:
         if len(self._used) >= CODE_SPACE:
             raise RuntimeError("every ticket code is in use; close the queue first")
         while True:
-            code = "".join(rng.choice(CODE_LETTERS) for _ in range(3)) + rng.choice(CODE_DIGITS)
+            code = rng.choice(CODE_LETTERS) + "".join(rng.choice(CODE_DIGITS) for _ in range(CODE_DIGIT_COUNT))
             if code not in self._used:
                 return code
 
