@@ -29,6 +29,7 @@ from controller.reports import FORMATS, KINDS, WHATS, export
 from controller.reports.annual_report import write_annual_report
 from controller.reports.labels import DIALECTS
 from controller.settings import load_settings
+from controller.station_rules import hours_of
 
 
 def export_filename(what: str, lo: date, hi: date, kind: str | None, fmt: str) -> str:
@@ -73,7 +74,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.what == "report":
             with open(sys.stdout.fileno(), "wb", closefd=False) if name == "-" else open(name, "wb") as out:
                 rows = write_annual_report(
-                    conn, args.from_date, args.to_date, out, settings.tz, args.lang or "fr", settings.site_name
+                    conn, args.from_date, args.to_date, out, settings.tz, args.lang or "fr", settings.site_name,
+                    hours_of(settings),
                 )
         elif name == "-":
             rows = export(

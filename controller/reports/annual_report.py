@@ -23,6 +23,7 @@ from controller.reports.aggregate import KINDS
 from controller.reports.figures import report, resolve_period, summary
 from controller.reports.labels import WEEKDAY_IDS, check_lang
 from controller.reports.usage import language_split, occupancy_rates
+from controller.rules.hours import OpeningHours
 from espace import protocol as p
 from espace.i18n import translator
 
@@ -31,7 +32,12 @@ QUEUE_OUTCOMES = ("claimed", "no_show", "closed", "cancelled")
 
 
 def sections(
-    conn: sqlite3.Connection, from_date: date | str, to_date: date | str, tz: str | tzinfo | None, lang: str
+    conn: sqlite3.Connection,
+    from_date: date | str,
+    to_date: date | str,
+    tz: str | tzinfo | None,
+    lang: str,
+    hours: OpeningHours | None = None,
 ) -> list[tuple[str, list[str], list[list[Any]], dict[int, str]]]:
     """``(sheet title, headers, rows, {column: number format})`` of every section, in ``lang``."""
     t = translator(check_lang(lang) or "fr")  # type: ignore[arg-type]
@@ -58,16 +64,16 @@ def sections(
         {},
     ))  # fmt: skip
 
-    rates = occupancy_rates(conn, lo_d, hi_d, zone)
-    used = sorted({h for r in rates for row in r.rate for h, v in enumerate(row) if v > 0}) or list(range(9, 17))
-    hours = list(range(min(used), max(used) + 1))
+    rates = occupancy_rates(conn, lo_d, hi_d, zone, hours=hours)
+    used = sorted({h for r in rates for row in r.rate for h, v in enumerate(row) if v is not None}) or list(range(9, 17))
+    cols = list(range(min(used), max(used) + 1))
     rows = []
-    for r in rates:
+    for r in rates:  # an hour the space was closed is an empty cell, not 0 %
         for d, row in enumerate(r.rate):
-            rows.append([t(f"reports.kind.{r.kind}"), t(f"reports.weekday.{WEEKDAY_IDS[d]}"), *(row[h] for h in hours)])
+            rows.append([t(f"reports.kind.{r.kind}"), t(f"reports.weekday.{WEEKDAY_IDS[d]}"), *(row[h] for h in cols)])
     out.append((
-        t("report.sheet.occupancy"), [t("reports.kind"), t("export.col.weekday"), *(f"{h}h" for h in hours)],
-        rows, {i: "0%" for i in range(2, 2 + len(hours))},
+        t("report.sheet.occupancy"), [t("reports.kind"), t("export.col.weekday"), *(f"{h}h" for h in cols)],
+        rows, {i: "0%" for i in range(2, 2 + len(cols))},
     ))  # fmt: skip
 
     counts = dict(rep.sessions.end_reasons)
@@ -123,6 +129,7 @@ def write_annual_report(
     tz: str | tzinfo | None,
     lang: str,
     site: str,
+    hours: OpeningHours | None = None,
 ) -> int:
     """The workbook to ``out``; returns its number of sheets."""
     from openpyxl import Workbook
@@ -135,7 +142,7 @@ def write_annual_report(
     book = Workbook(write_only=False)
     for blank in list(book.worksheets):  # the empty first sheet a new workbook comes with
         book.remove(blank)
-    parts = sections(conn, lo_d, hi_d, tz, lang)
+    parts = sections(conn, lo_d, hi_d, tz, lang, hours)
     for title, headers, rows, formats in parts:
         sheet = book.create_sheet(_sheet_name(title))
         sheet.append([f"{t('report.title')} — {title}"])

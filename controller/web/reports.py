@@ -39,6 +39,7 @@ from controller.reports.labels import DIALECTS
 from controller.reports.svg import bar_chart, hbar_chart, heat_map
 from controller.reports.timebuckets import utc_bounds
 from controller.reports.usage import Rates, language_split, occupancy_rates
+from controller.station_rules import hours_of
 from controller.web import keys
 from controller.web.auth import SESSION_KEY
 from controller.web.errors import json_error
@@ -154,7 +155,7 @@ async def export_file(request: web.Request) -> web.Response:
         out = io.BytesIO()
         if what == REPORT:
             assert lang is not None
-            write_annual_report(db.conn, lo, hi, out, tz, lang, settings.site_name)
+            write_annual_report(db.conn, lo, hi, out, tz, lang, settings.site_name, hours_of(settings))
         else:
             export(db.conn, what, lo, hi, fmt, out, tz, kind, lang, dialect)
         return out.getvalue()
@@ -495,9 +496,9 @@ def rate_part(pg: Page, rates: list[Rates], lang_rows: list[tuple[str, int]]) ->
     """Occupancy against capacity per hour of the week and kind, and the sessions' languages."""
     t = pg.t
     days_ = [t(f"reports.weekday.{w}") for w in WEEKDAY_IDS]
-    used = sorted({h for r in rates for row in r.rate for h, v in enumerate(row) if v > 0}) or list(range(9, 17))
+    used = sorted({h for r in rates for row in r.rate for h, v in enumerate(row) if v is not None}) or list(range(9, 17))
     cols = list(range(min(used), max(used) + 1))
-    pct = lambda v: pg.num(v * 100) + " %"  # noqa: E731
+    pct = lambda v: "—" if v is None else pg.num(v * 100) + " %"  # noqa: E731 - None: closed that hour
     tables = []
     for r in rates:
         rows = [(days_[d], *(pct(row[h]) for h in cols)) for d, row in enumerate(r.rate)]
@@ -585,12 +586,13 @@ async def reports_page(request: web.Request) -> web.Response:
         lo, hi, kind = period(request)
     except BadQuery:
         raise web.HTTPFound("/reports") from None
-    tz = request.app[keys.SETTINGS].tz
+    settings = request.app[keys.SETTINGS]
+    tz, hours = settings.tz, hours_of(settings)
     kinds = (kind,) if kind else KINDS
 
     def read(db: Any) -> tuple[Report, AnnualFigures, tuple[list[Rates], list[tuple[str, int]]]]:
         lo_s, hi_s = utc_bounds(lo, hi, tz)
-        usage = (occupancy_rates(db.conn, lo, hi, tz, kinds), language_split(db.conn, lo_s, hi_s, kind))
+        usage = (occupancy_rates(db.conn, lo, hi, tz, kinds, hours), language_split(db.conn, lo_s, hi_s, kind))
         return report(db.conn, lo, hi, tz, kind), summary(db.conn, lo, hi, tz, kind), usage
 
     rep, fig, usage = await request.app[keys.STORE].read(read)
