@@ -220,7 +220,7 @@ def test_the_installer_reads_the_policy_file_into_the_visitors_hive() -> None:
 
 NEEDS_X = pytest.mark.skipif(XVFB is None or not all(shutil.which(t) for t in ("openbox", "xdotool", "xprop")),
                              reason="needs Xvfb, openbox, xdotool and xprop")  # fmt: skip
-PROBE = "import tkinter; r = tkinter.Tk(); r.title('espace-probe'); r.geometry('300x200+100+100'); r.mainloop()"
+PROBE = "import sys, tkinter; r = tkinter.Tk(); r.title(sys.argv[1]); r.geometry('300x200+100+100'); r.mainloop()"
 
 
 def x(display: str, *argv: str) -> subprocess.CompletedProcess[str]:
@@ -251,14 +251,14 @@ class Desk:
             lambda: "window id" in x(display, "xprop", "-root", "_NET_SUPPORTING_WM_CHECK").stdout
         )
 
-    def window(self) -> tuple[subprocess.Popen[bytes], str]:
+    def window(self, title: str = "espace-probe") -> tuple[subprocess.Popen[bytes], str]:
         proc = subprocess.Popen(
-            [sys.executable, "-c", PROBE], env={**os.environ, "DISPLAY": self.display}
+            [sys.executable, "-c", PROBE, title], env={**os.environ, "DISPLAY": self.display}
         )
         self.procs.append(proc)
         wid = until(
             lambda: x(
-                self.display, "xdotool", "search", "--onlyvisible", "--name", "^espace-probe$"
+                self.display, "xdotool", "search", "--onlyvisible", "--name", f"^{title}$"
             ).stdout.split()
         )
         x(self.display, "xdotool", "windowactivate", "--sync", wid[0])
@@ -301,6 +301,7 @@ def test_openbox_starts_with_it_and_the_keys_and_clicks_do_nothing() -> None:
         assert (
             x(d.display, "xprop", "-root", "_NET_NUMBER_OF_DESKTOPS").stdout.strip().endswith("= 1")
         )
+        other, _ = d.window("espace-other")  # a second window that Alt+Tab could switch to
         proc, wid = d.window()
         for keys in (["alt+F4"], ["alt+Escape"], ["alt+Tab"], ["ctrl+alt+Right"], ["super+d"]):
             d.key(*keys)
@@ -312,6 +313,7 @@ def test_openbox_starts_with_it_and_the_keys_and_clicks_do_nothing() -> None:
         time.sleep(0.5)
         assert d.visible() == before  # no root menu, no window list
         assert proc.poll() is None
+        assert other.poll() is None
 
 
 @NEEDS_X
@@ -323,6 +325,10 @@ def test_with_debians_own_config_the_same_keys_close_and_the_click_shows_a_menu(
         x(d.display, "xdotool", "mousemove", "650", "500", "click", "3")
         until(lambda: d.visible() > before, 10)
         d.key("Escape")
-        proc, _ = d.window()
+        d.window("espace-other")
+        proc, wid = d.window()
+        d.key("alt+Tab")
+        until(lambda: int(d.active() or 0) != int(wid), 10)
+        x(d.display, "xdotool", "windowactivate", "--sync", wid)
         d.key("alt+F4")
         until(lambda: proc.poll() is not None, 10)
