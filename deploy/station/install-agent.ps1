@@ -23,6 +23,14 @@
      \\.\pipe\espace-agent, which admits only SYSTEM and -VisitorUser.
   5. Enables the Microsoft-Windows-PrintService/Operational event log, where
      events 805 (copies) and 307 (pages, printer, job id) record each job.
+  6. Locks the visitor's desktop: writes the policies listed in
+     lockdown\windows-policies.json (no Task Manager, Lock, Change password,
+     Registry Editor, Run, Win-key shortcuts, Control Panel, Shut down,
+     Command Prompt, PowerShell...) into -VisitorUser's own registry hive, so
+     administrators' accounts keep theirs. The visitor must have logged on once
+     (its NTUSER.DAT exists). -NoLockdown skips this step.
+     -ShellLauncher C:\Path\program.exe (Enterprise and Education only) also
+     replaces explorer.exe with that program for -VisitorUser (Shell Launcher).
 
   Run from an elevated PowerShell:
     powershell -ExecutionPolicy Bypass -File install-agent.ps1 -Wheel .\espace-0.1.0-py3-none-any.whl
@@ -36,7 +44,9 @@ param(
     [string] $VisitorUser = "visitor",
     [ValidateSet("Task", "RunKey")] [string] $StartWith = "Task",
     [string] $Nssm = "",
-    [string] $ServiceName = "EspaceAgent"
+    [string] $ServiceName = "EspaceAgent",
+    [switch] $NoLockdown,
+    [string] $ShellLauncher = ""
 )
 
 $ErrorActionPreference = "Stop"
@@ -162,3 +172,61 @@ if ($LASTEXITCODE -ne 0) { throw "wevtutil could not enable the PrintService/Ope
 
 Start-Service -Name $ServiceName
 Write-Host "Espace agent installed. Service: $ServiceName; config: $config; state: $stateDir"
+
+# --- 6. The visitor's desktop lock-down ----------------------------------------
+# One list, lockdown\windows-policies.json (the README's table and the tests read it too),
+# written into the visitor account's own hive (its HKEY_CURRENT_USER): other accounts keep theirs.
+$policyFile = Join-Path $PSScriptRoot "lockdown\windows-policies.json"
+function Set-VisitorPolicies([string] $Root) {
+    $list = Get-Content -Raw -Path $policyFile | ConvertFrom-Json
+    foreach ($p in $list.policies) {
+        $key = "Registry::$Root\$($p.key)"
+        if (-not (Test-Path $key)) { New-Item -Path $key -Force | Out-Null }
+        New-ItemProperty -Path $key -Name $p.name -PropertyType $p.type -Value $p.value -Force | Out-Null
+    }
+    return @($list.policies).Count
+}
+$visitorSid = (New-Object Security.Principal.NTAccount($VisitorUser)).Translate([Security.Principal.SecurityIdentifier]).Value
+if (-not $NoLockdown) {
+    if (Test-Path "Registry::HKEY_USERS\$visitorSid") {
+        # The visitor is logged on: its hive is loaded already (the policies apply at its next logon).
+        $count = Set-VisitorPolicies "HKEY_USERS\$visitorSid"
+    } else {
+        $profileKey = "HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList\$visitorSid"
+        $hive = ""
+        if (Test-Path $profileKey) {
+            $profileDir = [Environment]::ExpandEnvironmentVariables((Get-ItemProperty $profileKey).ProfileImagePath)
+            $hive = Join-Path $profileDir "NTUSER.DAT"
+        }
+        if (-not $hive -or -not (Test-Path $hive)) {
+            throw "$VisitorUser has never logged on (no NTUSER.DAT): log on once as $VisitorUser, log off, then run this installer again (or pass -NoLockdown)"
+        }
+        & reg.exe load "HKU\EspaceVisitor" $hive | Out-Null
+        if ($LASTEXITCODE -ne 0) { throw "reg load HKU\EspaceVisitor $hive failed (is $VisitorUser logged on?)" }
+        try {
+            $count = Set-VisitorPolicies "HKEY_USERS\EspaceVisitor"
+        } finally {
+            # PowerShell's own handles on the hive must go, or reg unload fails.
+            [GC]::Collect()
+            [GC]::WaitForPendingFinalizers()
+            & reg.exe unload "HKU\EspaceVisitor" | Out-Null
+            if ($LASTEXITCODE -ne 0) { Write-Warning "reg unload HKU\EspaceVisitor failed: unload it before $VisitorUser logs on" }
+        }
+    }
+    Write-Host "$count lock-down policies set for $VisitorUser ($policyFile)."
+}
+
+# Optional: Shell Launcher (Windows Enterprise and Education): -ShellLauncher replaces explorer.exe
+# for the visitor only. Microsoft's documented WMI calls (WESL_UserSetting); never run here.
+if ($ShellLauncher) {
+    $edition = (Get-ItemProperty "HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion").EditionID
+    if ($edition -notmatch "^(Enterprise|Education|IoTEnterprise)") {
+        throw "Shell Launcher needs Windows Enterprise or Education; this PC runs $edition"
+    }
+    Enable-WindowsOptionalFeature -Online -FeatureName Client-EmbeddedShellLauncher -All -NoRestart | Out-Null
+    $shellClass = [wmiclass]"\\.\root\standardcimv2\embedded:WESL_UserSetting"
+    $shellClass.SetDefaultShell("explorer.exe", 0) | Out-Null  # every other account keeps Explorer
+    $shellClass.SetCustomShell($visitorSid, $ShellLauncher, ($null), ($null), 0) | Out-Null  # 0: restart it if it exits
+    $shellClass.SetEnabled($true) | Out-Null
+    Write-Host "Shell Launcher: $VisitorUser's shell is $ShellLauncher from its next logon (restart the PC if the feature was just enabled)."
+}
