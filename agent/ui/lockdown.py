@@ -19,7 +19,7 @@ import time
 import tkinter as tk
 from collections.abc import Callable
 
-from agent.ui.xfocus import give_focus
+from agent.ui.xfocus import focus_is_ours, give_focus
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +74,15 @@ class Lockdown:
     def _keep_focus(self) -> None:
         if not self.root.winfo_viewable():
             return
-        if self.root.focus_get() is not None:  # the focus is in one of our windows
+        if focus_is_ours(self.root):
             return
         log.warning("lock screen: another program took the focus; taking it back")
         self.root.attributes("-topmost", True)
         self.root.lift()
-        give_focus(self.root)  # type: ignore[arg-type]
+        if self.root.overrideredirect():
+            give_focus(self.root)  # type: ignore[arg-type]  # Tk never focuses an override-redirect window itself
+        else:
+            self.root.focus_force()
         self.escape("focus_lost")
 
     def release(self) -> None:
