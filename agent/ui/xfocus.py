@@ -73,7 +73,8 @@ def x_focus(widget: tk.Misc) -> list[int] | None:
     try:
         focus, revert = ctypes.c_ulong(0), ctypes.c_int(0)
         lib.XGetInputFocus(ctypes.c_void_p(dpy), ctypes.byref(focus), ctypes.byref(revert))
-        chain, window = [], focus.value
+        chain: list[int] = []
+        window = focus.value
         while window > 1 and len(chain) < 32:  # 0: None, 1: PointerRoot
             chain.append(int(window))
             root, parent = ctypes.c_ulong(0), ctypes.c_ulong(0)
