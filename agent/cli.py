@@ -112,8 +112,20 @@ def cmd_service(args: argparse.Namespace) -> int:
             # the socket is 0660: the visitor's screen connects through its group (its uid is checked too)
             with contextlib.suppress(KeyError):
                 os.chown(cfg.agent.control_socket, -1, pwd.getpwnam(cfg.wipe.user).pw_gid)
+        watch = None
+        if cfg.lockdown.watch_screen and cfg.wipe.user:  # no screen, no desktop
+            from agent.probes.logon import logon_source
+            from agent.screenwatch import ScreenWatch
+
+            watch = ScreenWatch(agent, logon_source(cfg.wipe.user, kill_timeout=cfg.wipe.kill_timeout),
+                                grace_s=cfg.lockdown.screen_grace_seconds, lost_grace_s=cfg.lockdown.screen_lost_grace_seconds)  # fmt: skip
+            agent.screen_watch = watch
         await agent.start()
+        if watch is not None:
+            watch.start()
         await stop.wait()
+        if watch is not None:
+            await watch.stop()
         server.close()
         await agent.stop()
         if finder is not None:

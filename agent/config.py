@@ -80,6 +80,14 @@ class HealthSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     disk_path: str = "/"
 
 
+class LockdownSection(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """No screen, no desktop (:mod:`agent.screenwatch`): needs ``[wipe] user``."""
+
+    watch_screen: bool = True
+    screen_grace_seconds: float = 30.0
+    screen_lost_grace_seconds: float = 5.0
+
+
 class AgentConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     station: StationSection = msgspec.field(default_factory=StationSection)
     controller: ControllerSection = msgspec.field(default_factory=ControllerSection)
@@ -88,6 +96,7 @@ class AgentConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     idle: IdleSection = msgspec.field(default_factory=IdleSection)
     print: PrintSection = msgspec.field(default_factory=PrintSection)
     health: HealthSection = msgspec.field(default_factory=HealthSection)
+    lockdown: LockdownSection = msgspec.field(default_factory=LockdownSection)
 
     @property
     def station_id(self) -> str:
@@ -106,6 +115,8 @@ def load_config(path: str | Path) -> AgentConfig:
         cfg = msgspec.convert(data, AgentConfig)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{p}: {exc}") from None
+    if cfg.lockdown.screen_grace_seconds <= 0 or cfg.lockdown.screen_lost_grace_seconds <= 0:
+        raise ConfigError(f"{p}: lockdown: the grace seconds must be positive")
     if not cfg.controller.url and not cfg.controller.discover:
         raise ConfigError(f"{p}: controller: give a url, or leave discover on")
     return cfg

@@ -8,7 +8,9 @@ the identities in ``allowed`` (the service's own by default) are let in.
 
 Requests: ``{"op": "start", "lang": "fr", "ticket": null, "dry_run": false}``,
 ``{"op": "end"}``, ``{"op": "help"}``, ``{"op": "cancel_help"}``,
-``{"op": "status"}``, ``{"op": "lang", "lang": "nl"}`` (the language the screen shows now:
+``{"op": "status"}``, ``{"op": "screen", "state": "lock"}`` (this connection is the station's
+screen, showing the lock screen or the session panel: :mod:`agent.screenwatch` watches it),
+``{"op": "escape", "what": "focus_lost"}`` (or ``grab_failed``: an ``escape_attempt`` event), ``{"op": "lang", "lang": "nl"}`` (the language the screen shows now:
 a session a steward opens is recorded in it), ``{"op": "idle", "seconds": 12.5}`` (the session process's
 measure of input idleness: from then on the agent reads a :class:`ReportedIdle`), and,
 with fake probes only, ``{"op": "set_idle", "seconds": 700}`` and ``{"op": "print",
@@ -29,8 +31,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -96,7 +99,19 @@ class ScreenLang(_Op, tag="lang"):
     lang: p.Lang
 
 
-Request = Start | End | Help | CancelHelp | Status | Idle | IdleProblem | SetIdle | Print | ScreenLang
+class Screen(_Op, tag="screen"):
+    """The session UI is the station's screen, showing the lock screen or the session panel."""
+
+    state: Literal["lock", "session"]
+
+
+class Escape(_Op, tag="escape"):
+    """The screen saw a way around it: another program took the focus, or it cannot hold the keyboard."""
+
+    what: Literal["focus_lost", "grab_failed"]
+
+
+Request = Screen | Escape | Start | End | Help | CancelHelp | Status | Idle | IdleProblem | SetIdle | Print | ScreenLang
 _decoder = msgspec.json.Decoder(Request)
 
 
@@ -135,12 +150,17 @@ async def serve_control(
                 await writer.drain()
 
         pusher = asyncio.create_task(push())
+        conn = object()  # this connection, for the screen watch
         try:
             while line := await reader.readline():
                 if len(line) > MAX_LINE:
                     break
                 try:
-                    answer = await _do(agent, parse_request(line))
+                    req = parse_request(line)
+                    if isinstance(req, Screen):
+                        answer = _screen(agent, conn, req, writer)
+                    else:
+                        answer = await _do(agent, req)
                 except (ValueError, KeyError, TypeError) as exc:  # ProtocolError included
                     answer = {"ok": False, "error": f"bad request: {exc}"[:300]}
                 except Exception:  # the channel outlives a failed request
@@ -148,6 +168,11 @@ async def serve_control(
                     answer = {"ok": False, "error": "internal error"}
                 await queue.put({"reply": answer})
         finally:
+            if agent.screen_watch is not None:
+                try:
+                    await agent.screen_watch.connection_closed(conn)
+                except Exception:
+                    log.exception("control: the screen watch failed on a closed connection")
             agent.ui_listeners.remove(listener)
             pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError):
@@ -155,6 +180,23 @@ async def serve_control(
             writer.close()
 
     return await (transport or channel.transport()).serve(client, str(path), allowed)
+
+
+def _screen(agent: Agent, conn: object, req: Screen, writer: asyncio.StreamWriter) -> dict[str, Any]:
+    """This connection is the station's screen: the watch remembers it and who it is."""
+    if agent.screen_watch is not None:
+        agent.screen_watch.screen_said(conn, req.state, _peer(writer))
+    return {"ok": True}
+
+
+def _peer(writer: asyncio.StreamWriter) -> dict[str, Any]:
+    """The peer's uid and pid where the channel tells them (a Unix socket's SO_PEERCRED)."""
+    if sys.platform == "win32":
+        return {}
+    from agent.channel.unix import peer_credentials
+
+    creds = peer_credentials(writer)
+    return {} if creds is None else {"pid": creds[0], "uid": creds[1]}
 
 
 def _local(agent: Agent, instant: float) -> float:
@@ -216,6 +258,9 @@ async def _do(agent: Agent, req: Request) -> dict[str, Any]:
             "held_until": _held_until(agent),
             "unwritten": len(agent._unwritten),
         }
+    if isinstance(req, Escape):
+        recorded = await agent.escape_from_screen(req.what)
+        return {"ok": True, "recorded": recorded}
     if isinstance(req, ScreenLang):
         agent.set_screen_lang(req.lang)
         return {"ok": True}

@@ -82,6 +82,7 @@ CLOCK_PROBLEM_S = 120.0  # an offset larger than this (clock seconds) is a probl
 MAX_UNWRITTEN = 5000  # events kept in memory while the outbox cannot be written
 HELP_PER_SESSION = 5  # help requests a visitor may send in one session
 HELP_SPACING_S = 60.0  # clock seconds between two help requests of one session
+ESCAPE_SPACING_S = 30.0  # clock seconds between two escape_attempt events of one kind the screen reports
 START_ANSWER_S = 5.0  # real seconds the controller has to answer a start request
 
 
@@ -198,6 +199,8 @@ class Agent:
         self._beat_now = asyncio.Event()
         self._help_times: list[float] = []  # this session's help requests (clock instants)
         self._beats = 0
+        self.screen_watch: Any = None  # agent.screenwatch.ScreenWatch, when [lockdown] watches the screen
+        self._escapes_at: dict[str, float] = {}  # what -> clock instant of the last one the screen reported
 
     # ================================================================ lifetime
 
@@ -385,6 +388,31 @@ class Agent:
         await self._save_session()
         await self._emit(lambda seq: p.HelpCancelled(id=p.new_id(), seq=seq, at=now, help_id=help_id))
         self._ui({"ui": "help", "state": "none"})
+
+    async def escape_from_screen(self, what: p.EscapeWhat) -> bool:
+        """The screen saw a way around it (focus taken, no grab): recorded, at most once per ``what`` per 30 s."""
+        now = self.clock.now()
+        last = self._escapes_at.get(what)
+        if last is not None and now - last < ESCAPE_SPACING_S:
+            return False
+        self._escapes_at[what] = now
+        action: p.EscapeAction = "refocused" if what == "focus_lost" else "none"
+        await self.report_escape(what, action, self.session.session_id if self.session else None)
+        return True
+
+    async def report_escape(self, what: p.EscapeWhat, action: p.EscapeAction, session_id: str | None = None) -> None:
+        """An ``escape_attempt`` event through the outbox, like every event."""
+        now = self.clock.now()
+        log.warning("%s: lock screen escape: %s (%s)", self.station, what, action)
+        await self._emit(lambda seq: p.EscapeAttempt(id=p.new_id(), seq=seq, at=now, what=what, action=action, session_id=session_id))
+
+    async def end_session(self, reason: p.EndReason) -> None:
+        """End the running session (if any) by the normal path: event, reset, lock screen."""
+        await self._end(reason)
+
+    def set_station_problem(self, code: str, detail: str | None) -> None:
+        """Raise (detail) or clear (None) a station problem the heartbeat reports."""
+        self._set_problem(code, detail)
 
     # ================================================================ session lifecycle
 

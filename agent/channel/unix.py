@@ -28,6 +28,18 @@ def peer_uid(writer: asyncio.StreamWriter) -> int | None:
     return int(uid)
 
 
+def peer_credentials(writer: asyncio.StreamWriter) -> tuple[int, int] | None:
+    """The connected client's (pid, uid), or None where the OS does not tell."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None
+    with contextlib.suppress(OSError):
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, uid, _gid = struct.unpack("3i", creds)
+        return int(pid), int(uid)
+    return None
+
+
 def own_uid() -> int:
     if sys.platform == "win32":
         raise RuntimeError("a Unix socket with peer credentials needs a POSIX system")

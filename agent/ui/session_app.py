@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent.probes.base import IdleSource
+from agent.ui.lockdown import Lockdown
 from agent.ui.service_link import ServiceLink
 from agent.ui.view import REFUSALS, SessionUI
 from espace.clock import Clock, SystemClock, clock_from_spec
@@ -39,6 +40,7 @@ Reply = Callable[[dict[str, Any]], None]
 
 POLL_MS = 50  # how often Tk looks at the link's inbox
 TICK_MS = 250  # countdown refresh
+GUARD_MS = 500  # the lock screen's grab and focus checks, and its announcement to the service
 
 
 class SessionApp:
@@ -63,6 +65,8 @@ class SessionApp:
         # why no idleness can be measured here (told to the service, which tells the floor)
         self.idle_problem = idle_problem if idle_source is None else None
         self.clock = clock or SystemClock()
+        self._announced: str | None = None  # what the service last heard this screen shows
+        self.lockdown = Lockdown(root, self._escape)
         self.idle_every_ms = max(100, int(idle_every * 1000))
         self.offer_every_ms = max(1000, int(offer_every * 1000))
         self.lang = lang_default
@@ -99,6 +103,7 @@ class SessionApp:
         self._every(TICK_MS, lambda: self.ui.tick(self.clock.now()))
         self._every(self.idle_every_ms, self._report_idle)
         self._every(self.offer_every_ms, self._refresh_offer)
+        self._every(GUARD_MS, self._guard)
 
     def stop(self) -> None:
         self._stopped = True
@@ -143,13 +148,28 @@ class SessionApp:
                 self.seen.append(item[1])
                 self.handle(item[1])
 
+    def _guard(self) -> None:
+        """The screen tells the service what it shows; a lock-type screen holds the keyboard (:mod:`agent.ui.lockdown`)."""
+        state = "session" if self.ui.mode == "session" else "lock"
+        if self.connected and state != self._announced:
+            self._announced = state
+            self._call("screen", state=state)
+        self.lockdown.tick(state == "lock")
+
+    def _escape(self, what: str) -> None:
+        if self.connected:
+            self._call("escape", what=what)
+
     def _up(self) -> None:
         self.connected = True
+        self._announced = None
+        self._guard()  # the screen announces itself as soon as its channel connects
         self._report_idle()
         self._call("status", then=self._status)
 
     def _down(self) -> None:
         self.connected = False
+        self._announced = None
         self._starting = False
         self._offer = None
         self.ui.show_out_of_order("")

@@ -58,3 +58,42 @@ def give_focus(widget: tk.Widget) -> bool:
     finally:
         lib.XCloseDisplay(dpy)
     return True
+
+
+def x_focus(widget: tk.Misc) -> list[int] | None:
+    """The X window that holds the input focus now and its ancestors (XGetInputFocus, XQueryTree), or None off X11."""
+    if widget.tk.call("tk", "windowingsystem") != "x11":
+        return None
+    lib = _xlib()
+    if lib is None:
+        return None
+    dpy = lib.XOpenDisplay(widget.winfo_screen().encode())
+    if not dpy:
+        return None
+    try:
+        focus, revert = ctypes.c_ulong(0), ctypes.c_int(0)
+        lib.XGetInputFocus(ctypes.c_void_p(dpy), ctypes.byref(focus), ctypes.byref(revert))
+        chain: list[int] = []
+        window = focus.value
+        while window > 1 and len(chain) < 32:  # 0: None, 1: PointerRoot
+            chain.append(int(window))
+            root, parent = ctypes.c_ulong(0), ctypes.c_ulong(0)
+            children, count = ctypes.c_void_p(), ctypes.c_uint(0)
+            ok = lib.XQueryTree(ctypes.c_void_p(dpy), ctypes.c_ulong(window), ctypes.byref(root), ctypes.byref(parent),
+                                ctypes.byref(children), ctypes.byref(count))  # fmt: skip
+            if children:
+                lib.XFree(children)
+            if not ok or parent.value == root.value:
+                break
+            window = parent.value
+        return chain
+    finally:
+        lib.XCloseDisplay(dpy)
+
+
+def focus_is_ours(top: tk.Tk | tk.Toplevel) -> bool:
+    """Does ``top`` (its wrapper, or a window inside it) hold the X input focus?"""
+    chain = x_focus(top)
+    if chain is None:
+        return top.focus_get() is not None
+    return bool({top.winfo_id(), int(top.wm_frame(), 16)} & set(chain))
