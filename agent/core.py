@@ -122,6 +122,8 @@ class Probes:
 class Agent:
     idle_poll_s = 0.25  # real seconds between idle readings when no deadline is nearer
     backoff_scale = 1.0  # reconnection delays times this (``espace-agent run --backoff-scale``: tests only)
+    resetting = False  # a reset runs now
+    last_reset_at: float | None = None  # when the last reset ended (the agent's clock)
 
     def __init__(
         self,
@@ -443,11 +445,15 @@ class Agent:
         await self._put("session", None)
         self._ui({"ui": "cleaning", "reason": reason})
         loop = asyncio.get_running_loop()
+        self.resetting = True  # the reset ends the visitor's programs, their screen too (not an escape)
         try:
             report = await loop.run_in_executor(None, self.probes.reset.reset)
         except Exception as exc:  # a reset that cannot say how it went has failed: lock, never hand dirty data on
             log.exception("%s: the reset failed", self.station)
             report = ResetReport(ok=False, error=f"reset raised {type(exc).__name__}: {exc}")
+        finally:
+            self.resetting = False
+            self.last_reset_at = self.clock.now()
         if self._print_held or (self.rules is not None and self.rules.print_quota_pages):
             try:
                 await loop.run_in_executor(None, self.probes.print_gate.release)  # the next visitor starts with a fresh quota

@@ -9,7 +9,9 @@ this watch, on the agent's clock, then holds three rules:
   ended (:class:`agent.probes.logon.LogonSource`) and an ``escape_attempt`` screen_missing /
   logged_off is recorded. Auto-login opens a fresh desktop, with a fresh lock screen;
 * the screen's connection closes while no session runs: after ``lost_grace_s`` (5 s: the
-  session UI's link may be reconnecting) without it back, the logon is ended (screen_closed);
+  session UI's link may be reconnecting) without it back, the logon is ended (screen_closed).
+  A screen that closes with the station's own reset (which ends every program of the visitor)
+  is no escape: the logon is over, and the next one gets ``grace_s`` for its screen;
 * the screen goes away during a session: the session ends at once with reason "screen", by
   the agent's normal end path (which resets the station and so ends the visitor's programs),
   recorded as screen_closed_in_session / session_ended.
@@ -79,7 +81,15 @@ class ScreenWatch:
             await self.agent.report_escape("screen_closed_in_session", "session_ended", sid)
             await self.agent.end_session("screen")
             return
-        self._lost_at = self.agent.clock.now()
+        now = self.agent.clock.now()
+        last_reset = getattr(self.agent, "last_reset_at", None)
+        if getattr(self.agent, "resetting", False) or (last_reset is not None and now - last_reset < self.lost_grace_s):
+            # the reset ended the visitor's programs, the screen with them: the logon is over, and
+            # the next one (auto-login) gets the whole grace for its own screen
+            log.info("the screen closed with the reset's log-off")
+            self._missing_since = now
+            return
+        self._lost_at = now
 
     # ------------------------------------------------------------ the rules
 

@@ -49,10 +49,8 @@ class ProcessLogon:
     """Linux: the visitor's processes are the logon; ending it ends them all."""
 
     def __init__(self, user: str, *, kill_timeout: float = 5.0) -> None:
-        from agent.probes.reset import WipeReset
-
         self.user = user
-        self._reset = WipeReset([], user, kill_timeout=kill_timeout)
+        self.kill_timeout = kill_timeout
 
     def logged_on(self) -> bool:
         import psutil
@@ -68,7 +66,9 @@ class ProcessLogon:
         return False
 
     def end_logon(self) -> None:
-        ended, left = self._reset.end_processes()
+        from agent.probes.reset import end_processes, processes_of
+
+        ended, left = end_processes(processes_of(self.user), self.kill_timeout)
         (log.warning if left else log.info)("logon of %s ended: %d processes ended, %d left", self.user, ended, left)
 
 

@@ -43,6 +43,55 @@ def user_matches(username: str, user: str) -> bool:
     return name.casefold() == user.casefold() if sys.platform == "win32" else name == user
 
 
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE  # dead, waiting for its parent
+    except psutil.NoSuchProcess:
+        return True
+
+
+def end_processes(selected: Callable[[psutil.Process], bool], kill_timeout: float) -> tuple[int, int]:
+    """Terminate, wait, kill every ``selected`` process, never this one, its parents or init.
+    Returns (ended, survivors)."""
+    me = psutil.Process()
+    spared = {1, me.pid, *(p.pid for p in me.parents())}
+    ended = 0
+    for _ in range(3):  # again, for children spawned while their parents died
+        procs = [p for p in psutil.process_iter() if p.pid not in spared and selected(p)]
+        procs = [p for p in procs if not _gone(p)]
+        if not procs:
+            return ended, 0
+        for proc in procs:
+            try:
+                proc.terminate()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=kill_timeout)
+        for proc in alive:
+            try:
+                proc.kill()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        _, alive = psutil.wait_procs(alive, timeout=kill_timeout)
+        alive = [p for p in alive if not _gone(p)]
+        ended += len(procs) - len(alive)
+        if alive:
+            return ended, len(alive)
+    return ended, 0
+
+
+def processes_of(user: str) -> Callable[[psutil.Process], bool]:
+    """A selector of ``user``'s processes for :func:`end_processes`."""
+
+    def selected(proc: psutil.Process) -> bool:
+        try:
+            return user_matches(proc.username(), user)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+
+    return selected
+
 def _is_link(st: os.stat_result) -> bool:
     return stat.S_ISLNK(st.st_mode) or bool(getattr(st, "st_file_attributes", 0) & _REPARSE)
 
@@ -178,40 +227,9 @@ class WipeReset:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             return False
 
-    @staticmethod
-    def _gone(proc: psutil.Process) -> bool:
-        try:
-            return proc.status() == psutil.STATUS_ZOMBIE  # dead, waiting for its parent
-        except psutil.NoSuchProcess:
-            return True
-
     def end_processes(self) -> tuple[int, int]:
         """Terminate, wait, kill. Returns (ended, survivors)."""
-        me = psutil.Process()
-        spared = {1, me.pid, *(p.pid for p in me.parents())}
-        ended = 0
-        for _ in range(3):  # again, for children spawned while their parents died
-            procs = [p for p in psutil.process_iter() if p.pid not in spared and self._selected(p)]
-            procs = [p for p in procs if not self._gone(p)]
-            if not procs:
-                return ended, 0
-            for proc in procs:
-                try:
-                    proc.terminate()
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            _, alive = psutil.wait_procs(procs, timeout=self.kill_timeout)
-            for proc in alive:
-                try:
-                    proc.kill()
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            _, alive = psutil.wait_procs(alive, timeout=self.kill_timeout)
-            alive = [p for p in alive if not self._gone(p)]
-            ended += len(procs) - len(alive)
-            if alive:
-                return ended, len(alive)
-        return ended, 0
+        return end_processes(self._selected, self.kill_timeout)
 
     # --------------------------------------------------------------- files
 

@@ -128,6 +128,34 @@ async def test_a_screen_that_reconnects_within_the_grace_changes_nothing(station
     await again.close()
 
 
+async def test_a_screen_the_reset_closes_is_no_escape_and_the_next_logon_gets_the_whole_grace(station):
+    """A session ends: the reset ends every program of the visitor, the lock screen with them."""
+    agent, clock, logon, watch, sock = station
+    screen = await ControlClient.connect(sock)
+    await screen.call("screen", state="lock")
+    await begin_session(agent)
+    await screen.call("screen", state="session")
+    reset = agent.probes.reset.reset
+
+    def reset_closing_the_screen():  # as WipeReset.end_processes does, from its worker thread
+        asyncio.run_coroutine_threadsafe(screen.close(), loop).result(5)
+        return reset()
+
+    loop = asyncio.get_running_loop()
+    agent.probes.reset.reset = reset_closing_the_screen
+    await agent.end_session("visitor")
+    await settle()
+    await looks(watch, clock, 29)  # auto-login's fresh desktop is logged on; its screen is slow to come
+    assert logon.ended == 0
+    assert await escapes(agent) == []
+    again = await ControlClient.connect(sock)
+    await again.call("screen", state="lock")
+    await looks(watch, clock, 60)
+    assert logon.ended == 0
+    assert await escapes(agent) == []
+    await again.close()
+
+
 async def test_a_plain_client_closing_is_not_the_screen(station):
     agent, clock, logon, watch, sock = station
     screen = await ControlClient.connect(sock)
@@ -224,3 +252,13 @@ def test_escape_op_parses():
 def test_bad_screen_and_escape_ops_are_refused(line):
     with pytest.raises(ValueError, match=r".+"):
         parse_request(line)
+
+
+def test_the_linux_logon_source_needs_no_wipe_roots_and_sees_no_logon_of_a_user_without_processes():
+    """What the service builds at start-up (it once refused to start: it made a reset with no roots)."""
+    from agent.probes.logon import ProcessLogon, logon_source
+
+    src = logon_source("espace-nobody-here", kill_timeout=0.5)
+    assert isinstance(src, ProcessLogon)
+    assert src.logged_on() is False
+    src.end_logon()  # nothing to end, nothing raised

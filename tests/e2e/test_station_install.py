@@ -32,10 +32,13 @@ import pwd
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -46,7 +49,9 @@ from tests.support.procs import ROOT, ControllerProc, _env
 
 README = ROOT / "deploy" / "station" / "README.md"
 SYSTEM_PATHS = [Path(p) for p in ("/opt/espace", "/etc/espace-agent", "/var/lib/espace-agent", "/run/espace-agent",
-                                  "/usr/local/bin/espace-agent", "/etc/systemd/system/espace-agent.service")]  # fmt: skip
+                                  "/usr/local/bin/espace-agent", "/etc/systemd/system/espace-agent.service",
+                                  "/etc/X11/xorg.conf.d/50-espace-lockdown.conf", "/etc/sysctl.d/50-espace-sysrq.conf",
+                                  "/etc/systemd/system.conf.d/50-espace-ctrl-alt-del.conf")]  # fmt: skip
 TOOLS = ("dex", "openbox", "xdotool", "xprop", "import", "convert", "adduser", "runuser")
 ALL_DAY = "{" + ", ".join(f'{d} = ["00:00-23:59"]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")) + "}"
 W, H = 1280, 800
@@ -136,17 +141,24 @@ def wait(predicate, within: float, what: str, every: float = 0.3):  # noqa: ANN0
 
 
 class Desktop:
-    """What LightDM's auto-login starts for the visitor: openbox, then the XDG autostart entries."""
+    """What LightDM's auto-login starts for the visitor: openbox, then the XDG autostart entries.
+
+    ``before``: programs the visitor's logon starts before the autostart entries run (a
+    program started before the lock screen appears); ``autostart=False``: a logon whose
+    autostart never ran (the session UI did not start)."""
 
     def __init__(self, display: str) -> None:
         self.display = display
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.before: list[list[str]] = []
+        self.autostart = True
 
     def start(self, log: Path) -> None:
         env = ["env", f"DISPLAY={self.display}", "HOME=/home/visitor", "XDG_SESSION_TYPE=x11",
                "XDG_CONFIG_HOME=/home/visitor/.config", "XDG_CONFIG_DIRS=/nonexistent", "PATH=/usr/local/bin:/usr/bin:/bin"]  # fmt: skip
         # as openbox-session does: the window manager first, the autostart entries once it runs
-        for argv in (["openbox"], ["dex", "-a", "-v"]):
+        steps = [["openbox"], *self.before] + ([["dex", "-a", "-v"]] if self.autostart else [])
+        for argv in steps:
             with log.open("ab") as out:  # the child keeps its own copy of the descriptor
                 self.procs.append(subprocess.Popen(["runuser", "-u", "visitor", "--", *env, *argv], stdout=out, stderr=out,
                                                    start_new_session=True, cwd="/"))  # fmt: skip
@@ -167,9 +179,55 @@ class Desktop:
         self.procs.clear()
 
 
+class AutoLogin:
+    """The display manager's auto-login: whenever the visitor has no process left (logged off,
+    or every process ended by a reset), a fresh desktop. ``logons`` counts the desktops opened."""
+
+    def __init__(self, display: str, log: Path) -> None:
+        self.desktop = Desktop(display)
+        self.log = log
+        self.logons = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="autologin", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not visitor_pids():
+                self.desktop.stop()
+                self.desktop.start(self.log)
+                self.logons += 1
+            self._stop.wait(0.3)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.desktop.stop()
+
+
 def visitor_pids() -> list[int]:
     uid = pwd.getpwnam("visitor").pw_uid
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) == uid]
+
+
+def visitor_commands() -> list[str]:
+    """The visitor's processes, as their command lines."""
+    out = []
+    for pid in visitor_pids():
+        with contextlib.suppress(OSError):
+            out.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip())
+    return out
+
+
+def session_ui_pids() -> list[int]:
+    found = []
+    for pid in visitor_pids():
+        with contextlib.suppress(OSError):
+            if b"session-ui" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
 
 
 def _uid(proc: Path) -> int | None:
@@ -179,26 +237,89 @@ def _uid(proc: Path) -> int | None:
         return None
 
 
-@pytest.fixture
-def installed(tmp_path: Path) -> Iterator[Path]:
-    """Undo everything the README's steps did to this machine, whatever happened."""
+@dataclass
+class Station:
+    """A station installed from the README, enrolled, its service running, auto-login on."""
+
+    ctl: ControllerProc
+    display: str
+    tmp: Path
+    shots: Path
+    service: subprocess.Popen[bytes]
+    service_log: Path
+    autologin: AutoLogin
+
+    def lock_screen(self, name: str) -> tuple[int, int, int, int] | None:
+        shot = screenshot(self.display, self.shots / name)
+        box = yellow_box(shot)
+        if box is None or black_share(shot) < 0.5:
+            return None
+        x0, y0, x1, y1 = box  # a yellow button a finger can hit, centred (not a line of yellow text)
+        return box if x1 - x0 > 200 and y1 - y0 > 60 and abs((x0 + x1) / 2 - W / 2) < W / 8 else None
+
+    def xdotool(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": self.display}, capture_output=True,
+                              text=True, check=False, timeout=10)  # fmt: skip
+
+    def click(self, box: tuple[int, int, int, int]) -> None:
+        x0, y0, x1, y1 = box
+        assert self.xdotool("mousemove", str((x0 + x1) // 2), str((y0 + y1) // 2), "click", "1").returncode == 0
+
+    def sessions(self) -> list[sqlite3.Row]:
+        return self.ctl.rows("SELECT id, end_reason FROM sessions WHERE station = 'PC-21' ORDER BY start")
+
+    def escapes(self) -> list[tuple[str, str]]:
+        return [(r["what"], r["action"]) for r in self.ctl.rows(
+            "SELECT json_extract(body, '$.what') AS what, json_extract(body, '$.action') AS action FROM events"
+            " WHERE station = 'PC-21' AND type = 'escape_attempt' ORDER BY seq")]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Station]:
+    """The README's Debian block run line by line on this machine; undone afterwards, whatever happened."""
+    tmp = tmp_path_factory.mktemp("station")
+    ctl: ControllerProc | None = None
+    service: subprocess.Popen[bytes] | None = None
+    autologin: AutoLogin | None = None
+    x = xvfb(W, H)
+    display = x.__enter__()
     try:
-        yield tmp_path
+        ctl, service, service_log = install(tmp)
+        autologin = AutoLogin(display, tmp / "desktop.log")
+        shots = tmp / "shots"
+        shots.mkdir()
+        autologin.start()
+        yield Station(ctl, display, tmp, shots, service, service_log, autologin)
+        assert service.poll() is None, service_log.read_text()[-3000:]
     finally:
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam("visitor")
-            subprocess.run(["pkill", "-KILL", "-u", "visitor"], check=False)
-            time.sleep(0.5)
-            subprocess.run(["userdel", "-r", "-f", "visitor"], capture_output=True, check=False)
-        for path in SYSTEM_PATHS:
-            if path.is_symlink() or path.is_file():
-                path.unlink()
-            elif path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
+        if autologin is not None:
+            autologin.stop()
+        if service is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                service.wait(10)
+        x.__exit__(None, None, None)
+        if ctl is not None:
+            ctl.kill()
+        uninstall()
 
 
-def test_a_station_installed_from_the_readme_frees_itself_and_serves_the_next_visitor(installed: Path) -> None:
-    tmp = installed
+def uninstall() -> None:
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam("visitor")
+        subprocess.run(["pkill", "-KILL", "-u", "visitor"], check=False)
+        time.sleep(0.5)
+        subprocess.run(["userdel", "-r", "-f", "visitor"], capture_output=True, check=False)
+    for path in SYSTEM_PATHS:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def install(tmp: Path) -> tuple[ControllerProc, subprocess.Popen[bytes], Path]:
+    """Build the wheel, start a controller, run the README's steps, enrol and approve the station."""
     # --- the wheel the README starts from, built from this checkout
     dist = tmp / "install"
     dist.mkdir()
@@ -213,102 +334,161 @@ def test_a_station_installed_from_the_readme_frees_itself_and_serves_the_next_vi
     ctl = ControllerProc(tmp, SystemClock(), config=site)
     ctl.start()
     service: subprocess.Popen[bytes] | None = None
-    desktop: Desktop | None = None
-    x = xvfb(W, H)
-    display = x.__enter__()
-    try:
-        skipped, service_log = [], tmp / "service.log"
-        for step in readme_debian_steps():
-            if step.startswith(("mkdir -p /etc/lightdm", "printf '[Seat:*]")):
-                skipped.append(step)  # no display manager: the test starts the visitor's desktop itself
-            elif step.startswith("apt-get install"):
-                pkgs = [w for w in step.split()[3:] if not w.startswith("-")]
-                run(["dpkg", "-s", *pkgs])  # installed on this machine (make test's TEST_DEBS)
-            elif step.startswith("editor "):
-                conf = Path(step.split()[1])
-                text = conf.read_text()
-                text = text.replace('id = "PC-12"', 'id = "PC-21"')
-                text = text.replace('url = "wss://espace.example.local:8443/ws/agent"', f'url = "{ctl.ws_url}"')
-                text = text.replace("discover = true", "discover = false").replace("heartbeat_seconds = 15", "heartbeat_seconds = 1")
-                conf.write_text(text)
-            elif step.startswith(("sed ", "systemctl restart cups")):
-                skipped.append(step)  # no printing here: /etc/cups stays as it is
-            elif step == "systemctl daemon-reload":
-                pass
-            elif step.startswith("systemctl enable --now"):
-                service = start_unit(Path("/etc/systemd/system/espace-agent.service"), service_log)
-            else:  # in root's Debian environment: /usr/bin/python3, not a developer's python
-                run(["sh", "-ec", step], cwd=dist, env={"PATH": DEBIAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"})
-        assert service is not None, "the README never starts the service"
-        assert len(skipped) == 4, skipped
+    skipped, service_log = [], tmp / "service.log"
+    for step in readme_debian_steps():
+        if step.startswith(("mkdir -p /etc/lightdm", "printf '[Seat:*]")):
+            skipped.append(step)  # no display manager: the test starts the visitor's desktop itself
+        elif step.startswith("apt-get install"):
+            pkgs = [w for w in step.split()[3:] if not w.startswith("-")]
+            run(["dpkg", "-s", *pkgs])  # installed on this machine (make test's TEST_DEBS)
+        elif step.startswith("editor "):
+            conf = Path(step.split()[1])
+            text = conf.read_text()
+            text = text.replace('id = "PC-12"', 'id = "PC-21"')
+            text = text.replace('url = "wss://espace.example.local:8443/ws/agent"', f'url = "{ctl.ws_url}"')
+            text = text.replace("discover = true", "discover = false").replace("heartbeat_seconds = 15", "heartbeat_seconds = 1")
+            text = text.replace("screen_grace_seconds = 30", "screen_grace_seconds = 15")  # a logon with no screen ends sooner
+            conf.write_text(text)
+        elif step.startswith(("sed ", "systemctl restart cups")):
+            skipped.append(step)  # no printing here: /etc/cups stays as it is
+        elif step == "systemctl daemon-reload":
+            pass
+        elif step.startswith("systemctl enable --now"):
+            service = start_unit(Path("/etc/systemd/system/espace-agent.service"), service_log)
+        elif step.startswith("systemctl "):
+            skipped.append(step)  # no systemd here
+        else:  # in root's Debian environment: /usr/bin/python3, not a developer's python
+            run(["sh", "-ec", step], cwd=dist, env={"PATH": DEBIAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"})
+    assert service is not None, "the README never starts the service"
+    assert [s.split()[0] for s in skipped][:4] == ["mkdir", "printf", "sed", "systemctl"], skipped
+    assert all(s.startswith(("mkdir -p /etc/lightdm", "printf", "sed ", "systemctl ")) for s in skipped), skipped
 
-        # --- the station enrols; an admin approves the key it shows
-        pending = wait(lambda: (lambda out: out if "PC-21" in out else None)(ctl.cli("station", "pending").stdout), 30, "the station's enrolment request")
-        (code,) = re.findall(r"\bcode (\S+)", pending)  # the code the station's screen shows
-        ctl.cli("station", "approve", "PC-21", "--code", code)
-        wait(lambda: Path("/var/lib/espace-agent/token").exists(), 30, "the token")
-        sock = Path("/run/espace-agent/control.sock")
-        assert sock.exists()
+    # --- the station enrols; an admin approves the key it shows
+    pending = wait(lambda: (lambda out: out if "PC-21" in out else None)(ctl.cli("station", "pending").stdout), 30, "the station's enrolment request")
+    (code,) = re.findall(r"\bcode (\S+)", pending)  # the code the station's screen shows
+    ctl.cli("station", "approve", "PC-21", "--code", code)
+    wait(lambda: Path("/var/lib/espace-agent/token").exists(), 30, "the token")
+    assert Path("/run/espace-agent/control.sock").exists()
+    home = Path("/home/visitor")
+    (home / "Downloads").mkdir(exist_ok=True)
+    run(["chown", "visitor:visitor", str(home / "Downloads")])
+    return ctl, service, service_log
 
-        # --- the visitor's desktop: the lock screen, started by dex from the .desktop file
-        home = Path("/home/visitor")
-        (home / "Downloads").mkdir(exist_ok=True)
-        run(["chown", "visitor:visitor", str(home / "Downloads")])
-        desktop = Desktop(display)
-        desktop.start(tmp / "desktop.log")
-        shots = tmp / "shots"
-        shots.mkdir()
 
-        def lock_screen(name: str) -> tuple[int, int, int, int] | None:
-            shot = screenshot(display, shots / name)
-            box = yellow_box(shot)
-            if box is None or black_share(shot) < 0.5:
-                return None
-            x0, y0, x1, y1 = box  # a yellow button a finger can hit, centred (not a line of yellow text)
-            return box if x1 - x0 > 200 and y1 - y0 > 60 and abs((x0 + x1) / 2 - W / 2) < W / 8 else None
+def test_a_station_installed_from_the_readme_frees_itself_and_serves_the_next_visitor(station: Station) -> None:
+    s, ctl, home = station, station.ctl, Path("/home/visitor")
+    done = len(s.sessions())
+    for visitor in (1, 2):
+        # the lock screen with its start button (after a reset it may say "not available" a moment)
+        box = wait(lambda v=visitor: s.lock_screen(f"lock-{v}.png"), 90, f"the lock screen for visitor {visitor} (see {s.tmp})", every=1)
+        logons = s.autologin.logons
+        s.click(box)
+        wait(lambda v=visitor: len(s.sessions()) == done + v, 30, f"session {visitor} started")
+        # the lock screen gave way to the session panel: the start button's place is no longer
+        # yellow, and the panel's "end my session" button (light red) is on screen
+        shot = wait(lambda v=visitor: (lambda p: p if colour_count(p, RED) > 100 else None)(screenshot(s.display, s.shots / f"session-{v}.png")),
+                    20, "the session panel")  # fmt: skip
+        x0, y0, x1, y1 = box
+        centre = ((y0 + y1) // 2 * W + (x0 + x1) // 2) * 3
+        assert rgb(shot)[centre : centre + 3] != bytes(YELLOW)
+        # the visitor works: a file in Downloads, a program left running
+        run(["runuser", "-u", "visitor", "--", "sh", "-c", "echo cv > /home/visitor/Downloads/cv.txt"])
+        stray = subprocess.Popen(["runuser", "-u", "visitor", "--", "sleep", "3600"], start_new_session=True)
+        if visitor == 1:
+            # ... and leaves: no input; the prompt, then the end for idleness, then the reset
+            wait(lambda: [r["end_reason"] for r in s.sessions()][done:] == ["idle"], 240, "the idle end", every=1)
+        else:
+            # a steward ends the session, as the floor's "end" button does
+            steward_post(ctl, "/api/stations/PC-21/end", {"reason": "closing the room"})
+            wait(lambda: [r["end_reason"] for r in s.sessions()][done:] == ["idle", "steward"], 30, "the steward's end")
+        wait(lambda: not (home / "Downloads" / "cv.txt").exists(), 30, "the visitor's file wiped")
+        wait(lambda st=stray: st.poll() is not None, 30, "the visitor's program ended")
+        # every process of the visitor ended: the display manager's auto-login opens a fresh desktop
+        wait(lambda n=logons: s.autologin.logons > n, 30, "the visitor logged off and a fresh desktop")
+        assert list((home / "Downloads").iterdir()) == []
+    assert s.escapes() == []  # an honest day: no escape reported
 
-        for visitor in (1, 2):
-            # the lock screen with its start button (after a reset it may say "not available" a moment)
-            x0, y0, x1, y1 = wait(lambda v=visitor: lock_screen(f"lock-{v}.png"), 90, f"the lock screen for visitor {visitor} (see {tmp})", every=1)
-            subprocess.run(["xdotool", "mousemove", str((x0 + x1) // 2), str((y0 + y1) // 2), "click", "1"],
-                           env={**os.environ, "DISPLAY": display}, check=True, timeout=10)  # fmt: skip
-            wait(lambda v=visitor: len(ctl.rows("SELECT id FROM sessions WHERE station = 'PC-21'")) == v, 30, f"session {visitor} started")
-            # the lock screen gave way to the session panel: the start button's place is no longer
-            # yellow, and the panel's "end my session" button (light red) is on screen
-            shot = wait(lambda v=visitor: (lambda p: p if colour_count(p, RED) > 100 else None)(screenshot(display, shots / f"session-{v}.png")),
-                        20, "the session panel")  # fmt: skip
-            centre = ((y0 + y1) // 2 * W + (x0 + x1) // 2) * 3
-            assert rgb(shot)[centre : centre + 3] != bytes(YELLOW)
-            # the visitor works: a file in Downloads, a program left running
-            run(["runuser", "-u", "visitor", "--", "sh", "-c", "echo cv > /home/visitor/Downloads/cv.txt"])
-            stray = subprocess.Popen(["runuser", "-u", "visitor", "--", "sleep", "3600"], start_new_session=True)
-            if visitor == 1:
-                # ... and leaves: no input; the prompt, then the end for idleness, then the reset
-                wait(lambda: [r["end_reason"] for r in ctl.rows("SELECT end_reason FROM sessions WHERE station = 'PC-21'")] == ["idle"],
-                     240, "the idle end", every=1)  # fmt: skip
-            else:
-                # a steward ends the session, as the floor's "end" button does
-                steward_post(ctl, "/api/stations/PC-21/end", {"reason": "closing the room"})
-                wait(lambda: [r["end_reason"] for r in ctl.rows("SELECT end_reason FROM sessions WHERE station = 'PC-21' ORDER BY start")] == ["idle", "steward"],
-                     30, "the steward's end")  # fmt: skip
-            wait(lambda: not (home / "Downloads" / "cv.txt").exists(), 30, "the visitor's file wiped")
-            wait(lambda s=stray: s.poll() is not None, 30, "the visitor's program ended")
-            wait(lambda: not visitor_pids(), 30, "every process of the visitor ended")
-            assert list((home / "Downloads").iterdir()) == []
-            # the display manager's auto-login opens a fresh desktop
-            desktop.stop()
-            desktop.start(tmp / "desktop.log")
-        assert service.poll() is None, service_log.read_text()[-3000:]
-    finally:
-        if desktop is not None:
-            desktop.stop()
-        if service is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(service.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                service.wait(10)
-        x.__exit__(None, None, None)
-        ctl.kill()
+
+# A program of the visitor's that counts the keys it receives (it must receive none at the lock screen).
+INTRUDER = (
+    "import sys, tkinter as tk\n"
+    "root = tk.Tk(); root.title('visitor-program'); root.geometry('400x300+0+0')\n"
+    "def key(e):\n"
+    "    open('/tmp/espace-intruder-keys', 'a').write(e.keysym + '\\n')\n"
+    "root.bind_all('<Key>', key); root.mainloop()\n"
+)
+SHORTCUTS = ("alt+F4", "alt+Tab", "super", "super+e", "super+d", "alt+F2", "ctrl+alt+t", "alt+Escape", "alt+space",
+             "ctrl+alt+Delete", "ctrl+alt+F1", "ctrl+Escape")  # fmt: skip; ctrl+alt+BackSpace: the Xorg snippet (Xvfb would die)
+
+
+def test_no_way_around_the_lock_screen(station: Station) -> None:
+    """A visitor tries what Libki's users report and more; each try fails or ends in a logged-off, reset station."""
+    s = station
+    keys = Path("/tmp/espace-intruder-keys")
+    keys.unlink(missing_ok=True)
+    box = wait(lambda: s.lock_screen("escape-lock.png"), 90, f"the lock screen (see {s.tmp})", every=1)
+
+    # 1. the desktop's shortcuts at the lock screen: nothing starts, nothing closes, the lock stays
+    before = sorted(visitor_commands())
+    for combo in SHORTCUTS:
+        s.xdotool("key", combo)
+        time.sleep(0.3)
+    s.xdotool("mousemove", "5", "5", "click", "3")  # the root menu of a right click on the desktop
+    time.sleep(1)
+    assert sorted(visitor_commands()) == before, (before, visitor_commands())
+    assert s.lock_screen("escape-after-keys.png") == box
+    assert s.escapes() == []
+
+    # 2. a program started before the lock screen: it is under it and gets no key
+    logons = s.autologin.logons
+    s.autologin.desktop.before = [["/usr/bin/python3", "-c", INTRUDER]]
+    run(["pkill", "-KILL", "-u", "visitor"])  # a fresh logon that starts the program first
+    wait(lambda: s.autologin.logons > logons, 30, "a fresh logon")
+    wait(lambda: s.lock_screen("escape-lock-2.png"), 90, "the lock screen over the visitor's program", every=1)
+    wins = wait(lambda: s.xdotool("search", "--name", "visitor-program").stdout.split(), 20, "the program's window")
+    for win in wins:
+        s.xdotool("windowactivate", win)
+        s.xdotool("windowfocus", win)
+    s.xdotool("type", "--delay", "50", "escape")
+    s.xdotool("key", "Return")
+    time.sleep(1)
+    assert not keys.exists() or keys.read_text() == "", keys.read_text()
+    assert s.lock_screen("escape-lock-3.png") is not None
+    s.autologin.desktop.before = []
+
+    # 3. the session UI killed at the lock screen: the logon ends, a fresh one brings the lock back
+    logons = s.autologin.logons
+    for pid in session_ui_pids():
+        os.kill(pid, signal.SIGKILL)
+    wait(lambda: ("screen_closed", "logged_off") in s.escapes(), 60, "the service to end the logon without a screen")
+    wait(lambda: s.autologin.logons > logons, 30, "the fresh logon")
+    wait(lambda: s.lock_screen("escape-lock-4.png"), 90, "the lock screen back", every=1)
+
+    # 4. a logon whose session UI never starts: ended after the grace
+    logons = s.autologin.logons
+    s.autologin.desktop.autostart = False
+    run(["pkill", "-KILL", "-u", "visitor"])
+    wait(lambda: s.autologin.logons > logons, 30, "a logon without the autostart")
+    s.autologin.desktop.autostart = True
+    wait(lambda: ("screen_missing", "logged_off") in s.escapes(), 90, "the service to end a logon that has no screen")
+    box = wait(lambda: s.lock_screen("escape-lock-5.png"), 90, "the lock screen back", every=1)
+
+    # 5. the session UI killed during a session: the session ends ("screen") and the station resets
+    done = len(s.sessions())
+    s.click(box)
+    wait(lambda: len(s.sessions()) == done + 1, 30, "the session started")
+    wait(lambda: session_ui_pids(), 10, "the session UI")
+    logons = s.autologin.logons
+    for pid in session_ui_pids():
+        os.kill(pid, signal.SIGKILL)
+    wait(lambda: s.sessions()[-1]["end_reason"] == "screen", 60, "the session ended for its screen")
+    assert ("screen_closed_in_session", "session_ended") in s.escapes()
+    wait(lambda: s.autologin.logons > logons, 60, "the reset's log-off and a fresh logon")
+    wait(lambda: s.lock_screen("escape-lock-6.png"), 90, "the lock screen back", every=1)
+
+    # the controller shows each one on the floor, and keeps them for the reports
+    whats = {w for w, _ in s.escapes()}
+    assert {"screen_closed", "screen_missing", "screen_closed_in_session"} <= whats, s.escapes()
 
 
 def steward_post(ctl: ControllerProc, path: str, body: dict[str, object]) -> dict[str, object]:
