@@ -410,13 +410,13 @@ class EscapeFigures:
         return sum(n for _, _, n in self.per_what_kind)
 
     def by_what(self) -> dict[str, int]:
-        out = dict.fromkeys(ESCAPES, 0)
+        out: dict[str, int] = dict.fromkeys(ESCAPES, 0)
         for what, _, n in self.per_what_kind:
             out[what] = out.get(what, 0) + n
         return out
 
     def by_kind(self) -> dict[str, int]:
-        out = dict.fromkeys(KINDS, 0)
+        out: dict[str, int] = dict.fromkeys(KINDS, 0)
         for _, kind, n in self.per_what_kind:
             out[kind] = out.get(kind, 0) + n
         return out

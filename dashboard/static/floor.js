@@ -228,13 +228,14 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     const line = t("floor.escape.line", { what: t(`floor.escape.what.${e.what}`), action: t(`floor.escape.action.${e.action}`), time: clockFmt(e.at) });
     return e.count > 1 ? `${line} (${t("floor.escape.count", { n: e.count, time: clockFmt(e.first) })})` : line;
   }
-  // said politely once per new escape (a count that grows), never for what was on the floor at load
+  // said politely when an escape comes up on a station or turns into another kind; a flood of the same
+  // only grows the count on screen (not said each time); never said for what was on the floor at load
   const saidEscapes = new Map();
   function announceEscape(s, fresh) {
-    const n = s.escape ? s.escape.count : 0;
-    const before = saidEscapes.get(s.id) || 0;
-    saidEscapes.set(s.id, n);
-    if (fresh && n > before) $("escape-said").textContent = t("floor.escape.said", { station: s.id, text: escapeText(s) });
+    const what = s.escape ? s.escape.what : null;
+    const before = saidEscapes.get(s.id) || null;
+    saidEscapes.set(s.id, what);
+    if (fresh && what && what !== before) $("escape-said").textContent = t("floor.escape.said", { station: s.id, text: escapeText(s) });
   }
   async function dismissEscape(station) {
     const { ok, data } = await api(`/api/stations/${encodeURIComponent(station)}/dismiss-escape`, {});

@@ -104,8 +104,10 @@ async def test_escapes_show_on_the_station_fold_into_one_with_a_count_and_are_lo
     assert esc == {"what": "focus_lost", "action": "refocused", "at": NOW + 100, "first": NOW - 5, "count": 39}
     assert [v["escape"] for v in floor.snapshot()["stations"][1:]] == [None] * (len(floor.live) - 1)
     said = [r for r in caplog.records if "escape" in r.getMessage()]
-    assert len(said) == 39 and all(r.levelname == "WARNING" and "PC-01" in r.getMessage() for r in said)
-    assert "screen_closed" in said[0].getMessage() and "focus_lost" in said[-1].getMessage()
+    assert len(said) == 39
+    assert all(r.levelname == "WARNING" and "PC-01" in r.getMessage() for r in said)
+    assert "screen_closed" in said[0].getMessage()
+    assert "focus_lost" in said[-1].getMessage()
 
 
 def test_a_dismissed_escape_leaves_the_floor_and_the_next_one_starts_a_new_count():
@@ -117,7 +119,8 @@ def test_a_dismissed_escape_leaves_the_floor_and_the_next_one_starts_a_new_count
     assert floor.dismiss_escape("PC-02") == 0  # nothing left: no change
     assert _published(q) == []
     floor.event("PC-02", _escape(3, NOW + 1, what="grab_failed", action="none"))
-    assert floor.live["PC-02"].escape is not None and floor.live["PC-02"].escape.count == 1
+    assert floor.live["PC-02"].escape is not None
+    assert floor.live["PC-02"].escape.count == 1
 
 
 async def test_an_escape_leaves_the_floor_after_30_minutes_of_the_site_clock():

@@ -336,12 +336,14 @@ async def test_a_steward_dismisses_a_stations_escapes_with_the_csrf_token(site: 
     async with site.client() as http:
         me = await site.login(http, "sam")
         async with http.post("/api/stations/PC-02/dismiss-escape") as r:
-            assert r.status == 403 and (await r.json())["error"] == "csrf"
+            assert r.status == 403
+            assert (await r.json())["error"] == "csrf"
         async with http.get("/api/floor") as r:
             pc2 = next(s for s in (await r.json())["stations"] if s["id"] == "PC-02")
             assert pc2["escape"]["count"] == 2  # still there: nothing was dismissed
         async with http.post("/api/stations/PC-02/dismiss-escape", headers={"X-CSRF-Token": me["csrf"]}) as r:
-            assert r.status == 200 and await r.json() == {"ok": True, "dismissed": 2}
+            assert r.status == 200
+            assert await r.json() == {"ok": True, "dismissed": 2}
         async with http.get("/api/floor") as r:
             assert all(s["escape"] is None for s in (await r.json())["stations"])
         async with http.post("/api/stations/NOPE/dismiss-escape", headers={"X-CSRF-Token": me["csrf"]}) as r:
