@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.floor.state import HelpFlag, StationLive, StationView, Thresholds, view
+from controller.floor.state import EscapeFlag, HelpFlag, StationLive, StationView, Thresholds, view
 from controller.settings import Settings
 from espace import protocol as p
 from espace.clock import Clock
@@ -88,8 +88,12 @@ class Floor:
 
     def tick(self) -> None:
         """Re-derive every station (time-based transitions: ending, offline)."""
+        now = self.clock.now()
         for station, live in self.live.items():
-            if live.session is not None:  # only a running session changes state by time alone
+            if live.escape is not None and not live.escape.shown(now):
+                live.escape = None  # 30 minutes of the site clock since the last escape: off the floor
+                self.changed(station)
+            elif live.session is not None:  # only a running session changes state by time alone
                 self.changed(station)
 
     # ---------------------------------------------------------------- connections
@@ -206,4 +210,28 @@ class Floor:
                 live.help = None
         elif isinstance(ev, p.PrintJob):
             live.pages += ev.pages
+        elif isinstance(ev, p.EscapeAttempt):
+            self._escape(station, live, ev)
         self.changed(station)
+
+    def _escape(self, station: str, live: StationLive, ev: p.EscapeAttempt) -> None:
+        # anonymous: the station and what happened, never who; called once per committed event
+        log.warning("%s: lock-screen escape %s (station: %s)", station, ev.what, ev.action)
+        at = min(ev.at, self.clock.now())  # a station clock a little ahead must not keep it up longer
+        if live.escape is not None and live.escape.shown(self.clock.now()):
+            flag = live.escape  # several escapes fold into one problem with a count
+            flag.count += 1
+            if at >= flag.at:
+                flag.what, flag.action, flag.at = ev.what, ev.action, at
+        else:
+            live.escape = EscapeFlag(what=ev.what, action=ev.action, at=at, first=at)
+
+    def dismiss_escape(self, station: str) -> int:
+        """A steward saw the escapes: off the floor. Returns how many there were (0: none shown)."""
+        live = self.live.get(station)
+        if live is None or live.escape is None:
+            return 0
+        n = live.escape.count if live.escape.shown(self.clock.now()) else 0
+        live.escape = None
+        self.changed(station)
+        return n

@@ -44,6 +44,26 @@ class HelpFlag:
     repeats: list[str] = field(default_factory=list)  # later help ids of the station folded into this one (recent)
 
 
+ESCAPE_SHOWN_S = 30 * 60  # an escape stays on the floor this long after the last one (site clock), or until dismissed
+
+
+@dataclass(slots=True)
+class EscapeFlag:
+    """The station's lock-screen escapes since a steward last dismissed them, folded into one problem."""
+
+    what: str  # the last one's (espace.protocol.ESCAPES)
+    action: str  # what the station did about it
+    at: float  # when the last one happened
+    first: float
+    count: int = 1
+
+    def shown(self, now: float) -> bool:
+        return now < self.at + ESCAPE_SHOWN_S
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "action": self.action, "at": self.at, "first": self.first, "count": self.count}
+
+
 @dataclass(slots=True)
 class StationLive:
     spec: StationSpec
@@ -63,6 +83,7 @@ class StationLive:
     # ``reported`` is what the agent's last heartbeat listed; ``problems`` what the controller saw itself
     reported: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    escape: EscapeFlag | None = None
 
     def all_problems(self) -> dict[str, str]:
         return {**self.reported, **self.problems}
@@ -110,6 +131,7 @@ class StationView:
     pages: int
     battery: float | None
     problems: tuple[str, ...] = ()  # "code: detail" (or "code"): the station's health's, then the agent's and the controller's
+    escape: EscapeFlag | None = None  # lock-screen escapes not yet dismissed nor expired
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +153,7 @@ class StationView:
             "pages": self.pages,
             "battery": self.battery,
             "problems": list(self.problems),
+            "escape": self.escape.as_dict() if self.escape else None,
         }
 
 
@@ -164,4 +187,5 @@ def view(live: StationLive, now: float, th: Thresholds = Thresholds()) -> Statio
         pages=live.pages,
         battery=live.health.battery_percent if live.health else None,
         problems=_problems(live),
+        escape=EscapeFlag(**live.escape.as_dict()) if live.escape and live.escape.shown(now) else None,  # a copy: views compare by value
     )

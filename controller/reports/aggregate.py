@@ -23,7 +23,7 @@ from controller.reports.timebuckets import (
     utc_bounds,
     week_hour,
 )
-from espace.protocol import END_REASONS, KINDS  # named once, in the wire protocol
+from espace.protocol import END_REASONS, ESCAPES, KINDS  # named once, in the wire protocol
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -397,3 +397,39 @@ __all__ = [
     "summarize_queue",
     "summarize_sessions",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class EscapeFigures:
+    """Ways around the lock screen the stations noticed: anonymous counts, per what and per station kind."""
+
+    per_what_kind: tuple[tuple[str, str, int], ...]  # (what, kind, n) for every what of the protocol and kind
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, _, n in self.per_what_kind)
+
+    def by_what(self) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(ESCAPES, 0)
+        for what, _, n in self.per_what_kind:
+            out[what] = out.get(what, 0) + n
+        return out
+
+    def by_kind(self) -> dict[str, int]:
+        out: dict[str, int] = dict.fromkeys(KINDS, 0)
+        for _, kind, n in self.per_what_kind:
+            out[kind] = out.get(kind, 0) + n
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "by_what": self.by_what(), "by_kind": self.by_kind()}
+
+
+def summarize_escapes(rows: Iterable[tuple[str, str, int]]) -> EscapeFigures:
+    """From ``(what, station kind, count)`` rows; every what and kind of the protocol comes, with zeros."""
+    counts: Counter[tuple[str, str]] = Counter({(w, k): 0 for w in ESCAPES for k in KINDS})
+    for what, kind, n in rows:
+        counts[(what, kind)] += n
+    known = [(w, k) for w in ESCAPES for k in KINDS]
+    others = sorted(set(counts) - set(known))  # a what or kind from a newer agent: counted, never dropped
+    return EscapeFigures(tuple((w, k, counts[(w, k)]) for w, k in [*known, *others]))

@@ -118,6 +118,20 @@ def sections(
         ],
         {1: "#,##0.#"},
     ))  # fmt: skip
+
+    # ways around the lock screen, counted without any visitor: per what the station noticed and station kind
+    esc = rep.escapes
+    per = {(w, k): n for w, k, n in esc.per_what_kind}
+    whats = list(esc.by_what())
+    kinds = list(esc.by_kind())
+    said = lambda code, prefix: t(prefix + code) if t(prefix + code) != prefix + code else code  # noqa: E731
+    out.append((
+        t("report.sheet.escapes"),
+        [t("reports.escapes.what"), *(said(k, "reports.kind.") for k in kinds), t("reports.col.total")],
+        [[said(w, "reports.escape."), *(per.get((w, k), 0) for k in kinds), esc.by_what()[w]] for w in whats]
+        + [[t("reports.col.total"), *esc.by_kind().values(), esc.total]],
+        {},
+    ))  # fmt: skip
     return out
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from controller.reports.aggregate import (
     END_REASONS,
     KINDS,
+    EscapeFigures,
     HelpFigures,
     Occupancy,
     PrintFigures,
@@ -38,6 +39,7 @@ from controller.reports.aggregate import (
     SessionRow,
     make_session_figures,
     occupancy_of,
+    summarize_escapes,
     summarize_help,
     summarize_prints,
     summarize_queue,
@@ -133,6 +135,16 @@ def fetch_prints(
     rows = [(r[0], r[1], r[2] or 0, r[3] or 0) for r in conn.execute(sql, [*args, lo, hi])]
     rows += [(r[0], 0, 0, 0) for r in conn.execute("SELECT id FROM printers")]
     return rows
+
+
+def fetch_escapes(conn: sqlite3.Connection, lo: float, hi: float, kind: str | None = None) -> list[tuple[str, str, int]]:
+    """``(what, station kind, count)`` of lock-screen escapes in ``[lo, hi)`` (one row per event id)."""
+    sql = "SELECT what, station_kind, COUNT(*) FROM escapes WHERE at >= ? AND at < ?"
+    args: list[Any] = [lo, hi]
+    if kind is not None:
+        sql += " AND station_kind = ?"
+        args.append(kind)
+    return [(r[0], r[1], r[2]) for r in conn.execute(sql + " GROUP BY what, station_kind", args)]
 
 
 def fetch_queue(
@@ -275,6 +287,7 @@ class Report:
     help: HelpFigures
     prints: PrintFigures
     queue: QueueFigures
+    escapes: EscapeFigures
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -287,6 +300,7 @@ class Report:
             "help": self.help.as_dict(),
             "prints": self.prints.as_dict(),
             "queue": self.queue.as_dict(),
+            "escapes": self.escapes.as_dict(),
         }
 
 
@@ -309,6 +323,7 @@ def report(
         help=summarize_help(fetch_help(conn, lo, hi, kind)),
         prints=summarize_prints(fetch_prints(conn, lo, hi, kind)),
         queue=summarize_queue(fetch_queue(conn, lo, hi)),
+        escapes=summarize_escapes(fetch_escapes(conn, lo, hi, kind)),
     )
 
 
@@ -333,6 +348,7 @@ class AnnualFigures:
     pages_colour: int
     help_requests: int
     visitors_queued: int
+    escapes: int = 0  # ways around the lock screen the stations noticed (anonymous)
 
     @property
     def sessions(self) -> int:
@@ -354,6 +370,7 @@ class AnnualFigures:
             ("pages_colour", "Pages printed, colour", self.pages_colour),
             ("help_requests", "Help requests", self.help_requests),
             ("visitors_queued", "Visitors queued", self.visitors_queued),
+            ("escapes", "Ways around the lock screen", self.escapes),
         ]
 
     def as_dict(self) -> dict[str, Any]:
@@ -409,6 +426,7 @@ def summary(
         pages_colour=prints.colour,
         help_requests=helped,
         visitors_queued=queued,
+        escapes=summarize_escapes(fetch_escapes(conn, lo, hi, kind)).total,
     )
 
 

@@ -1,7 +1,7 @@
 """Retention: the raw event trail is pruned after a while; sessions and prints stay.
 
 The events table is the audit trail of everything agents and staff sent.
-Reports never read it (they read sessions, print_jobs, help_requests and
+Reports never read it (they read sessions, print_jobs, help_requests, escapes and
 queue_waits), so old events can go without changing any figure.
 """
 

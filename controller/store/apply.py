@@ -270,7 +270,12 @@ def _print(conn, station: str, kind: str, ev: p.PrintJob) -> None:
 
 
 def _escape(conn, station: str, kind: str, ev: p.EscapeAttempt) -> None:
-    pass  # kept in the events trail (what, when, what the station did): anonymous
+    # anonymous (no session, no visitor): what, when, what the station did; kept for the reports
+    # in a table of its own, since the events trail is pruned (controller.reports.retention)
+    conn.execute(
+        "INSERT OR IGNORE INTO escapes (id, station, station_kind, at, what, action) VALUES (?,?,?,?,?,?)",
+        (ev.id, station, kind, ev.at, ev.what, ev.action),
+    )
 
 
 _APPLY: dict[type, Callable[[Any, str, str, Any], None]] = {

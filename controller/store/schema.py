@@ -229,4 +229,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX quarantine_status ON quarantine(status, station, seq);
     """,
+    # 9: lock-screen escapes, counted by the reports: the events trail is pruned (retention), these stay;
+    # anonymous (no session, no visitor): what, when, the station and its kind, what the station did
+    """
+    CREATE TABLE escapes (
+        id TEXT PRIMARY KEY,            -- the agent's event id: an escape is counted once
+        station TEXT NOT NULL,
+        station_kind TEXT NOT NULL,
+        at REAL NOT NULL,
+        what TEXT NOT NULL,             -- espace.protocol.ESCAPES
+        action TEXT NOT NULL            -- logged_off | session_ended | refocused | none
+    );
+    CREATE INDEX escapes_at ON escapes(at);
+    INSERT OR IGNORE INTO escapes (id, station, station_kind, at, what, action)
+        SELECT e.id, e.station, COALESCE(s.kind, ''), e.at, json_extract(e.body, '$.what'), COALESCE(json_extract(e.body, '$.action'), 'none')
+        FROM events e LEFT JOIN stations s ON s.id = e.station WHERE e.type = 'escape_attempt';
+    """,
 ]

@@ -196,9 +196,17 @@ async def open_session(request: web.Request) -> web.Response:
     return err or web.json_response({"ok": True, "session_id": sid, "end": end_})
 
 
+async def dismiss_escape(request: web.Request) -> web.Response:
+    """The steward saw the station's lock-screen escapes: they leave the floor (the reports keep counting them)."""
+    station = _station(request)
+    n = request.app[keys.FLOOR].dismiss_escape(station)
+    await audit(request, "staff.dismiss_escape", station, {"escapes": n, "outcome": "ok" if n else "none"})
+    return web.json_response({"ok": True, "dismissed": n})
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     for name, handler in (("extend", extend), ("end", end), ("message", message), ("lock", lock),
-                          ("unlock", unlock), ("open", open_session)):  # fmt: skip
+                          ("unlock", unlock), ("open", open_session), ("dismiss-escape", dismiss_escape)):  # fmt: skip
         r.add_post(f"/api/stations/{{station}}/{name}", handler)
     # approve and revoke: controller.web.enrol_api

@@ -74,7 +74,7 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
       if (typeof m.now === "number") offset = m.now - Date.now() / 1000;
       if (m.type === "snapshot") {
         stations.clear();
-        for (const s of m.stations) stations.set(s.id, s);
+        for (const s of m.stations) { stations.set(s.id, s); announceEscape(s, false); }
         renderAll();
         $("clock").textContent = clockFmt(now());
         helpSoon();
@@ -84,6 +84,8 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
         stations.set(m.station.id, m.station);
         renderTile(m.station);
         renderCounts();
+        announceEscape(m.station, true);
+        if (m.station.escape || (old && old.escape)) renderEscapes();
         if (!old || old.help_since !== m.station.help_since || old.help_taken_by !== m.station.help_taken_by) helpSoon();
         if (sheetStation === m.station.id) renderSheetState();
       } else if (m.type === "printer" && site) {
@@ -219,10 +221,51 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     return strings[key] ? t(key) : code;
   });
 
+  // A lock-screen escape: what happened, what the station did, when (several fold into one, with a count)
+  function escapeText(s) {
+    const e = s.escape;
+    if (!e) return "";
+    const line = t("floor.escape.line", { what: t(`floor.escape.what.${e.what}`), action: t(`floor.escape.action.${e.action}`), time: clockFmt(e.at) });
+    return e.count > 1 ? `${line} (${t("floor.escape.count", { n: e.count, time: clockFmt(e.first) })})` : line;
+  }
+  // said politely when an escape comes up on a station or turns into another kind; a flood of the same
+  // only grows the count on screen (not said each time); never said for what was on the floor at load
+  const saidEscapes = new Map();
+  function announceEscape(s, fresh) {
+    const what = s.escape ? s.escape.what : null;
+    const before = saidEscapes.get(s.id) || null;
+    saidEscapes.set(s.id, what);
+    if (fresh && what && what !== before) $("escape-said").textContent = t("floor.escape.said", { station: s.id, text: escapeText(s) });
+  }
+  async function dismissEscape(station) {
+    const { ok, data } = await api(`/api/stations/${encodeURIComponent(station)}/dismiss-escape`, {});
+    toast(ok ? t("floor.escape.dismissed", { station }) : errorText(data));
+  }
+  function renderEscapes() {
+    const list = $("escape-list");
+    list.innerHTML = "";
+    const shown = [...stations.values()].filter((s) => s.escape).sort((a, b) => b.escape.at - a.escape.at);
+    $("escape-panel").hidden = shown.length === 0;
+    for (const s of shown) {
+      const li = document.createElement("li");
+      li.className = "help-item escape-item";
+      li.dataset.station = s.id;
+      li.innerHTML = `<div class="row"><span class="station"></span></div><div class="what"></div><div class="btns"></div>`;
+      li.querySelector(".station").textContent = `⚠ ${s.id}`;
+      li.querySelector(".what").textContent = escapeText(s);
+      if (can("floor.act")) {
+        const b = button(t("floor.escape.dismiss"), "btn-dismiss", () => dismissEscape(s.id));
+        b.setAttribute("aria-label", `${t("floor.escape.dismiss")} (${s.id})`);  // the visible words first, then which station
+        li.querySelector(".btns").append(b);
+      }
+      list.append(li);
+    }
+  }
+
   function renderProblems(s, el) {
     let pe = el.querySelector(".prob");
     if (!pe) { pe = document.createElement("span"); pe.className = "prob"; el.append(pe); }
-    const texts = problemTexts(s);
+    const texts = [...(s.escape ? [escapeText(s)] : []), ...problemTexts(s)];
     pe.textContent = texts.length ? `⚠ ${texts.join(" · ")}` : "";
     el.classList.toggle("has-problem", texts.length > 0);
     return texts;
@@ -309,6 +352,7 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     renderMapFrame();
     renderCounts();
     renderHelp();
+    renderEscapes();
   }
 
   function button(label, cls, onClick) {
@@ -433,6 +477,7 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     else if (live && (s.state === "free" || s.state === "reserved")) out.push(["open", "floor.action.open", null], ["message", "floor.action.message", "floor.message_text"]);
     if (s.state === "locked" || s.locked) out.push(["unlock", "floor.action.unlock", "floor.reason"]);
     else out.push(["lock", "floor.action.lock", "floor.reason"]);
+    if (s.escape) out.unshift(["dismiss-escape", "floor.escape.dismiss", null]);
     if (can("admin")) out.push(["revoke", "floor.action.revoke", null]);
     return out;
   }
@@ -444,6 +489,7 @@ import { t, has, errorText, request, setCsrf, loadStrings as fetchStrings, loadS
     if (s.session_end) bits.push(t("floor.until", { time: clockFmt(s.session_end) }));
     const sub = subText(s);
     if (sub) bits.push(sub);
+    if (s.escape) bits.push(`⚠ ${escapeText(s)}`);
     const parts = problemParts(s);
     for (const [i, text] of problemTexts(s).entries()) {
       const detail = parts[i][1];

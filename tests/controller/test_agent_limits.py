@@ -36,6 +36,9 @@ def test_the_budget_lets_a_burst_through_then_paces_and_says_so_once(caplog: pyt
     [
         ('{"type": "print_job", "id": "e1", "seq": 4, "pages": -1}', ("e1", 4)),
         ('{"type": "help_requested", "id": "e2", "seq": 1}', ("e2", 1)),
+        # an escape this controller does not know (a newer agent's): refused by id and seq, the link goes on
+        ('{"type": "escape_attempt", "id": "e4", "seq": 2, "at": 1, "what": "teleported"}', ("e4", 2)),
+        ('{"type": "escape_attempt", "id": "e5", "seq": 3, "at": 1, "what": "focus_lost", "action": "shrugged"}', ("e5", 3)),
         ('{"type": "heartbeat", "idle_s": -1}', None),  # not an event: the link closes as before
         ('{"type": "print_job", "id": "bad id\\n", "seq": 4}', None),  # no id to answer with
         ('{"type": "print_job", "id": "e3", "seq": true}', None),
@@ -66,3 +69,22 @@ def test_problem_codes_are_checked_on_the_wire():
     assert isinstance(ok, p.Heartbeat)
     assert ok.problems == [p.Problem(code="disk_full", detail="x")]
     assert p.decode_from_agent(p.encode(p.Heartbeat())).problems is None  # an older agent: nothing said
+
+
+def test_a_flood_of_escapes_from_one_station_is_paced_by_its_budget_and_folds_into_one_floor_problem():
+    from controller.floor.floor import Floor
+    from controller.settings import make_settings
+    from espace.clock import ManualClock
+
+    budget = EventBudget(rate=10, burst=20)
+    waits = [budget.delay(500.0) for _ in range(200)]  # 200 escapes at once: the same budget as any event
+    assert waits[:20] == [0.0] * 20
+    assert waits[-1] == pytest.approx(18.0)
+    floor = Floor(make_settings(), ManualClock(1_800_000_000.0))
+    q = floor.subscribe()
+    for seq in range(1, 201):
+        floor.event("PC-01", p.EscapeAttempt(id=f"x{seq}", seq=seq, at=1_800_000_000.0, what="focus_lost", action="refocused"))
+    problems = {v.id: v.escape for v in floor.views() if v.escape is not None}
+    assert list(problems) == ["PC-01"]
+    assert problems["PC-01"].count == 200
+    assert q.qsize() == 200  # one update a commit (the count); the dashboards' queue holds 1000 before a resync

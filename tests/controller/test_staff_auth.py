@@ -26,7 +26,7 @@ GET_ROUTES = ["/floor", "/api/floor", "/api/help", "/api/me", "/api/site", "/liv
 POST_ACTIONS = [
     "/api/stations/PC-01/extend", "/api/stations/PC-01/end", "/api/stations/PC-01/message",
     "/api/stations/PC-01/lock", "/api/stations/PC-01/unlock", "/api/stations/PC-01/open",
-    "/api/help/abc/take", "/api/help/abc/done",
+    "/api/help/abc/take", "/api/help/abc/done", "/api/stations/PC-01/dismiss-escape",
 ]  # fmt: skip
 ADMIN_ONLY = ["/api/stations/PC-01/approve", "/api/stations/PC-01/revoke", "/api/enrolments/PC-01/approve", "/api/enrolments/PC-01/reject"]
 
@@ -321,3 +321,32 @@ async def test_help_is_taken_by_one_steward_and_its_times_are_recorded(site: Sit
         async with lea.post("/api/help/h1/done", headers={"X-CSRF-Token": lea_csrf}) as r:
             assert r.status == 409
     assert _rows(site.db, "SELECT taken - requested, taken_by, done - requested FROM help_requests") == [(75.0, "sam", 200.0)]
+
+
+async def test_a_steward_dismisses_a_stations_escapes_with_the_csrf_token(site: Site) -> None:
+    from espace import protocol as p
+
+    floor = site.app[keys.FLOOR]
+    for seq in (1, 2):
+        floor.event("PC-02", p.EscapeAttempt(id=f"x{seq}", seq=seq, at=site.clock.now(), what="focus_lost", action="refocused"))
+    async with site.client() as http:
+        bob = await site.login(http, "bob")
+        async with http.post("/api/stations/PC-02/dismiss-escape", headers={"X-CSRF-Token": bob["csrf"]}) as r:
+            assert r.status == 403  # the back office watches, it does not act
+    async with site.client() as http:
+        me = await site.login(http, "sam")
+        async with http.post("/api/stations/PC-02/dismiss-escape") as r:
+            assert r.status == 403
+            assert (await r.json())["error"] == "csrf"
+        async with http.get("/api/floor") as r:
+            pc2 = next(s for s in (await r.json())["stations"] if s["id"] == "PC-02")
+            assert pc2["escape"]["count"] == 2  # still there: nothing was dismissed
+        async with http.post("/api/stations/PC-02/dismiss-escape", headers={"X-CSRF-Token": me["csrf"]}) as r:
+            assert r.status == 200
+            assert await r.json() == {"ok": True, "dismissed": 2}
+        async with http.get("/api/floor") as r:
+            assert all(s["escape"] is None for s in (await r.json())["stations"])
+        async with http.post("/api/stations/NOPE/dismiss-escape", headers={"X-CSRF-Token": me["csrf"]}) as r:
+            assert r.status == 404
+    rows = _rows(site.db, "SELECT actor, station, type, body FROM events WHERE type = 'staff.dismiss_escape'")
+    assert rows == [("sam", "PC-02", "staff.dismiss_escape", '{"escapes": 2, "outcome": "ok"}')]

@@ -287,3 +287,43 @@ async def test_one_open_help_request_per_station_repeats_fold_into_it_and_a_canc
     assert await store.read(lambda db: db.execute("SELECT COUNT(*) FROM help_requests WHERE cancelled IS NULL").fetchone()[0]) == 0
     await apply(store, "PC-01", p.HelpRequested(id="e53", seq=53, at=T + 70, help_id="h53", session_id="s1"))
     assert await count(store, "help_requests") == 2  # a new request after the cancel is a new item
+
+
+async def test_an_escape_is_kept_once_anonymously_and_outlives_the_pruned_trail(store):
+    from controller.reports.retention import prune_events
+
+    ev = p.EscapeAttempt(id="x1", seq=1, at=T + 10, what="screen_closed_in_session", action="session_ended", session_id="s9")
+    assert await apply(store, "PC-01", ev) == "new"
+    assert await apply(store, "PC-01", ev) == "duplicate"  # the agent replays it after a lost ack
+    rows = await store.read(lambda db: db.execute("SELECT * FROM escapes").fetchall())
+    assert [tuple(r) for r in rows] == [("x1", "PC-01", "pc", T + 10, "screen_closed_in_session", "session_ended")]
+    pruned = await store.read(lambda db: prune_events(db.conn, 1, T + 10 * 86400))  # as the web route runs it
+    assert pruned == 1
+    assert await count(store, "events") == 0
+    assert await count(store, "escapes") == 1  # the reports still count it
+
+
+async def test_a_rejected_escape_is_not_counted(store):
+    await apply(store, "PC-01", started(1))
+    # PC-02 names PC-01's session: refused, nothing of it counted
+    outcome = await apply(store, "PC-02", p.EscapeAttempt(id="x2", seq=1, at=T, what="focus_lost", session_id="s1"))
+    assert outcome.startswith("rejected")
+    assert await count(store, "escapes") == 0
+
+
+def test_migration_9_counts_the_escapes_already_in_the_trail(tmp_path):
+    from controller.store.schema import MIGRATIONS
+    from controller.store.store import connect, migrate
+
+    db = connect(tmp_path / "old.db")
+    try:
+        for number, script in enumerate(MIGRATIONS[:8], start=1):
+            db.conn.executescript(script)
+            db.conn.execute(f"PRAGMA user_version={number}")
+        db.conn.execute("INSERT INTO stations (id, kind, created, last_seq) VALUES ('KB-01', 'kiosk', 1, 1)")
+        body = p.encode(p.EscapeAttempt(id="old", seq=1, at=T, what="grab_failed", action="logged_off"))
+        db.conn.execute("INSERT INTO events (id, station, seq, type, at, received, body) VALUES ('old', 'KB-01', 1, 'escape_attempt', ?, ?, ?)", (T, T, body))
+        assert migrate(db) == len(MIGRATIONS)
+        assert db.execute("SELECT id, station, station_kind, at, what, action FROM escapes").fetchall() == [("old", "KB-01", "kiosk", T, "grab_failed", "logged_off")]
+    finally:
+        db.conn.close()

@@ -129,7 +129,7 @@ def test_hourly(conn: sqlite3.Connection) -> None:
 def test_annual_one_sheet(conn: sqlite3.Connection, tmp_path: Path) -> None:
     path = tmp_path / "annual.xlsx"
     n = export(conn, "annual", "2026-01-01", "2026-12-31", "xlsx", path)
-    assert n == 9
+    assert n == 10
     book = load_workbook(path)
     assert book.sheetnames == ["annual"]
     sheet = book["annual"]
@@ -142,6 +142,7 @@ def test_annual_one_sheet(conn: sqlite3.Connection, tmp_path: Path) -> None:
     assert values["Hours used"] == pytest.approx(9.25)
     assert values["Pages printed, colour"] == 7
     assert isinstance(values["Pages printed"], int)
+    assert values["Ways around the lock screen"] == 0  # the fixture's stations noticed none
 
 
 def test_annual_several_years_has_total(conn: sqlite3.Connection) -> None:
@@ -179,3 +180,27 @@ def test_table_for_the_page(conn: sqlite3.Connection) -> None:
     table = build_table(conn, "daily", date(2026, 3, 28), date(2026, 3, 28), kind="tablet")
     assert table.rows[0][:5] == (date(2026, 3, 28), "Sat", 0, 0, 0)
     assert table.as_dict()["columns"][0] == "date"
+
+
+def test_escapes_are_counted_once_each_per_what_and_kind_in_the_figures_and_the_annual_export(conn: sqlite3.Connection) -> None:
+    from reports_fixture import local
+
+    from controller.reports import figures
+
+    rows = [("x1", "PC-01", "pc", local(2026, 3, 28, 9), "screen_missing"), ("x2", "PC-01", "pc", local(2026, 3, 28, 9, 5), "screen_missing"),
+            ("x3", "TAB-01", "tablet", local(2026, 3, 29, 23, 59), "grab_failed"), ("x4", "PC-02", "pc", local(2026, 3, 30, 0, 1), "focus_lost")]
+    for eid, station, kind, at, what in rows:
+        conn.execute("INSERT INTO escapes VALUES (?,?,?,?,?,'none')", (eid, station, kind, at, what))
+    with pytest.raises(sqlite3.IntegrityError):  # an event id is counted once
+        conn.execute("INSERT INTO escapes VALUES ('x1','PC-01','pc',1,'screen_missing','none')")
+    rep = figures.report(conn, "2026-03-28", "2026-03-29", "Europe/Brussels")
+    assert rep.escapes.total == 3
+    assert rep.escapes.by_what() == {"screen_missing": 2, "screen_closed": 0, "screen_closed_in_session": 0, "focus_lost": 0, "grab_failed": 1}
+    assert rep.escapes.by_kind() == {"pc": 2, "tablet": 1}
+    assert rep.as_dict()["escapes"]["total"] == 3
+    tablets = figures.report(conn, "2026-03-28", "2026-03-29", "Europe/Brussels", kind="tablet")
+    assert tablets.escapes.total == 1
+    assert tablets.escapes.by_what()["grab_failed"] == 1
+    assert figures.summary(conn, "2026-03-28", "2026-03-31", "Europe/Brussels").escapes == 4
+    csv_rows = csv_of(conn, "annual", "2026-03-28", "2026-03-31")
+    assert ["Ways around the lock screen", "4"] in csv_rows

@@ -72,7 +72,7 @@ def test_the_annual_report_workbook_has_a_sheet_per_section_in_the_readers_langu
         sheets = write_annual_report(conn, "2026-01-01", "2026-12-31", out, "Europe/Brussels", lang, "Cité des métiers")
     cat = catalog(lang)
     book = load_workbook(path)
-    assert len(book.sheetnames) == sheets == 7
+    assert len(book.sheetnames) == sheets == 8
     assert book.sheetnames[0] == cat["report.sheet.summary"]
     for sheet in book.worksheets:
         assert str(sheet["A1"].value).startswith(cat["report.title"])
@@ -102,7 +102,7 @@ def test_the_cli_writes_the_report_and_a_belgian_csv_in_the_asked_language(conn:
     run = [sys.executable, "-m", "controller.cli", "export", "--database", str(db), "--from", "2026-01-01", "--to", "2026-12-31"]
     done = subprocess.run([*run, "--what", "report", "--lang", "nl", "-o", str(tmp_path / "r.xlsx")], capture_output=True, text=True, check=False, env=env, cwd=root)
     assert done.returncode == 0, done.stderr
-    assert "7 sheets" in done.stderr
+    assert "8 sheets" in done.stderr
     assert load_workbook(tmp_path / "r.xlsx").sheetnames[0] == catalog("nl")["report.sheet.summary"]
     done = subprocess.run([*run, "--what", "hourly", "--lang", "fr", "--dialect", "be", "-o", "-"], capture_output=True, check=False, env=env, cwd=root)
     assert done.returncode == 0, done.stderr
@@ -111,3 +111,34 @@ def test_the_cli_writes_the_report_and_a_belgian_csv_in_the_asked_language(conn:
     done = subprocess.run([*run, "--lang", "de"], capture_output=True, text=True, check=False, env=env, cwd=root)
     assert done.returncode == 2  # argparse refuses it, saying the choices
     assert "fr" in done.stderr
+
+
+def _escape(conn: sqlite3.Connection, eid: str, station: str, at: float, what: str, action: str = "logged_off") -> None:
+    kind = "tablet" if station.startswith("TAB") else "pc"
+    conn.execute("INSERT INTO escapes (id, station, station_kind, at, what, action) VALUES (?,?,?,?,?,?)", (eid, station, kind, at, what, action))
+
+
+@pytest.mark.parametrize("lang", ["fr", "nl", "en"])
+def test_the_annual_report_counts_lock_screen_escapes_per_what_and_kind_in_the_readers_language(conn: sqlite3.Connection, tmp_path: Path, lang: str) -> None:
+    from reports_fixture import local
+
+    _escape(conn, "x1", "PC-01", local(2026, 3, 28, 10), "screen_closed", "logged_off")
+    _escape(conn, "x2", "PC-02", local(2026, 3, 28, 11), "screen_closed")
+    _escape(conn, "x3", "TAB-01", local(2026, 6, 2, 15), "focus_lost", "refocused")
+    _escape(conn, "x4", "PC-01", local(2027, 1, 1, 10), "grab_failed")  # next year: not counted
+    path = tmp_path / f"report-{lang}.xlsx"
+    with path.open("wb") as out:
+        write_annual_report(conn, "2026-01-01", "2026-12-31", out, "Europe/Brussels", lang, "Cité des métiers")
+    cat = catalog(lang)
+    book = load_workbook(path)
+    summary = {r[0]: r[1] for r in book.worksheets[0].iter_rows(min_row=7, values_only=True)}
+    assert summary[cat["reports.annual.escapes"]] == 3
+    sheet = book[cat["report.sheet.escapes"][:31]]
+    rows = list(sheet.iter_rows(min_row=6, values_only=True))
+    assert rows[0] == (cat["reports.escapes.what"], cat["reports.kind.pc"], cat["reports.kind.tablet"], cat["reports.col.total"])
+    table = {r[0]: r[1:] for r in rows[1:]}
+    assert table[cat["reports.escape.screen_closed"]] == (2, 0, 2)
+    assert table[cat["reports.escape.focus_lost"]] == (0, 1, 1)
+    assert table[cat["reports.escape.grab_failed"]] == (0, 0, 0)
+    assert table[cat["reports.col.total"]] == (2, 1, 3)
+    assert len(table) == 6  # the five of the protocol, then the total
