@@ -29,17 +29,24 @@ r.mainloop()
 """
 
 
-@pytest.fixture(scope="module")
-def desktop():
-    """One X server for the module: Tk keeps its display connection after a destroy, and would die with it."""
-    with xvfb() as name, display_set(name):
-        wm = subprocess.Popen(["openbox"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+@pytest.fixture(scope="session")
+def openbox_desktop():
+    """Tk keeps its display connection after a destroy and Xlib ends the process when the server goes:
+    this server (with openbox as its window manager) outlives every test of the session."""
+    with xvfb() as name:
+        wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, "DISPLAY": name}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(0.5)  # the window manager takes the root window
         try:
             yield name
         finally:
             wm.terminate()
             wm.wait(5)
+
+
+@pytest.fixture
+def desktop(openbox_desktop):
+    with display_set(openbox_desktop):
+        yield openbox_desktop
 
 
 def other_program(extra: str = "") -> subprocess.Popen[str]:
