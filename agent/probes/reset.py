@@ -11,6 +11,7 @@ station, so nobody's data reaches the next visitor.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import stat
@@ -62,18 +63,12 @@ def end_processes(selected: Callable[[psutil.Process], bool], kill_timeout: floa
         procs = [p for p in procs if not _gone(p)]
         if not procs:
             return ended, 0
-        for proc in procs:
-            try:
-                proc.terminate()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
-        _, alive = psutil.wait_procs(procs, timeout=kill_timeout)
-        for proc in alive:
-            try:
-                proc.kill()
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
-        _, alive = psutil.wait_procs(alive, timeout=kill_timeout)
+        alive = procs
+        for signal_them in (psutil.Process.terminate, psutil.Process.kill):  # ask, wait, then force
+            for proc in alive:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    signal_them(proc)
+            _, alive = psutil.wait_procs(alive, timeout=kill_timeout)
         alive = [p for p in alive if not _gone(p)]
         ended += len(procs) - len(alive)
         if alive:
