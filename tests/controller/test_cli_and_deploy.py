@@ -137,9 +137,10 @@ def _ps1_commands(path: Path) -> list[tuple[str, list[str]]]:
     text = re.sub(r"<#.*?#>", "", path.read_text(encoding="utf-8"), flags=re.S)
     found = []
     for line in text.splitlines():
-        if line.lstrip().startswith("#"):
+        # only lines that hand arguments to the CLI (messages may say "run" or "service")
+        if line.lstrip().startswith("#") or "agent.cli" not in line:
             continue
-        for m in re.finditer(r"(?<![\w-])(service|session-ui|run|swarm)((?:\s+--?[a-z][\w-]*(?:\s+(?:`\"\$\w+`\"|\$\w+|[^\s\"`|$-][^\s\"`|]*))?)*)", line):
+        for m in re.finditer(r"(?<![\w-])(service|session-ui|run|swarm)(?![\w-])((?:\s+--?[a-z][\w-]*(?:\s+(?:`\"\$\w+`\"|\$\w+|[^\s\"`|$-][^\s\"`|]*))?)*)", line):
             args = m.group(2).replace('`"', "")
             for var, value in PS_VALUES.items():
                 args = args.replace(var, value)
