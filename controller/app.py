@@ -39,6 +39,7 @@ from controller.web import (
 )
 from controller.web.auth import Auth
 from controller.web.printing import Printing
+from espace import i18n
 from espace import protocol as p
 from espace.clock import Clock, SystemClock
 
@@ -108,6 +109,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _site_ctx(app: web.Application) -> AsyncIterator[None]:
     """The site's bookings, holds and queue from the store (open by now), and its sweeper."""
     site = app[keys.SITE]
+    await asyncio.to_thread(i18n.preload, app[keys.SETTINGS].timezone)  # not on the loop at 18:45
     await site.start()
     yield
     await site.stop()

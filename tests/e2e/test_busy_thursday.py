@@ -209,7 +209,9 @@ async def visitor(day: Day, v: Visit, rng: random.Random) -> None:
                 v.how = "closed"  # forgotten at closing
                 return
             await clock.sleep(20)
-    await clock.sleep(rng.uniform(30, 150))  # walks to the station
+    called = day.calls[v.code][0]
+    # reaches the station 30-150 s after the call (well inside the 5-minute hold)
+    await clock.sleep(max(0.0, called + rng.uniform(30, 150) - clock.now()))
     agent = day.agents[station]
     day.seated.add(station)
     try:
@@ -218,6 +220,14 @@ async def visitor(day: Day, v: Visit, rng: random.Random) -> None:
             assert answer.origin == "ticket"
             v.how = "ticket"
             await play(day, v, agent, answer)
+        elif (
+            isinstance(answer, p.Refuse)
+            and answer.reason == "bad_ticket"
+            and clock.now() > called + site.queue.hold_minutes * 60
+        ):
+            # a loaded machine stalled this visitor past the hold (at x900, 0.2 s of
+            # lag is 3 minutes): the queue rightly counts a no-show
+            v.how = "late"
         else:
             v.how = "refused_ticket"
             v.refusal = (
@@ -467,9 +477,10 @@ async def check_figures(
     )
     outcomes = Counter(w["outcome"] for w in waits)
     assert outcomes["claimed"] == how["ticket"]
-    assert outcomes["no_show"] == sum(
+    assert outcomes["no_show"] == how["late"] + sum(
         1 for v in visits if v.how == "no_show" and v.code in day.calls
     )
+    assert how["late"] <= how["ticket"] // 4, "the machine stalled too many visitors to judge the queue"
     assert outcomes["closed"] == how["closed"] + sum(
         1 for v in visits if v.how == "no_show" and v.code not in day.calls
     )
