@@ -107,8 +107,8 @@ def _write_queue(db: Any, changed: list[Ticket], gone: list[str], records: list[
         conn.execute("DELETE FROM queue_tickets")
     conn.executemany("DELETE FROM queue_tickets WHERE code = ?", [(c,) for c in gone])
     conn.executemany(
-        "INSERT OR REPLACE INTO queue_tickets (code, issued, accessible, called, station) VALUES (?,?,?,?,?)",
-        [(t.code, t.issued, int(t.accessible), t.called, t.station) for t in changed],
+        "INSERT OR REPLACE INTO queue_tickets (code, issued, accessible, called, station, kind) VALUES (?,?,?,?,?,?)",
+        [(t.code, t.issued, int(t.accessible), t.called, t.station, t.kind) for t in changed],
     )
     conn.executemany(
         "INSERT INTO queue_waits (issued, served, outcome) VALUES (?,?,?)",
@@ -184,7 +184,10 @@ class Site:
             lambda db: list(db.query("SELECT * FROM queue_tickets ORDER BY issued, rowid"))
         )
         self.queue = TicketQueue.from_tickets(
-            [Ticket(t["code"], t["issued"], bool(t["accessible"]), t["called"], t["station"]) for t in tickets],
+            [
+                Ticket(t["code"], t["issued"], bool(t["accessible"]), t["called"], t["station"], t["kind"])
+                for t in tickets
+            ],
             self.settings.queue_hold_minutes, self._rng,
         )  # fmt: skip
         self._queue_used = bool(tickets)
@@ -494,9 +497,16 @@ class Site:
 
     # ================================================================ the queue
 
-    def issue_ticket(self, accessible: bool = False) -> Ticket:
+    def kinds(self) -> list[str]:
+        """The kinds of station on this site (``pc``, ``tablet``), in the settings' order."""
+        return list(dict.fromkeys(s.kind for s in self.catalog))
+
+    def issue_ticket(self, accessible: bool = False, kind: str | None = None) -> Ticket:
+        """A ticket for a station of ``kind`` (``None``: any), accessible or not."""
+        if kind is not None and kind not in self.kinds():
+            raise ValueError(f"no station of kind {kind!r} here (kinds: {', '.join(self.kinds())})")
         now = self.clock.now()
-        ticket = self.queue.issue(now, accessible)
+        ticket = self.queue.issue(now, accessible, kind=kind)
         self._queue_used = self._queue_dirty = True
         self.offer_free(now)
         return ticket
@@ -535,12 +545,15 @@ class Site:
         if not isinstance(self.walkup_grant(station, latest, reserved_for=None), Grant):
             return None
         spec = self.by_id[station]
-        other_free = any(
-            not s.accessible and s.id != station and self._is_free(s.id, now) for s in self.catalog
+        other_free_kinds = (
+            {s.kind for s in self.catalog if not s.accessible and s.id != station and self._is_free(s.id, now)}
+            if spec.accessible
+            else set()
         )
         call = self.queue.station_freed(
-            station, now, accessible_station=spec.accessible, other_free_stations_exist=other_free
-        )
+            station, now, accessible_station=spec.accessible, station_kind=spec.kind,
+            other_free_kinds=other_free_kinds,
+        )  # fmt: skip
         if call is not None:
             self._queue_dirty = True
             live = self.floor.live[station]

@@ -14,10 +14,15 @@ caller offers the station again with :meth:`station_freed`. At closing,
 :meth:`close` forgets every ticket; what the reports keep is a
 :class:`WaitRecord` (issued, served, outcome) without the code.
 
-Order: tickets are served strictly in issue order within each need. A
-ticket that asks for an accessible station waits for one; an accessible
-station goes to an ordinary ticket only when no other station is free (see
-:mod:`controller.rules.stations`). A station is held for at most one ticket.
+Order: tickets are served strictly in issue order within each need (a kind
+of station and accessibility). The desk says which kind a ticket wants (a PC
+or a tablet; ``None``: either, as tickets written before kinds had): it is
+called only to a station of that kind, so a visitor who needs a PC is never
+sent to a tablet because the PCs are full. A ticket that asks for an
+accessible station waits for one of its kind; an accessible station goes to
+an ordinary ticket only when no other station of that ticket's kind is free
+(see :mod:`controller.rules.stations`). A station is held for at most one
+ticket.
 
 No clock is read: every method takes ``now``. Randomness comes from ``rng``
 (``secrets.SystemRandom`` unless a seeded ``random.Random`` is given).
@@ -26,15 +31,16 @@ API::
 
     TicketQueue(hold_minutes=5, rng=None)
     TicketQueue.from_tickets(tickets, hold_minutes=5, rng=None)  # after a restart
-    q.issue(now, accessible=False, rng=None) -> Ticket
-    q.station_freed(station, now, *, accessible_station=False,
-                    other_free_stations_exist=True) -> Call | None
+    q.issue(now, accessible=False, rng=None, kind=None) -> Ticket
+    q.station_freed(station, now, *, accessible_station=False, station_kind=None,
+                    other_free_stations_exist=True,
+                    other_free_kinds=None) -> Call | None
     q.claim(code, station, now) -> bool
     q.expire(now) -> list[NoShow]
     q.cancel(code, now) -> Ticket | None   # the visitor left; if it was called, offer its station again
     q.now_serving() -> list[tuple[str, str]]   # (code, station), oldest call first
     q.waiting() -> list[Ticket]             # not yet called, in issue order
-    q.position(code) -> int | None          # 1 = next of its need
+    q.position(code) -> int | None          # 1 = next of its need (kind and accessibility)
     q.positions() -> dict[str, int]         # every waiting ticket's position, in one pass
     q.take_changes() -> tuple[list[Ticket], list[str]]  # tickets changed, codes gone, since the last take
     q.held_stations() -> dict[str, Call]
@@ -84,6 +90,7 @@ class Ticket:
     accessible: bool = False
     called: float | None = None
     station: str | None = None  # the station it is called to
+    kind: str | None = None  # the kind of station it wants ("pc", "tablet"); None: any kind
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -168,11 +175,15 @@ class TicketQueue:
                 return code
 
     def issue(
-        self, now: float, accessible: bool = False, rng: random.Random | None = None
+        self,
+        now: float,
+        accessible: bool = False,
+        rng: random.Random | None = None,
+        kind: str | None = None,
     ) -> Ticket:
         if len(self._live) >= self.max_live:
             raise QueueFull(f"{len(self._live)} tickets are live already (at most {self.max_live})")
-        ticket = Ticket(self._new_code(rng or self._rng), now, accessible)
+        ticket = Ticket(self._new_code(rng or self._rng), now, accessible, kind=kind)
         self._set(ticket)
         self._used.add(ticket.code)
         return ticket
@@ -202,25 +213,39 @@ class TicketQueue:
         now: float,
         *,
         accessible_station: bool = False,
+        station_kind: str | None = None,
         other_free_stations_exist: bool = True,
+        other_free_kinds: Iterable[str] | None = None,
     ) -> Call | None:
         """Call the next ticket that may have ``station``; ``None`` if none (or already held).
 
-        ``other_free_stations_exist``: whether an ordinary station is free
-        besides this one (only matters for an accessible station).
+        ``station_kind``: the station's kind; a ticket that wants another kind is passed
+        over (``None``: every ticket may have it). For an accessible station only:
+        ``other_free_kinds``, the kinds of which an ordinary station is free besides this
+        one (an ordinary ticket of such a kind is sent there instead); without it,
+        ``other_free_stations_exist`` says the same for every kind at once.
         """
         if station in self.held_stations():
             return None
-        waiting = self.waiting()
+        free_kinds = None if other_free_kinds is None else set(other_free_kinds)
+        waiting = [
+            t for t in self.waiting() if t.kind is None or station_kind is None or t.kind == station_kind
+        ]
         if accessible_station:
             # a waiting accessible ticket first, whatever its place in the queue: an ordinary
             # ticket issued earlier can use any station, that one only this kind of station
             waiting.sort(key=lambda t: not t.accessible)
         for ticket in waiting:
+            if free_kinds is None:
+                other_free = other_free_stations_exist
+            elif ticket.kind is None:
+                other_free = bool(free_kinds)
+            else:
+                other_free = ticket.kind in free_kinds
             if accessible_rule_allows(
                 wants_accessible=ticket.accessible,
                 station_accessible=accessible_station,
-                other_free=other_free_stations_exist,
+                other_free=other_free,
             ):
                 called = replace(ticket, called=now, station=station)
                 self._set(called)
@@ -259,7 +284,8 @@ class TicketQueue:
         return [t for t in self._live.values() if t.station is None]
 
     def position(self, code: str) -> int | None:
-        """Place among the waiting tickets of the same need (1 = next); ``None`` if not waiting."""
+        """Place among the waiting tickets of the same need, kind and accessibility (1 = next);
+        ``None`` if not waiting."""
         ticket = self._live.get(normalise_code(code))
         if ticket is None or ticket.station is not None:
             return None
@@ -267,12 +293,12 @@ class TicketQueue:
 
     def positions(self) -> dict[str, int]:
         """Every waiting ticket's :meth:`position`, in one pass over the queue."""
-        counts = {False: 0, True: 0}
+        counts: dict[tuple[str | None, bool], int] = {}
         out: dict[str, int] = {}
         for t in self._live.values():
             if t.station is None:
-                counts[t.accessible] += 1
-                out[t.code] = counts[t.accessible]
+                need = (t.kind, t.accessible)
+                counts[need] = out[t.code] = counts.get(need, 0) + 1
         return out
 
     def tickets(self) -> list[Ticket]:

@@ -245,4 +245,8 @@ MIGRATIONS: list[str] = [
         SELECT e.id, e.station, COALESCE(s.kind, ''), e.at, json_extract(e.body, '$.what'), COALESCE(json_extract(e.body, '$.action'), 'none')
         FROM events e LEFT JOIN stations s ON s.id = e.station WHERE e.type = 'escape_attempt';
     """,
+    # 10: a ticket wants a kind of station (pc, tablet); NULL: any kind (tickets from before)
+    """
+    ALTER TABLE queue_tickets ADD COLUMN kind TEXT;
+    """,
 ]

@@ -6,7 +6,8 @@ JSON API (described in ``controller/openapi.json``)::
                                            the next eight weeks' bookings once each ("upcoming")
     POST   /api/bookings                   create one (named stations, or count of a kind/zone)
     DELETE /api/bookings/{id}              cancel one
-    POST   /api/queue/tickets              the desk issues a ticket ({"accessible": true} optional)
+    POST   /api/queue/tickets              the desk issues a ticket ({"accessible": true, "kind": "pc"} optional;
+                                           no kind: a station of any kind)
     GET    /api/queue                      waiting tickets, calls, held stations
     POST   /api/queue/tickets/{code}/cancel
     GET    /api/public/now-serving         public: codes called and their station
@@ -255,6 +256,7 @@ def _ticket_dict(site: Site, t: Any, positions: dict[str, int] | None = None) ->
         "code": t.code,
         "issued": t.issued,
         "accessible": t.accessible,
+        "kind": t.kind,
         "position": (site.queue.positions() if positions is None else positions).get(t.code),
     }
 
@@ -269,11 +271,17 @@ async def ticket_issue(request: web.Request) -> web.Response:
     accessible = body.get("accessible", False)
     if not isinstance(accessible, bool):
         return json_error(400, "bad_accessible", "accessible must be true or false")
+    kind = body.get("kind")
+    if kind is not None and kind not in site.kinds():
+        return json_error(
+            400, "bad_kind", f"kind must be one of {', '.join(site.kinds())}, or absent for any station",
+            params={"kinds": ", ".join(site.kinds())},
+        )  # fmt: skip
     now = site.clock.now()
     if not site.hours.is_open(now):
         return json_error(409, "closed", "the space is closed; tickets are given during opening hours")
     try:
-        ticket = site.issue_ticket(accessible)
+        ticket = site.issue_ticket(accessible, kind)
     except QueueFull as exc:
         return json_error(409, "queue_full", str(exc), params={"max": site.queue.max_live})
     await site.flush()
@@ -290,6 +298,7 @@ async def queue_view(request: web.Request) -> web.Response:
     return web.json_response({
         "now": site.clock.now(),
         "open": site.hours.is_open(site.clock.now()),
+        "kinds": site.kinds(),
         "waiting": [_ticket_dict(site, t, positions) for t in site.queue.waiting()],
         "called": [c.as_dict() for c in calls],
         "held": {c.station: c.code for c in calls},

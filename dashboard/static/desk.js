@@ -49,7 +49,10 @@ function renderQueue() {
   if (!q) return;
   const called = q.called.map((c) => item(codeSpan(c.code), t("desk.held_until", { station: c.station, time: hhmm(c.hold_until) }), button(t("desk.cancel"), () => cancelTicket(c.code))));
   $("called").replaceChildren(...(called.length ? called : [item(t("desk.none"))]));
-  const waiting = q.waiting.map((w) => item(codeSpan(w.code), (w.accessible ? t("desk.accessible") + " · " : "") + hhmm(w.issued), button(t("desk.cancel"), () => cancelTicket(w.code))));
+  const several = (q.kinds || []).length > 1;
+  $("ticket-kind").hidden = !several;
+  const need = (w) => (several && w.kind ? t("desk.kind." + w.kind) + " · " : "") + (w.accessible ? t("desk.accessible") + " · " : "");
+  const waiting = q.waiting.map((w) => item(codeSpan(w.code), need(w) + hhmm(w.issued), button(t("desk.cancel"), () => cancelTicket(w.code))));
   $("waiting").replaceChildren(...(waiting.length ? waiting : [item(t("desk.none"))]));
 }
 
@@ -154,6 +157,7 @@ function renderStatic() {
     "l-repeat": "desk.repeat", "o-once": "desk.repeat.none", "o-weekly": "desk.repeat.weekly", "o-monthly": "desk.repeat.monthly",
     "l-days": "desk.repeat.days", "l-nth": "desk.repeat.nth", "l-nth-day": "desk.repeat.nth_day", "l-until": "desk.repeat.until",
     create: "desk.booking.create", "o-pc": "desk.booking.kind_pc", "o-tablet": "desk.booking.kind_tablet",
+    "l-ticket-kind": "desk.ticket_kind", "o-ticket-pc": "desk.ticket_kind.pc", "o-ticket-tablet": "desk.ticket_kind.tablet",
   };
   for (const [id, msg] of Object.entries(texts)) $(id).textContent = t(msg);
   document.title = t("desk.title");
@@ -179,7 +183,10 @@ async function refresh() {
 
 async function issue(accessible) {
   try {
-    const ticket = await api("POST", "/api/queue/tickets", { accessible });
+    const body = { accessible };
+    // the desk says which kind of station the visitor needs: a ticket never goes to a tablet just because the PCs are full
+    if (!$("ticket-kind").hidden) body.kind = document.querySelector('input[name="ticket-kind"]:checked').value;
+    const ticket = await api("POST", "/api/queue/tickets", body);
     $("issued").textContent = ticket.station ? t("desk.issued_station", { code: ticket.code, station: ticket.station }) : t("desk.issued", { code: ticket.code });
     showError("");
     await refresh();

@@ -295,3 +295,58 @@ async def test_a_refused_booking_says_which_rule_and_its_details(desk: Client):
     assert (status, gone["error"], gone["params"]) == (404, "no_such_booking", {"id": "nope"})
     status, strings = await desk.call("GET", "/now-serving/i18n/nl.json", "/now-serving/i18n/{lang}.json")
     assert "PC-01" in strings["err.booking_conflict.station_booked"].format(**clash["params"])
+
+
+async def test_a_ticket_waits_for_the_kind_of_station_the_desk_chose(desk: Client):
+    """The PCs are full, the tablets free: a PC ticket waits (main sent it to a tablet), and
+    an accessible PC ticket gets PC-45, not TAB-16 (the accessible tablet)."""
+    busy_floor(desk.app)
+    floor, site = desk.app[keys.FLOOR], desk.app[keys.SITE]
+    status, queue = await desk.call("GET", "/api/queue")
+    assert queue["kinds"] == ["pc", "tablet"]
+    for sid, live in floor.live.items():  # the tablets are free: PCs are what is full
+        if sid.startswith("TAB-"):
+            live.session = None
+            floor.changed(sid)
+    status, pc = await desk.call("POST", "/api/queue/tickets", json={"kind": "pc"})
+    assert (status, pc["station"], pc["kind"]) == (201, None, "pc")
+    status, needs = await desk.call("POST", "/api/queue/tickets", json={"kind": "pc", "accessible": True})
+    assert (status, needs["station"], needs["position"]) == (201, None, 1)
+    status, tab = await desk.call("POST", "/api/queue/tickets", json={"kind": "tablet", "accessible": True})
+    assert (status, tab["station"]) == (201, "TAB-16")  # the accessible tablet, for the one who needs it
+    status, anyone = await desk.call("POST", "/api/queue/tickets", json={})
+    assert anyone["station"] is not None
+    assert anyone["station"].startswith("TAB-")
+
+    floor.live["PC-45"].session = None  # the accessible PC frees
+    floor.changed("PC-45")
+    await site.sweep()
+    status, queue = await desk.call("GET", "/api/queue")
+    assert queue["held"]["PC-45"] == needs["code"]  # though the ordinary PC ticket is older
+    assert [(t["code"], t["kind"]) for t in queue["waiting"]] == [(pc["code"], "pc")]
+    floor.live["PC-03"].session = None
+    floor.changed("PC-03")
+    await site.sweep()
+    status, queue = await desk.call("GET", "/api/queue")
+    assert queue["held"]["PC-03"] == pc["code"]
+
+    status, bad = await desk.call("POST", "/api/queue/tickets", json={"kind": "laptop"})
+    assert (status, bad["error"], bad["params"]) == (400, "bad_kind", {"kinds": "pc, tablet"})
+
+
+async def test_a_ticket_kept_over_a_restart_keeps_its_kind(tmp_path: Path):
+    clock = ManualClock(at("10:00"))
+    settings = make_settings(database=str(tmp_path / "db"))
+    served = await serve(create_app(settings, clock))
+    try:
+        busy_floor(served.app)
+        ticket = served.app[keys.SITE].issue_ticket(accessible=False, kind="tablet")
+        await served.app[keys.SITE].flush()
+    finally:
+        await served.close()
+    served = await serve(create_app(settings, clock))
+    try:
+        [kept] = served.app[keys.SITE].queue.tickets()
+        assert (kept.code, kept.kind) == (ticket.code, "tablet")
+    finally:
+        await served.close()

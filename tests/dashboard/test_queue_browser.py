@@ -36,11 +36,15 @@ async def test_a_ticket_is_called_to_the_freed_pc_on_the_public_screen_and_claim
         await screen.goto(ctl.url + "/now-serving")
         await screen.wait_for_selector("#none:not([hidden])")  # nobody called yet
 
+        # the site has PCs and tablets: the desk says which the visitor needs (a PC unless told)
+        await desk.wait_for_selector('#ticket-kind:not([hidden]) legend:text-is("The visitor needs")')
+        assert await desk.is_checked('#ticket-kind input[value="pc"]')
         await desk.click("#issue")
         await desk.wait_for_selector("#waiting li")
         # the desk shows the ticket once the controller holds it; its row reaches the store just after
-        (ticket,) = await wait_for(lambda: ctl.rows("SELECT code FROM queue_tickets"), what="the ticket in the store")
+        (ticket,) = await wait_for(lambda: ctl.rows("SELECT code, kind FROM queue_tickets"), what="the ticket in the store")
         code = ticket["code"]
+        assert ticket["kind"] == "pc"
         assert code in (await desk.text_content("#issued") or "")
 
         await pc.call("end")  # the visitor leaves: PC-01 resets, then is held for the ticket
@@ -58,6 +62,12 @@ async def test_a_ticket_is_called_to_the_freed_pc_on_the_public_screen_and_claim
         assert ctl.rows("SELECT code FROM queue_tickets WHERE code = ?", code) == []  # a claimed code is forgotten
         (wait,) = ctl.rows("SELECT served FROM queue_waits")  # only its waiting time stays, for the reports
         assert wait["served"] is not None
+
+        await desk.click('#ticket-kind label:has-text("a tablet")')
+        await desk.click("#issue")
+        await desk.wait_for_selector('#waiting li:has-text("tablet")')
+        (tab,) = await wait_for(lambda: ctl.rows("SELECT kind, station FROM queue_tickets"), what="the tablet ticket")
+        assert (tab["kind"], tab["station"]) == ("tablet", None)  # no tablet connected: it waits for one
     finally:
         await pc.kill()
         ctl.kill()

@@ -14,6 +14,11 @@ T0 = datetime(2026, 11, 19, 10, tzinfo=BXL).timestamp()
 CODE = re.compile(r"^[AFKRXZ][0-9]{3}$")
 
 
+def at(hhmm: str) -> float:
+    h, m = map(int, hhmm.split(":"))
+    return datetime(2026, 11, 19, h, m, tzinfo=BXL).timestamp()
+
+
 class ScriptedRng(random.Random):
     """Picks the characters of the given codes in turn."""
 
@@ -210,3 +215,64 @@ def test_a_code_typed_with_look_alike_letters_reads_as_its_digits():
     assert normalise_code(" x-2o1 ") == "X201"  # the letter O for a zero: codes have no O
     assert normalise_code("ki7l") == "K171"
     assert normalise_code("o12") == "O12"  # the first character is the letter: left as typed (no such code)
+
+
+# ---------------------------------------------------------------- the kind of station a ticket wants
+
+
+def test_a_ticket_for_a_pc_is_never_called_to_a_tablet() -> None:
+    q = TicketQueue(rng=random.Random(3))
+    pc = q.issue(at("10:00"), kind="pc")
+    tablet = q.issue(at("10:01"), kind="tablet")
+    # the PCs are full; a tablet frees: the PC visitor keeps waiting, the tablet visitor is called
+    call = q.station_freed("TAB-03", at("10:05"), station_kind="tablet", other_free_kinds=set())
+    assert call is not None
+    assert call.code == tablet.code
+    assert q.station_freed("TAB-04", at("10:05"), station_kind="tablet", other_free_kinds=set()) is None
+    assert q.position(pc.code) == 1
+    call = q.station_freed("PC-07", at("10:09"), station_kind="pc", other_free_kinds=set())
+    assert call is not None
+    assert call.code == pc.code
+
+
+def test_an_accessible_ticket_gets_the_accessible_station_of_its_kind() -> None:
+    # seen on the floor: an accessible ticket went to TAB-16 while PC-45 served an ordinary walk-up
+    q = TicketQueue(rng=random.Random(4))
+    ordinary = q.issue(at("10:00"), kind="pc")
+    needs = q.issue(at("10:01"), accessible=True, kind="pc")
+    assert q.station_freed("TAB-16", at("10:02"), accessible_station=True, station_kind="tablet",
+                           other_free_kinds={"tablet"}) is None  # fmt: skip
+    call = q.station_freed("PC-45", at("10:03"), accessible_station=True, station_kind="pc",
+                           other_free_kinds={"tablet"})  # fmt: skip
+    assert call is not None
+    assert call.code == needs.code
+    assert q.position(ordinary.code) == 1
+
+
+def test_an_ordinary_ticket_takes_the_accessible_station_only_when_none_of_its_kind_is_free() -> None:
+    q = TicketQueue(rng=random.Random(5))
+    ordinary = q.issue(at("10:00"), kind="pc")
+    # a tablet is free, but the visitor needs a PC: PC-45, the only free PC, may serve them
+    call = q.station_freed("PC-45", at("10:02"), accessible_station=True, station_kind="pc",
+                           other_free_kinds={"tablet"})  # fmt: skip
+    assert call is not None
+    assert call.code == ordinary.code
+    q2 = TicketQueue(rng=random.Random(5))
+    q2.issue(at("10:00"), kind="pc")
+    # an ordinary PC is free as well: the accessible one is kept
+    assert q2.station_freed("PC-45", at("10:02"), accessible_station=True, station_kind="pc",
+                            other_free_kinds={"pc"}) is None  # fmt: skip
+
+
+def test_a_ticket_without_a_kind_may_have_any_station_and_positions_count_per_need() -> None:
+    q = TicketQueue(rng=random.Random(6))
+    anyone = q.issue(at("10:00"))  # written before kinds, or a site with one kind
+    first_pc = q.issue(at("10:01"), kind="pc")
+    second_pc = q.issue(at("10:02"), kind="pc")
+    tab = q.issue(at("10:03"), kind="tablet")
+    assert [q.position(t.code) for t in (anyone, first_pc, second_pc, tab)] == [1, 1, 2, 1]
+    call = q.station_freed("TAB-01", at("10:04"), station_kind="tablet")
+    assert call is not None
+    assert call.code == anyone.code
+    restored = TicketQueue.from_tickets(q.tickets())
+    assert [t.kind for t in restored.tickets()] == [None, "pc", "pc", "tablet"]
