@@ -9,7 +9,7 @@ PIP    := $(VENV)/bin/pip
 
 # Debian packages the tests use: a real browser, node (the kiosk's grant rule), X server and a real window manager
 # with the XDG autostart runner (the station install test), printing system, DNS-SD client.
-TEST_DEBS := chromium nodejs openssl xvfb xdotool x11-utils openbox dex imagemagick cups printer-driver-cups-pdf bind9-dnsutils libxss1 libx11-6 iproute2 python3-tk python3-venv
+TEST_DEBS := chromium nginx nodejs openssl xvfb xdotool x11-utils openbox dex imagemagick cups printer-driver-cups-pdf bind9-dnsutils libxss1 libx11-6 iproute2 python3-tk python3-venv
 
 .PHONY: help setup setup-test demo test bench lint clean
 

@@ -1,19 +1,33 @@
 """Benchmark: 61 stations and the floor's health while 1,000 concurrent bad logins hammer ``POST /login``.
 
 Run from the repository root: ``python tests/bench/bench_login_flood.py``. A real controller
-process (``trusted_proxies = ["127.0.0.1"]``: each flooding request says it comes from its own
-address in ``X-Forwarded-For``, so the flood is not simply stopped by the per-client caps and
-reaches argon2's pool), the swarm of 61 stations in this process (heartbeats every 10 s, simulated
-visitors at 60x), ``/healthz`` asked every 50 ms. The flood runs in a process of its own (it would
-otherwise slow the swarm's loop and count as the controller's latency): 1,000 connections,
+process (``trusted_proxies = ["127.0.0.1"]``), the swarm of 61 stations in this process (heartbeats
+every 10 s, simulated visitors at 60x), ``/healthz`` asked every 50 ms; the stations and ``/healthz``
+always talk to the controller directly (the stations' link). The flood runs in a process of its own
+(it would otherwise slow the swarm's loop and count as the controller's latency): 1,000 connections,
 posting a wrong password for ``bench`` or a made-up login at once (a wave), the next wave as soon as
-every answer of the last one is in, for the measuring window.
+every answer of the last one is in, for the measuring window. Twice:
+
+* *direct*: the attacker talks to the controller itself, pretending to be the trusted proxy (each
+  request says it comes from its own address in ``X-Forwarded-For``, so the flood is not simply
+  stopped by the per-client caps and reaches argon2's pool);
+* *proxy*: the attacker talks TLS to Debian's nginx running ``deploy/controller/nginx-espace.conf``
+  as written (but for its loopback port, certificate and upstream, as in
+  ``tests/e2e/test_e2e_nginx.py``), each connection from its own loopback address (127.1.x.y), so
+  the per-address limit lets it through and only the site-wide cap stands. Skipped, with a note,
+  when nginx is not installed.
+
 It prints:
 
-* ``login_flood_base_healthz_p99_ms`` / ``login_flood_healthz_p99_ms`` - ``/healthz`` without and with the flood;
-* ``login_flood_base_ack_p99_ms`` / ``login_flood_ack_p99_ms`` - event -> commit -> ack for the 61 stations;
-* ``login_flood_healthz_ratio`` / ``login_flood_ack_ratio`` - flood over base (target: at most 2);
-* ``login_flood_logins_per_s`` - login answers per second during the flood, and a note of their statuses.
+* ``login_flood_base_healthz_p99_ms`` / ``login_flood_base_ack_p99_ms`` - ``/healthz`` and event ->
+  commit -> ack for the 61 stations, without a flood;
+* ``login_flood_direct_healthz_p99_ms`` / ``login_flood_direct_ack_p99_ms`` and their ``_ratio`` (flood
+  over base; target: at most 2), ``login_flood_direct_logins_per_s`` (login answers per second);
+* the same ``login_flood_proxy_*`` through nginx, their ratios over ``login_flood_proxy_base_*`` (a
+  quiet window measured again just before, nginx in place: the host's other load drifts), and
+  ``login_flood_proxy_reached_per_s``: the posts nginx let through to the controller, a second (the
+  others it answered 429 itself);
+* notes of the answers' statuses and the CPU each process took.
 
 Loopback only; every loop is bounded by the window; nothing is asserted.
 """
@@ -24,8 +38,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -39,12 +55,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sim.prepare import prepare_site  # noqa: E402
 from sim.swarm import Swarm, Visitors, percentile  # noqa: E402
-from tests.support.procs import ControllerProc, shared_clock  # noqa: E402
+from tests.support.procs import ControllerProc, free_port, shared_clock  # noqa: E402
 
 STATIONS = 61
 CONCURRENT = 1000
 WINDOW_S = 20.0
 WARMUP_S = 8.0
+SETTLE_S = 8.0  # between the two floods: the argon2 queue drains, the swarm catches up
 STAFF = ("bench", "bench-password-0123456789")
 
 
@@ -57,27 +74,47 @@ def note(text: str) -> None:
     print(f"  # {text}", flush=True)
 
 
-async def flood(url: str, seconds: float, concurrent: int) -> None:
-    """The attacker: waves of ``concurrent`` bad logins sent at once, each wave answered, until ``seconds`` pass."""
+async def flood(url: str, seconds: float, concurrent: int, via_proxy: bool) -> None:
+    """The attacker: waves of ``concurrent`` bad logins sent at once, each wave answered, until ``seconds`` pass.
+
+    Direct, it says each request's address in ``X-Forwarded-For``; through the proxy (``https``, the
+    certificate not checked), each connection comes from its own loopback address instead.
+    """
     statuses: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
     rng = random.Random(13)
 
     async def one(http: aiohttp.ClientSession, n: int) -> None:
         login = STAFF[0] if n % 4 == 0 else f"guess{rng.randrange(10**6)}"
-        client = f"10.{n // 250}.{n % 250}.{rng.randrange(1, 250)}"
+        headers = {} if via_proxy else {"X-Forwarded-For": f"10.{n // 250}.{n % 250}.{rng.randrange(1, 250)}"}
         try:
-            async with http.post(url + "/login", json={"login": login, "password": "wrong-guess"},
-                                 headers={"X-Forwarded-For": client}) as r:  # fmt: skip
-                statuses[f"{r.status} {(await r.json()).get('error', 'ok')}"] += 1
+            async with http.post(url + "/login", json={"login": login, "password": "wrong-guess"}, headers=headers) as r:
+                if r.content_type == "application/json":
+                    statuses[f"{r.status} {(await r.json()).get('error', 'ok')}"] += 1
+                else:  # nginx's own answer
+                    await r.read()
+                    statuses[f"{r.status} nginx"] += 1
         except (aiohttp.ClientError, TimeoutError) as exc:
             statuses[type(exc).__name__] += 1
 
     timeout = aiohttp.ClientTimeout(total=30)
     waves = 0
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrent), timeout=timeout) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        if via_proxy:  # one session a connection, each bound to its own source address
+            sessions = [
+                await stack.enter_async_context(aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=1, ssl=False, local_addr=(f"127.1.{n // 250}.{n % 250 + 1}", 0)),
+                    timeout=timeout,
+                ))  # fmt: skip
+                for n in range(concurrent)
+            ]
+        else:
+            shared = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrent), timeout=timeout)
+            )
+            sessions = [shared] * concurrent
         while time.monotonic() < deadline:
-            await asyncio.gather(*(one(http, n) for n in range(concurrent)))
+            await asyncio.gather(*(one(http, n) for n, http in enumerate(sessions)))
             waves += 1
     statuses["waves"] = waves
     print(json.dumps(dict(statuses)), flush=True)
@@ -101,6 +138,83 @@ async def measure(ctl: ControllerProc, swarm: Swarm, seconds: float) -> tuple[fl
     return percentile(health, 99) * 1000, percentile(swarm.stats.ack_latency, 99) * 1000, len(swarm.stats.ack_latency)
 
 
+class Proxy:
+    """Debian's nginx with the deploy file, on a free loopback port, in front of ``upstream`` (None: no nginx here)."""
+
+    def __init__(self, tmp: Path, upstream: int) -> None:
+        from controller.tls import make_self_signed
+        from tests.e2e.test_e2e_nginx import NGINX, nginx_conf, start_nginx, wait_tls
+
+        self.proc = None
+        if not Path(NGINX).exists():
+            return
+        cert, key = tmp / "tls.pem", tmp / "tls.key"
+        make_self_signed(cert, key, ["127.0.0.1"])
+        self.port = free_port()
+        self.proc = start_nginx(tmp, nginx_conf(tmp, self.port, upstream, cert, key, connections=4 * CONCURRENT))
+        try:
+            wait_tls(self.port)
+        except OSError:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def cpu(self) -> float:
+        """CPU seconds of nginx's master and workers so far."""
+        assert self.proc is not None
+        master = psutil.Process(self.proc.pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [master, *master.children()])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
+async def flooded(ctl: ControllerProc, swarm: Swarm, target: str, via_proxy: bool, proxy: Proxy | None) -> dict[str, float]:
+    """Measure while the attacker floods ``target``; its answers' statuses and the CPU each process took."""
+    attacker = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--flood", target, str(WINDOW_S + 4), str(CONCURRENT), "proxy" if via_proxy else "direct",
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await asyncio.sleep(3.0)  # let the 1,000 connections open
+    t0 = time.monotonic()
+    procs = {"controller": psutil.Process(ctl.proc.pid), "attacker": psutil.Process(attacker.pid)}  # type: ignore[union-attr]
+    cpu0 = {k: sum(pr.cpu_times()[:2]) for k, pr in procs.items()}
+    nginx0 = proxy.cpu() if proxy else 0.0
+    healthz, ack, acks = await measure(ctl, swarm, WINDOW_S)
+    cpu = {k: (sum(pr.cpu_times()[:2]) - cpu0[k]) / WINDOW_S * 100 for k, pr in procs.items()}
+    if proxy:
+        cpu["nginx"] = (proxy.cpu() - nginx0) / WINDOW_S * 100
+    raw, _ = await asyncio.wait_for(attacker.communicate(), 120)
+    took = time.monotonic() - t0 + 3.0
+    out = raw.decode().strip()
+    statuses = json.loads(out.splitlines()[-1]) if out else {}
+    waves = statuses.pop("waves", 0)
+    answered = sum(v for k, v in statuses.items() if k[:1].isdigit())
+    cut = statuses.get("429 nginx", 0)
+    note(f"acks measured: {acks} during this flood; {swarm.connected()}/{STATIONS} connected")
+    note(f"login answers during the flood ({waves} waves of {CONCURRENT}): {statuses}")
+    if via_proxy:
+        note(f"nginx answered {cut} of {answered} itself (429); {answered - cut} reached the controller")
+    note("CPU during the flood (% of a core): " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+         + f"; load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")  # fmt: skip
+    return {"healthz": healthz, "ack": ack, "logins_per_s": answered / took, "reached_per_s": (answered - cut) / took}
+
+
+def report(kind: str, got: dict[str, float], base_h: float, base_a: float) -> None:
+    figure(f"login_flood_{kind}_healthz_p99_ms", got["healthz"], "ms")
+    figure(f"login_flood_{kind}_healthz_ratio", got["healthz"] / base_h if base_h else float("nan"), "x")
+    figure(f"login_flood_{kind}_ack_p99_ms", got["ack"], "ms")
+    figure(f"login_flood_{kind}_ack_ratio", got["ack"] / base_a if base_a else float("nan"), "x")
+    figure(f"login_flood_{kind}_logins_per_s", got["logins_per_s"], "logins/s")
+    if kind == "proxy":
+        figure("login_flood_proxy_reached_per_s", got["reached_per_s"], "logins/s")
+
+
 async def main() -> None:
     logging.getLogger("agent").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="espace-bench-login-") as tmp:
@@ -118,37 +232,34 @@ async def main() -> None:
         ctl = ControllerProc(folder, clock, config=config)
         ctl.db = db
         ctl.start()
+        proxy: Proxy | None = None
         swarm = Swarm(ctl.ws_url, tokens, clock, heartbeat_s=10.0, visitors=Visitors(gap_minutes=15.0), seed=STATIONS)
         try:
             await swarm.start(connect_within=60)
             await asyncio.sleep(WARMUP_S)
             base_h, base_a, base_n = await measure(ctl, swarm, WINDOW_S)
-            attacker = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--flood", ctl.url, str(WINDOW_S + 4), str(CONCURRENT), stdout=asyncio.subprocess.PIPE
-            )
-            await asyncio.sleep(3.0)  # let the 1,000 connections open
-            t0 = time.monotonic()
-            procs = {"controller": psutil.Process(ctl.proc.pid), "attacker": psutil.Process(attacker.pid)}  # type: ignore[union-attr]
-            cpu0 = {k: sum(pr.cpu_times()[:2]) for k, pr in procs.items()}
-            flood_h, flood_a, flood_n = await measure(ctl, swarm, WINDOW_S)
-            cpu = {k: (sum(pr.cpu_times()[:2]) - cpu0[k]) / WINDOW_S * 100 for k, pr in procs.items()}
-            raw, _ = await asyncio.wait_for(attacker.communicate(), 120)
-            took = time.monotonic() - t0 + 3.0
-            out = raw.decode().strip()
-            statuses = json.loads(out.splitlines()[-1]) if out else {}
-            waves = statuses.pop("waves", 0)
             figure("login_flood_base_healthz_p99_ms", base_h, "ms")
-            figure("login_flood_healthz_p99_ms", flood_h, "ms")
-            figure("login_flood_healthz_ratio", flood_h / base_h if base_h else float("nan"), "x")
             figure("login_flood_base_ack_p99_ms", base_a, "ms")
-            figure("login_flood_ack_p99_ms", flood_a, "ms")
-            figure("login_flood_ack_ratio", flood_a / base_a if base_a else float("nan"), "x")
-            figure("login_flood_logins_per_s", sum(statuses.values()) / took, "logins/s")
-            note(f"acks measured: {base_n} without the flood, {flood_n} with it; {swarm.connected()}/{STATIONS} connected")
-            note(f"login answers during the flood ({waves} waves of {CONCURRENT}): {statuses}")
-            note(f"CPU during the flood: controller {cpu['controller']:.0f}% of a core, attacker {cpu['attacker']:.0f}%; "
-                 f"load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")
+            note(f"acks measured: {base_n} without a flood")
+            note("direct: the attacker talks to the controller itself, as if it were the trusted proxy")
+            report("direct", await flooded(ctl, swarm, ctl.url, False, None), base_h, base_a)
+            nginx_dir = Path(tmp) / "nginx"
+            nginx_dir.mkdir()
+            proxy = Proxy(nginx_dir, ctl.port)
+            if proxy.proc is None:
+                note("proxy: skipped, nginx is not installed (Debian's package: nginx)")
+                return
+            await asyncio.sleep(SETTLE_S)
+            # the quiet window just before this flood is its base: another load on the host drifts
+            base_h, base_a, base_n = await measure(ctl, swarm, WINDOW_S)
+            figure("login_flood_proxy_base_healthz_p99_ms", base_h, "ms")
+            figure("login_flood_proxy_base_ack_p99_ms", base_a, "ms")
+            note(f"acks measured: {base_n} without a flood, nginx in place")
+            note("proxy: the attacker talks TLS to nginx with the deploy file, each connection from its own address")
+            report("proxy", await flooded(ctl, swarm, proxy.url, True, proxy), base_h, base_a)
         finally:
+            if proxy is not None:
+                proxy.stop()
             ctl.kill()
             await swarm.stop()
             shutil.rmtree(folder, ignore_errors=True)
@@ -156,6 +267,6 @@ async def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--flood"]:
-        asyncio.run(flood(sys.argv[2], float(sys.argv[3]), int(sys.argv[4])))
+        asyncio.run(flood(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "proxy"))
     else:
         asyncio.run(main())

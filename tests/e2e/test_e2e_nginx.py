@@ -5,12 +5,17 @@ Main, behind this proxy: the session cookie was not Secure (X-Forwarded-Proto ig
 Here the deploy file runs as written, but for its listen address, certificate paths and upstream
 port (loopback, a certificate made by the test); a steward logs in in Chromium through it and
 watches a real agent, itself connected through the proxy with its pin, come online and start a
-session on the live floor.
+session on the live floor. A burst of bad logins from many addresses, which the per-address limit
+lets through, meets the site-wide cap: nginx answers most of it 429 itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -28,10 +33,10 @@ from tests.support.procs import ROOT, AgentProc, ControllerProc, free_port, shar
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PASSWORD = "correct horse battery"
 
-pytestmark = [needs_chromium, pytest.mark.skipif(not os.path.exists(NGINX), reason="needs Debian's nginx")]
+needs_nginx = pytest.mark.skipif(not os.path.exists(NGINX), reason="needs Debian's nginx")
 
 
-def nginx_conf(tmp: Path, port: int, upstream: int, cert: Path, key: Path) -> Path:
+def nginx_conf(tmp: Path, port: int, upstream: int, cert: Path, key: Path, connections: int = 256) -> Path:
     site = (ROOT / "deploy" / "controller" / "nginx-espace.conf").read_text()
     for old, new in (
         ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
@@ -49,7 +54,8 @@ def nginx_conf(tmp: Path, port: int, upstream: int, cert: Path, key: Path) -> Pa
 worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log info;
-events {{ worker_connections 256; }}
+worker_rlimit_nofile {4 * connections};
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path {tmp}/body;
@@ -86,6 +92,8 @@ def wait_tls(port: int, within: float = 20.0) -> None:
             time.sleep(0.05)
 
 
+@needs_chromium
+@needs_nginx
 async def test_the_floor_works_live_behind_the_documented_tls_proxy(tmp_path: Path) -> None:
     cert, key = tmp_path / "tls.pem", tmp_path / "tls.key"
     fp = make_self_signed(cert, key, ["127.0.0.1"])
@@ -130,3 +138,83 @@ async def test_the_floor_works_live_behind_the_documented_tls_proxy(tmp_path: Pa
         os.killpg(nginx.pid, signal.SIGTERM)
         nginx.wait(10)
         ctl.kill()
+
+
+# what the deploy file says of the whole site's password posts (checked against it below)
+SITE_RATE, SITE_BURST, SITE_AT_ONCE = 1, 10, 10
+FLOOD = 60
+
+
+async def _connect(port: int, ctx: ssl.SSLContext, source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TLS connection to nginx from ``source``, a loopback address of its own."""
+    return await asyncio.open_connection("127.0.0.1", port, ssl=ctx, local_addr=(source, 0))
+
+
+async def _exchange(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], request: bytes) -> tuple[int, bool]:
+    """``request`` on an open connection: its status, and whether the controller wrote it (JSON) or nginx."""
+    reader, writer = conn
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 60)  # Connection: close
+    finally:
+        writer.close()
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    return int(head.split()[1]), "content-type: application/json" in head
+
+
+def _login_counters(ctl: ControllerProc) -> int:
+    """Every refused or failed password post the controller counted (each one it received counts once)."""
+    with ctl._urlopen("/metrics") as r:
+        text = r.read().decode()
+    return sum(int(v) for k, v in re.findall(r"^espace_(staff_login_\w+) (\d+)$", text, re.M) if k != "staff_login_ok")
+
+
+@needs_nginx
+async def test_a_burst_of_bad_logins_from_many_addresses_is_cut_by_nginx_site_wide(tmp_path: Path) -> None:
+    site_conf = (ROOT / "deploy" / "controller" / "nginx-espace.conf").read_text()
+    for said in (f"espace_login_all:1m rate={SITE_RATE}r/s", f"zone=espace_login_all burst={SITE_BURST} nodelay", f"espace_login_conn {SITE_AT_ONCE};"):
+        assert said in site_conf, f"the deploy file no longer says {said!r}: update this test"
+    cert, key = tmp_path / "tls.pem", tmp_path / "tls.key"
+    make_self_signed(cert, key, ["127.0.0.1"])
+    site = tmp_path / "site.toml"
+    site.write_text('trusted_proxies = ["127.0.0.1"]\n', encoding="utf-8")
+    ctl = ControllerProc(tmp_path, shared_clock(speed=1.0), config=site)
+    await add_staff(ctl.db, ("sam", PASSWORD, "steward", "fr"))
+    port = free_port()
+    ctl.start()
+    nginx = start_nginx(tmp_path, nginx_conf(tmp_path, port, ctl.port, cert, key))
+    try:
+        wait_tls(port)
+        ctx = ssl.create_default_context(cafile=str(cert))
+        host = f"Host: 127.0.0.1:{port}\r\nConnection: close\r\n"
+
+        def post(n: int) -> bytes:
+            body = json.dumps({"login": f"guess{n}", "password": "wrong-guess"}).encode()
+            return (f"POST /login HTTP/1.1\r\n{host}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+        page = f"GET /login HTTP/1.1\r\n{host}\r\n".encode()
+        # each post from its own address (127.0.9.N), once: the per-address limit (burst 10) lets every one
+        # through; 20 visits of the login page from other addresses at the same moment. All connected first.
+        conns = await asyncio.gather(*(_connect(port, ctx, f"127.0.9.{n + 1}") for n in range(FLOOD + 20)))
+        t0 = time.monotonic()
+        answers = await asyncio.gather(*(_exchange(c, post(n) if n < FLOOD else page) for n, c in enumerate(conns)))
+        elapsed = time.monotonic() - t0
+        answers, visits = answers[:FLOOD], answers[FLOOD:]
+        counted = _login_counters(ctl)
+    finally:
+        os.killpg(nginx.pid, signal.SIGTERM)
+        nginx.wait(10)
+        ctl.kill()
+    cut = [a for a in answers if a == (429, False)]
+    reached = [a for a in answers if a[1]]
+    assert len(cut) + len(reached) == FLOOD, answers
+    assert all(status in (401, 503) for status, _ in reached), reached  # checked, or shed by the controller's own bound
+    # a token bucket of SITE_BURST + 1 filled at SITE_RATE a second: nothing more can have passed
+    assert len(reached) <= SITE_BURST + 1 + math.ceil(SITE_RATE * elapsed), (len(reached), elapsed)
+    assert len(cut) > FLOOD // 2, answers
+    assert counted == len(reached)  # what passed nginx is all the controller saw
+    log = (tmp_path / "nginx-error.log").read_text()
+    assert re.search(r'limiting (requests|connections).* by zone "espace_login_(all|conn)"', log), log[-2000:]
+    assert 'by zone "espace_login"' not in log  # not the per-address limit: the site-wide one
+    assert [status for status, _ in visits] == [200] * 20  # the login page itself is not limited
