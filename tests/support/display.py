@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,32 +14,45 @@ XVFB = shutil.which("Xvfb")
 
 @contextmanager
 def xvfb(width: int = 1280, height: int = 800) -> Iterator[str]:
-    """Start Xvfb on a free display number; yield ``":N"``; stop it afterwards."""
+    """Start Xvfb on a display number it picks itself; yield ``":N"``; stop it afterwards.
+
+    ``-displayfd``: the server takes the first free number from 90 up and writes it to a
+    pipe once it listens, so two test processes starting servers at once never share one
+    (a number chosen by looking at /tmp/.X11-unix first could be taken in between).
+    """
     if XVFB is None:
         raise RuntimeError("Xvfb is not installed (make test installs the 'xvfb' package as root)")
-    for number in range(90, 140):
-        if Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
-            continue
+    read_fd, write_fd = os.pipe()
+    try:
         proc = subprocess.Popen(
-            [XVFB, f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+            [XVFB, "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            pass_fds=(write_fd,),
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if Path(f"/tmp/.X11-unix/X{number}").exists():
+    finally:
+        os.close(write_fd)
+    number = b""
+    with os.fdopen(read_fd, "rb") as pipe:
+        while not number.endswith(b"\n"):
+            chunk = pipe.read(1)  # EOF (b"") if the server died before it listened
+            if not chunk:
                 break
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if proc.poll() is None and Path(f"/tmp/.X11-unix/X{number}").exists():
-            try:
-                yield f":{number}"
-            finally:
-                proc.terminate()
-                proc.wait(5)
-            return
-    raise RuntimeError("could not start Xvfb on any display from :90 to :139")
+            number += chunk
+    if not number.strip().isdigit():
+        proc.kill()
+        proc.wait(5)
+        raise RuntimeError(f"Xvfb did not start (exit {proc.poll()})")
+    display = f":{int(number)}"
+    try:
+        yield display
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 @contextmanager
