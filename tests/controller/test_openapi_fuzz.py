@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -35,6 +36,12 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # each operation is a sub-test that pytest-xdist never runs
+    raise RuntimeError(
+        "run tests/controller/test_openapi_fuzz.py without -n: under pytest-xdist schemathesis "
+        "fuzzes nothing (make test runs this file in a pytest of its own)"
+    )
 
 from controller import staff
 from controller.app import create_app

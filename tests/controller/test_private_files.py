@@ -89,7 +89,7 @@ def test_the_units_set_a_private_umask() -> None:
 def test_the_proxy_passes_host_and_forwarded_headers_on_every_location() -> None:
     """Main's ``location ~ ^/ws/`` passed no Host: /ws/floor answered 403 behind it."""
     conf = (DEPLOY / "nginx-espace.conf").read_text()
-    locations = re.findall(r"location\s[^{]*\{([^}]*)\}", conf)
+    locations = re.findall(r"^\s*location\s[^{\n]*\{([^}]*)\}", conf, flags=re.M)
     assert len(locations) == 3  # /, /login (rate-limited per client), /ws/
     assert any("limit_req zone=espace_login" in body for body in locations)
     for body in locations:
