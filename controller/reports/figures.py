@@ -121,12 +121,22 @@ def fetch_help(
     return [(r[0], r[1], r[2], r[3]) for r in conn.execute(sql, [*args, lo, hi])]
 
 
+# one job of a station's print system: the job key without its logged second, within the session
+JOB_OF_ROW = (
+    "COALESCE(p.session_id, p.id) || '/' || substr(p.job_key, 1, instr(p.job_key || '@', '@') - 1)"
+)
+
+
 def fetch_prints(
     conn: sqlite3.Connection, lo: float, hi: float, kind: str | None = None
 ) -> list[tuple[str, int, int, int]]:
     """``(printer, jobs, pages, colour pages)`` per printer for jobs in ``[lo, hi)``;
-    printers known to the store but idle in the period come with zeros."""
-    sql = "SELECT p.printer, COUNT(*), SUM(p.pages), SUM(p.colour_pages) FROM print_jobs p"
+    printers known to the store but idle in the period come with zeros.
+
+    A job retried or restarted after it was first counted has a row for what it grew by
+    (its next ``total`` line, logged at another second): one job all the same, so jobs are
+    counted by printer and job id within a session (a row outside a session is a job)."""
+    sql = f"SELECT p.printer, COUNT(DISTINCT {JOB_OF_ROW}), SUM(p.pages), SUM(p.colour_pages) FROM print_jobs p"
     args: list[Any] = []
     if kind is not None:
         sql += " JOIN stations s ON s.id = p.station AND s.kind = ?"

@@ -12,16 +12,27 @@ machine. What it cannot run here, it plays, and says so:
   ``espace-session.desktop`` and runs its ``Exec=`` line as written;
 * ``editor agent.toml``: the test sets the keys an IT team edits (station id, the
   controller's URL, the visitor's folders);
-* the ``cups`` lines: this test prints nothing (page_log is covered by
-  ``tests/espace/test_cupslog.py`` and ``tests/e2e/test_service.py``), so it leaves the
-  machine's ``/etc/cups`` alone.
+* the ``cups`` lines: the machine's own CUPS is left alone. The README's ``sed`` runs, as
+  written, on a copy of Debian's shipped ``cupsd.conf``; ``systemctl restart cups`` becomes a
+  private cupsd (a virtual PDF printer on 127.0.0.1) running what that file now says
+  (``PageLogFormat`` and ``ErrorPolicy retry-job``); the station's ``[print]`` reads that
+  cupsd's page_log and that file, as it would read ``/var/log/cups`` and ``/etc/cups``.
 
 Then: the station enrols and an admin approves it (``espace-controller station approve``);
-the lock screen appears (checked by its pixels); a visitor clicks "start", saves a file and
-leaves a process behind, and goes idle until the station frees itself; the reset ends the
+the lock screen appears (checked by its pixels); a visitor clicks "start", saves a file,
+leaves a process behind, prints (three copies of a CV; a letter whose first attempt fails
+and is retried), and goes idle until the station frees itself; the reset ends the
 visitor's processes and wipes the file; the auto-login's fresh desktop shows the lock
-screen again, and the next visitor starts. The wall clock runs (the service has no
-virtual clock); the site's idle prompt and grace are at their minimum (1 + 1 minutes).
+screen again. The next visitor gets a steward's message (a dialog on the screen) and the
+steward ends that session. The IT team then sets today's hours to close in a few minutes
+(site.toml, controller restarted); the last visitor's grant ends at closing time, and
+closing time ends it. The controller's figures equal what happened.
+
+The wall clock runs, not a virtual one: the service and the session screen measure idleness
+and time their resets in real seconds, and a virtual clock in them would be code for tests
+only. The day is short because the site's settings are at their minimums (idle prompt and
+grace 1 + 1 minutes, the shortest grant 1 minute) and closing is set close: about four
+minutes for the whole day.
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from pathlib import Path
 import pytest
 
 from espace.clock import SystemClock
+from tests.support.cups import CupsInstance, cups_missing_reason, private_cups, tiny_pdf
 from tests.support.display import XVFB, screenshot, xvfb
 from tests.support.procs import ROOT, ControllerProc, _env
 
@@ -54,6 +66,10 @@ SYSTEM_PATHS = [Path(p) for p in ("/opt/espace", "/etc/espace-agent", "/var/lib/
                                   "/etc/systemd/system.conf.d/50-espace-ctrl-alt-del.conf")]  # fmt: skip
 TOOLS = ("dex", "openbox", "xdotool", "xprop", "import", "convert", "adduser", "runuser")
 ALL_DAY = "{" + ", ".join(f'{d} = ["00:00-23:59"]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")) + "}"
+# the site at its shortest settings: idle prompt and grace 1 + 1 minutes, the shortest grant 1 minute
+SITE = ("hours = {hours}\nexceptions = {exceptions}\nidle_prompt_minutes = 1\nidle_grace_minutes = 1\n"
+        "min_session_minutes = 1\n")  # fmt: skip
+BRUSSELS = "Europe/Brussels"  # the site's time zone (settings' default)
 W, H = 1280, 800
 DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # root's PATH on Debian
 YELLOW = (0xFF, 0xD4, 0x00)  # the lock screen's primary button (agent/ui/theme.py PRIMARY_BG)
@@ -70,6 +86,8 @@ def _missing() -> str | None:
         return f"missing Debian tools: {', '.join(absent)} (apt-get install dex openbox xdotool imagemagick)"
     if not Path("/usr/bin/python3").exists():
         return "Debian's /usr/bin/python3 is missing"
+    if (cups := cups_missing_reason()) is not None:
+        return cups
     taken = [str(p) for p in SYSTEM_PATHS if p.exists() or p.is_symlink()]
     with contextlib.suppress(KeyError):
         pwd.getpwnam("visitor")
@@ -248,6 +266,7 @@ class Station:
     service: subprocess.Popen[bytes]
     service_log: Path
     autologin: AutoLogin
+    cups: CupsInstance
 
     def lock_screen(self, name: str) -> tuple[int, int, int, int] | None:
         shot = screenshot(self.display, self.shots / name)
@@ -266,7 +285,14 @@ class Station:
         assert self.xdotool("mousemove", str((x0 + x1) // 2), str((y0 + y1) // 2), "click", "1").returncode == 0
 
     def sessions(self) -> list[sqlite3.Row]:
-        return self.ctl.rows("SELECT id, end_reason FROM sessions WHERE station = 'PC-21' ORDER BY start")
+        return self.ctl.rows(
+            "SELECT id, end_reason, planned_end, cause FROM sessions WHERE station = 'PC-21' ORDER BY start"
+        )
+
+    def print_visitor(self, title: str, copies: int, pdf: Path) -> None:
+        """The visitor prints from their desktop (``lp``, as an application's print dialog does)."""
+        run(["runuser", "-u", "visitor", "--", "lp", "-h", self.cups.server, "-d", self.cups.printer,
+             "-t", title, "-n", str(copies), str(pdf)])  # fmt: skip
 
     def escapes(self) -> list[tuple[str, str]]:
         return [(r["what"], r["action"]) for r in self.ctl.rows(
@@ -281,17 +307,20 @@ def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Station]:
     ctl: ControllerProc | None = None
     service: subprocess.Popen[bytes] | None = None
     autologin: AutoLogin | None = None
+    cups: list[CupsInstance] = []
     x = xvfb(W, H)
     display = x.__enter__()
     try:
-        ctl, service, service_log = install(tmp)
+        ctl, service, service_log = install(tmp, cups)
         autologin = AutoLogin(display, tmp / "desktop.log")
         shots = tmp / "shots"
         shots.mkdir()
         autologin.start()
-        yield Station(ctl, display, tmp, shots, service, service_log, autologin)
+        yield Station(ctl, display, tmp, shots, service, service_log, autologin, cups[0])
         assert service.poll() is None, service_log.read_text()[-3000:]
     finally:
+        for instance in cups:
+            instance.stop()
         if autologin is not None:
             autologin.stop()
         if service is not None:
@@ -318,8 +347,42 @@ def uninstall() -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def install(tmp: Path) -> tuple[ControllerProc, subprocess.Popen[bytes], Path]:
-    """Build the wheel, start a controller, run the README's steps, enrol and approve the station."""
+# A backend that fails the first attempt of a job whose title says so (CUPS_BACKEND_FAILED):
+# with Debian's ErrorPolicy retry-job, CUPS prints it again after JobRetryInterval.
+FAIL_FIRST_ATTEMPT = [
+    'case "$3" in *fails-once*)',
+    '  mark="$(dirname "$0")/../../failed-once-$1"',
+    '  if [ ! -e "$mark" ]; then : > "$mark"; echo "ERROR: paper path blocked (test)" >&2; exit 1; fi;;',
+    "esac",
+]
+CUPS_DIRECTIVES = ("PageLogFormat", "ErrorPolicy", "LogTimeFormat", "PageLog")
+
+
+def debian_cupsd_conf(tmp: Path) -> Path:
+    """A copy of the cupsd.conf Debian's cups package ships (this machine's, or the corpus's if it was edited)."""
+    shipped = Path("/etc/cups/cupsd.conf")
+    corpus = ROOT / "tests" / "espace" / "page_log" / "debian-12-shipped" / "cupsd.conf"
+    text = shipped.read_text() if shipped.exists() else ""
+    if not re.search(r"^PageLogFormat\s*$", text, flags=re.M):
+        text = corpus.read_text()
+    (tmp / "etc-cups").mkdir()
+    copy = tmp / "etc-cups" / "cupsd.conf"
+    copy.write_text(text)
+    return copy
+
+
+def start_cups_as_configured(tmp: Path, conf: Path) -> CupsInstance:
+    """``systemctl restart cups``: a private cupsd that runs the logging and error policy ``conf`` sets."""
+    kept = [line for line in conf.read_text().splitlines() if line.split(maxsplit=1)[:1] and line.split()[0] in CUPS_DIRECTIVES]
+    assert kept, f"{conf} sets none of {CUPS_DIRECTIVES}"
+    # a retry 5 s after a failure (Debian: 30 s) keeps the day short
+    return private_cups(tmp, conf="\n".join([*kept, "JobRetryInterval 5"]), backend_before=FAIL_FIRST_ATTEMPT)
+
+
+def install(tmp: Path, cups: list[CupsInstance]) -> tuple[ControllerProc, subprocess.Popen[bytes], Path]:
+    """Build the wheel, start a controller, run the README's steps, enrol and approve the station.
+
+    ``cups`` receives the private cupsd that stands for the machine's (the caller stops it)."""
     # --- the wheel the README starts from, built from this checkout
     dist = tmp / "install"
     dist.mkdir()
@@ -330,7 +393,7 @@ def install(tmp: Path) -> tuple[ControllerProc, subprocess.Popen[bytes], Path]:
 
     # --- a controller for the station to enrol with
     site = tmp / "site.toml"
-    site.write_text(f"hours = {ALL_DAY}\nidle_prompt_minutes = 1\nidle_grace_minutes = 1\n", encoding="utf-8")
+    site.write_text(SITE.format(hours=ALL_DAY, exceptions="{}"), encoding="utf-8")
     ctl = ControllerProc(tmp, SystemClock(), config=site)
     ctl.start()
     service: subprocess.Popen[bytes] | None = None
@@ -349,8 +412,14 @@ def install(tmp: Path) -> tuple[ControllerProc, subprocess.Popen[bytes], Path]:
             text = text.replace("discover = true", "discover = false").replace("heartbeat_seconds = 15", "heartbeat_seconds = 1")
             text = text.replace("screen_grace_seconds = 30", "screen_grace_seconds = 15")  # a logon with no screen ends sooner
             conf.write_text(text)
-        elif step.startswith(("sed ", "systemctl restart cups")):
-            skipped.append(step)  # no printing here: /etc/cups stays as it is
+        elif step.startswith("sed ") and "/etc/cups/cupsd.conf" in step:
+            cupsd_conf = debian_cupsd_conf(tmp)  # the README's command as written, on the copy
+            run(["sh", "-ec", step.replace("/etc/cups/cupsd.conf", str(cupsd_conf))], env={"PATH": DEBIAN_PATH})
+        elif step == "systemctl restart cups":
+            cups.append(start_cups_as_configured(tmp, cupsd_conf))
+            conf = Path("/etc/espace-agent/agent.toml")  # where this machine's CUPS would be: the private one
+            text = conf.read_text().replace('page_log = "/var/log/cups/page_log"', f'page_log = "{cups[0].page_log}"')
+            conf.write_text(text.replace("[print]\n", f'[print]\ncupsd_conf = "{cupsd_conf}"\n', 1))
         elif step == "systemctl daemon-reload":
             pass
         elif step.startswith("systemctl enable --now"):
@@ -360,8 +429,9 @@ def install(tmp: Path) -> tuple[ControllerProc, subprocess.Popen[bytes], Path]:
         else:  # in root's Debian environment: /usr/bin/python3, not a developer's python
             run(["sh", "-ec", step], cwd=dist, env={"PATH": DEBIAN_PATH, "HOME": "/root", "LANG": "C.UTF-8"})
     assert service is not None, "the README never starts the service"
-    assert [s.split()[0] for s in skipped][:4] == ["mkdir", "printf", "sed", "systemctl"], skipped
-    assert all(s.startswith(("mkdir -p /etc/lightdm", "printf", "sed ", "systemctl ")) for s in skipped), skipped
+    assert [s.split()[0] for s in skipped][:3] == ["mkdir", "printf", "systemctl"], skipped
+    assert all(s.startswith(("mkdir -p /etc/lightdm", "printf", "systemctl ")) for s in skipped), skipped
+    assert cups, "the README never restarts CUPS after making its page log countable"
 
     # --- the station enrols; an admin approves the key it shows
     pending = wait(lambda: (lambda out: out if "PC-21" in out else None)(ctl.cli("station", "pending").stdout), 30, "the station's enrolment request")
@@ -375,9 +445,10 @@ def install(tmp: Path) -> tuple[ControllerProc, subprocess.Popen[bytes], Path]:
     return ctl, service, service_log
 
 
-def test_a_station_installed_from_the_readme_frees_itself_and_serves_the_next_visitor(station: Station) -> None:
+def test_a_station_installed_from_the_readme_lives_a_day(station: Station) -> None:
     s, ctl, home = station, station.ctl, Path("/home/visitor")
     done = len(s.sessions())
+    pdf = tiny_pdf(s.tmp / "cv.pdf", pages=2)
     for visitor in (1, 2):
         # the lock screen with its start button (after a reset it may say "not available" a moment)
         box = wait(lambda v=visitor: s.lock_screen(f"lock-{v}.png"), 90, f"the lock screen for visitor {visitor} (see {s.tmp})", every=1)
@@ -395,18 +466,103 @@ def test_a_station_installed_from_the_readme_frees_itself_and_serves_the_next_vi
         run(["runuser", "-u", "visitor", "--", "sh", "-c", "echo cv > /home/visitor/Downloads/cv.txt"])
         stray = subprocess.Popen(["runuser", "-u", "visitor", "--", "sleep", "3600"], start_new_session=True)
         if visitor == 1:
+            # prints: a 2-page CV in 3 copies (6 pages), and a 2-page letter whose first attempt
+            # fails (Debian's ErrorPolicy retry-job prints it again): cupsd's totals for it are
+            # cumulative, 2 then 4, and a job counts as its last total (deploy/station/README.md)
+            cv = home / "Downloads" / "cv.pdf"  # the visitor's own file (the reset wipes it)
+            shutil.copy(pdf, cv)
+            run(["chown", "visitor:visitor", str(cv)])
+            s.print_visitor("CV Marie", 3, cv)
+            s.print_visitor("lettre fails-once", 1, cv)
+            s.cups.wait_jobs_done(timeout=90)
+            session = s.sessions()[done]["id"]
+            # the letter's failed attempt is counted when cupsd logs it (2), its retry as what it
+            # grew by (2 more): 10 pages in all on the session, two jobs in the report
+            wait(lambda sid=session: ctl.rows("SELECT SUM(pages) AS n FROM print_jobs WHERE session_id = ?", sid)[0]["n"] == 10,
+                 60, f"10 pages counted on the session; cupsd logged:\n{s.cups.page_log.read_text()}")  # fmt: skip
+            rows = ctl.rows("SELECT pages, source FROM print_jobs WHERE session_id = ?", session)
+            assert sorted((r["pages"], r["source"]) for r in rows) == [(2, "cups"), (2, "cups"), (6, "cups")]
+            (row,) = ctl.rows("SELECT pages_bw FROM sessions WHERE id = ?", session)
+            assert row["pages_bw"] == 10
             # ... and leaves: no input; the prompt, then the end for idleness, then the reset
             wait(lambda: [r["end_reason"] for r in s.sessions()][done:] == ["idle"], 240, "the idle end", every=1)
         else:
-            # a steward ends the session, as the floor's "end" button does
+            # a steward writes to the visitor from the floor: a dialog on the visitor's screen
+            before = colour_count(screenshot(s.display, s.shots / "before-message.png"), YELLOW)
+            steward_post(ctl, "/api/stations/PC-21/message", {"text": "Votre CV est prêt au comptoir"})
+            wait(lambda b=before: colour_count(screenshot(s.display, s.shots / "message.png"), YELLOW) > b + 200, 20,
+                 "the steward's message on the screen")  # fmt: skip
+            s.xdotool("key", "Return")  # its OK button has the focus
+            wait(lambda b=before: colour_count(screenshot(s.display, s.shots / "message-read.png"), YELLOW) <= b + 50, 20,
+                 "the message dialog closed")  # fmt: skip
+            # ... then ends the session, as the floor's "end" button does
             steward_post(ctl, "/api/stations/PC-21/end", {"reason": "closing the room"})
             wait(lambda: [r["end_reason"] for r in s.sessions()][done:] == ["idle", "steward"], 30, "the steward's end")
-        wait(lambda: not (home / "Downloads" / "cv.txt").exists(), 30, "the visitor's file wiped")
+        wait(lambda: not (home / "Downloads" / "cv.txt").exists(), 30, "the visitor's files wiped")
         wait(lambda st=stray: st.poll() is not None, 30, "the visitor's program ended")
         # every process of the visitor ended: the display manager's auto-login opens a fresh desktop
         wait(lambda n=logons: s.autologin.logons > n, 30, "the visitor logged off and a fresh desktop")
         assert list((home / "Downloads").iterdir()) == []
+
+    # closing time: the IT team sets today's hours to close in three minutes (and open again a
+    # minute later, for the next test) and restarts the controller; the station reconnects
+    closing, reopening = close_soon(ctl, minutes=3)
+    box = wait(lambda: s.lock_screen("lock-3.png"), 90, "the lock screen for the last visitor", every=1)
+    wait(lambda: station_connected(ctl), 60, "the station back on the restarted controller")
+    s.click(box)
+    wait(lambda: len(s.sessions()) == done + 3, 30, "the last session started")
+    last = s.sessions()[done + 2]
+    assert (last["planned_end"], last["cause"]) == (closing, "closing")  # granted up to closing time
+    # the visitor works to the end (the mouse moves: not idle), and closing time ends the session
+    deadline = closing + 60
+    while [r["end_reason"] for r in s.sessions()][done:] != ["idle", "steward", "closing"]:
+        assert time.time() < deadline, f"closing time did not end the last session: {[tuple(r) for r in s.sessions()]}"
+        s.xdotool("mousemove_relative", "--", "3", "0")
+        time.sleep(1)
+        s.xdotool("mousemove_relative", "--", "-3", "0")
+        time.sleep(4)
+    assert time.time() >= closing - 2  # not before (the station's clock is this machine's)
+    # the controller's figures equal the day: three sessions, two print jobs of 10 pages, on PC-21
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from controller.reports import figures
+
+    today = datetime.fromtimestamp(closing, ZoneInfo(BRUSSELS)).date().isoformat()
+    with contextlib.closing(sqlite3.connect(f"file:{ctl.db}?mode=ro", uri=True)) as db:
+        prints = figures.print_figures(db, today, today, tz=BRUSSELS)
+        sessions = figures.session_figures(db, today, today, tz=BRUSSELS)
+    assert (prints.jobs, prints.pages) == (2, 10)  # what the back office's report says
+    assert sessions.started - done == 3
     assert s.escapes() == []  # an honest day: no escape reported
+    assert reopening - time.time() < 90  # the next test's wait for the lock screen spans the gap
+
+
+def close_soon(ctl: ControllerProc, minutes: int) -> tuple[float, float]:
+    """Today closes ``minutes`` from now (on a minute) and opens again a minute later: site.toml, then a restart."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(BRUSSELS)
+    now = datetime.now(tz)
+    if now.hour == 23 and now.minute >= 50:  # the day's last minutes: the gap would cross midnight
+        time.sleep((datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tz) - now).total_seconds() + 60)
+        now = datetime.now(tz)
+    closing = (now + timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+    reopening = closing + timedelta(minutes=1)
+    day = f'{{"{now.date().isoformat()}" = ["00:00-{closing:%H:%M}", "{reopening:%H:%M}-23:59"]}}'
+    assert ctl.config is not None
+    ctl.config.write_text(SITE.format(hours=ALL_DAY, exceptions=day), encoding="utf-8")
+    ctl.kill(signal.SIGTERM)
+    ctl.start()
+    return closing.timestamp(), reopening.timestamp()
+
+
+def station_connected(ctl: ControllerProc) -> bool:
+    import json
+
+    with ctl._urlopen("/healthz") as r:
+        return json.loads(r.read())["stations_connected"] >= 1
 
 
 # A program of the visitor's that counts the keys it receives (it must receive none at the lock screen).

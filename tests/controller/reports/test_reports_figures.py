@@ -272,3 +272,23 @@ def test_occupancy_matches_minute_by_minute(tz: str) -> None:
                 expected[local_t.weekday()][local_t.hour] += 1
     occ = occupancy_of(intervals, date(2026, 3, 25), date(2026, 4, 8), zone_)
     assert [[round(m, 6) for m in row] for row in occ.minutes] == expected
+
+
+def test_a_retried_job_counts_once_with_all_its_pages(conn: sqlite3.Connection) -> None:
+    # seen on an installed station: cupsd logs "total 2" for a failed attempt and "total 4" when
+    # the retry prints; the station records 2 pages, then the 2 it grew by (logged a second later)
+    at = local(2026, 3, 28, 11)
+    for jid, pages, second in (("R1", 2, at), ("R2", 2, at + 10)):
+        conn.execute(
+            "INSERT INTO print_jobs (id, job_key, station, session_id, printer, pages, colour_pages, at, source)"
+            " VALUES (?,?,?,?,?,?,0,?,'cups')",
+            (jid, f"pc-01/lab#7@{int(second)}", "PC-01", "S1", "lab", pages, second),
+        )
+    # the same job id in another session is another job (a wiped spool numbers from 1 again)
+    conn.execute(
+        "INSERT INTO print_jobs (id, job_key, station, session_id, printer, pages, colour_pages, at, source)"
+        " VALUES ('R3', ?, 'PC-01', 'S2', 'lab', 1, 0, ?, 'cups')",
+        (f"pc-01/lab#7@{int(at) + 3600}", at + 3600),
+    )
+    per = {x.printer: (x.jobs, x.pages) for x in figures.print_figures(conn, *SPRING).printers}
+    assert per["lab"] == (2, 5)
