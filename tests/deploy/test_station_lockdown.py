@@ -252,9 +252,14 @@ class Desk:
         self.procs = [subprocess.Popen(["openbox", "--config-file", str(config)], env={**os.environ, "DISPLAY": display},
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]  # fmt: skip
         wm = self.procs[0]
+        # openbox names itself first and sets its desktops a moment later (CI, two tests at once,
+        # read the root window in between): wait for both
         until(
             lambda: (
-                "window id" in x(display, "xprop", "-root", "_NET_SUPPORTING_WM_CHECK").stdout
+                (
+                    "window id" in x(display, "xprop", "-root", "_NET_SUPPORTING_WM_CHECK").stdout
+                    and "=" in x(display, "xprop", "-root", "_NET_NUMBER_OF_DESKTOPS").stdout
+                )
                 or wm.poll() is not None
             ),
             60,
