@@ -24,15 +24,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import aiohttp  # noqa: E402
 
-from agent.core import Agent  # noqa: E402
+from agent.core import HELP_SPACING_S, Agent  # noqa: E402
 from agent.outbox import Outbox  # noqa: E402
 from controller import staff, stations  # noqa: E402
 from controller.settings import make_settings  # noqa: E402
 from controller.store import Store  # noqa: E402
 from tests.support.procs import ControllerProc, shared_clock, wait_for  # noqa: E402
 
-ROUNDS_ONE = 5
-ROUNDS_BURST = 5
+ROUNDS_ONE = 2
+ROUNDS_BURST = 2  # a session may ask for help HELP_PER_SESSION (5) times: 4 requests each, here
+SPEED = 120.0  # the site clock: a station's help requests are HELP_SPACING_S (60 s) apart, 0.5 s here
 PASSWORD = "bench password 1"
 
 
@@ -58,7 +59,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        clock = shared_clock(speed=1.0)
+        clock = shared_clock(speed=SPEED)
         ctl = ControllerProc(Path(tmp), clock)
         tokens = await prepare(ctl.db)
         ctl.start()
@@ -98,13 +99,16 @@ async def main() -> None:
                         await a.cancel_help()
                     return (await asyncio.wait_for(fut, 10)) - t0
 
+                spacing = HELP_SPACING_S / SPEED + 0.1  # a station asking again sooner is refused (help flood)
                 one: list[float] = []
                 for _ in range(ROUNDS_ONE):
+                    await asyncio.sleep(spacing)
                     for helping in (True, False):
                         for a in agents:
                             one.append(await sample(a, helping))
                 burst: list[float] = []
                 for _ in range(ROUNDS_BURST):
+                    await asyncio.sleep(spacing)
                     for helping in (True, False):
                         burst += await asyncio.gather(*(sample(a, helping) for a in agents))
                 listener.cancel()
