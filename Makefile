@@ -45,11 +45,13 @@ demo: setup
 	$(VENV)/bin/espace-sim demo
 
 # Two processes, a file each (module fixtures stay whole): most of the suite waits on timers and
-# child processes. The HTTP fuzz runs on its own: under pytest-xdist schemathesis runs none of its
-# operations (each is a sub-test that xdist does not see).
+# child processes. Two parts run after, in one plain pytest: the HTTP fuzz (under pytest-xdist
+# schemathesis runs none of its operations: each is a sub-test that xdist does not see) and the Tk
+# screens (an xdist worker running them died in Tcl once on CI, and the run then hung).
+SERIAL := tests/controller/test_openapi_fuzz.py tests/agent/ui
 test: setup-test
-	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile --ignore=tests/controller/test_openapi_fuzz.py
-	$(VENV)/bin/pytest -q -p no:cacheprovider -p no:xdist tests/controller/test_openapi_fuzz.py
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile $(addprefix --ignore=,$(SERIAL))
+	$(VENV)/bin/pytest -q -p no:cacheprovider -p no:xdist $(SERIAL)
 
 bench: setup-test
 	$(PY) tests/bench/run.py

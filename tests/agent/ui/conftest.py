@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # make test runs this folder in a plain pytest
+    raise RuntimeError(
+        "run tests/agent/ui without -n: Tk in a pytest-xdist worker has died in Tcl "
+        "(Fatal Python error: Aborted), and the whole run then hung"
+    )
 
 
 @pytest.fixture(autouse=True)
