@@ -181,7 +181,7 @@ class Desktop:
                 self.procs.append(subprocess.Popen(["runuser", "-u", "visitor", "--", *env, *argv], stdout=out, stderr=out,
                                                    start_new_session=True, cwd="/"))  # fmt: skip
             if argv == ["openbox"]:
-                wait(self._wm_running, 20, "openbox to manage the screen", every=0.1)
+                wait(self._wm_running, 60, "openbox to manage the screen", every=0.1)  # two tests at once: slow
 
     def _wm_running(self) -> bool:
         done = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env={**os.environ, "DISPLAY": self.display},
@@ -215,7 +215,10 @@ class AutoLogin:
         while not self._stop.is_set():
             if not visitor_pids():
                 self.desktop.stop()
-                self.desktop.start(self.log)
+                try:
+                    self.desktop.start(self.log)
+                except AssertionError:  # openbox did not come up in time: log on again, as a display manager would
+                    continue
                 self.logons += 1
             self._stop.wait(0.3)
 
