@@ -47,8 +47,9 @@ demo: setup
 # Two processes, a file each (module fixtures stay whole): most of the suite waits on timers and
 # child processes. Two parts run after, in one plain pytest: the HTTP fuzz (under pytest-xdist
 # schemathesis runs none of its operations: each is a sub-test that xdist does not see) and the Tk
-# screens (an xdist worker running them died in Tcl once on CI, and the run then hung).
-SERIAL := tests/controller/test_openapi_fuzz.py tests/agent/ui
+# screens (an xdist worker running them died in Tcl once on CI, and the run then hung), and the
+# station install (it installs a real desktop; beside another worker openbox once took over 20 s).
+SERIAL := tests/controller/test_openapi_fuzz.py tests/agent/ui tests/e2e/test_station_install.py
 test: setup-test
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile $(addprefix --ignore=,$(SERIAL))
 	$(VENV)/bin/pytest -q -p no:cacheprovider -p no:xdist $(SERIAL)
