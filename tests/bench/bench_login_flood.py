@@ -29,6 +29,12 @@ It prints:
   others it answered 429 itself);
 * notes of the answers' statuses and the CPU each process took.
 
+The attacker is on a core of its own (the machine's last one; ``sched_setaffinity``), as it would be
+on its own machine on the LAN, and everything Espace runs (the controller, nginx) shares the other
+cores with the 61 stations and the sampler, in the quiet windows as in the floods. Sharing every
+core with the attacker measures the attacker's own work (its TLS, its HTTP client) as the
+controller's latency; ``--shared-cores`` runs it that way all the same. With one core, it is shared.
+
 Loopback only; every loop is bounded by the window; nothing is asserted.
 """
 
@@ -65,6 +71,17 @@ SETTLE_S = 8.0  # between the two floods: the argon2 queue drains, the swarm cat
 STAFF = ("bench", "bench-password-0123456789")
 
 
+def own_core() -> int | None:
+    """The core the attacker gets to itself: the last one, or None when there is only one (or no affinity here)."""
+    if not hasattr(os, "sched_setaffinity") or "--shared-cores" in sys.argv:
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    return cores[-1] if len(cores) >= 2 else None
+
+
+CORE = own_core()  # taken at import, before main() narrows this process to the other cores
+
+
 def figure(name: str, value: float, unit: str) -> None:
     text = "nan" if value != value else (f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}")
     print(f"bench {name}: {text} {unit}", flush=True)
@@ -74,12 +91,14 @@ def note(text: str) -> None:
     print(f"  # {text}", flush=True)
 
 
-async def flood(url: str, seconds: float, concurrent: int, via_proxy: bool) -> None:
+async def flood(url: str, seconds: float, concurrent: int, via_proxy: bool, core: int | None) -> None:
     """The attacker: waves of ``concurrent`` bad logins sent at once, each wave answered, until ``seconds`` pass.
 
     Direct, it says each request's address in ``X-Forwarded-For``; through the proxy (``https``, the
     certificate not checked), each connection comes from its own loopback address instead.
     """
+    if core is not None:
+        os.sched_setaffinity(0, {core})
     statuses: Counter[str] = Counter()
     deadline = time.monotonic() + seconds
     rng = random.Random(13)
@@ -177,7 +196,7 @@ class Proxy:
 async def flooded(ctl: ControllerProc, swarm: Swarm, target: str, via_proxy: bool, proxy: Proxy | None) -> dict[str, float]:
     """Measure while the attacker floods ``target``; its answers' statuses and the CPU each process took."""
     attacker = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--flood", target, str(WINDOW_S + 4), str(CONCURRENT), "proxy" if via_proxy else "direct",
+        sys.executable, __file__, "--flood", target, str(WINDOW_S + 4), str(CONCURRENT), "proxy" if via_proxy else "direct", str(CORE),
         stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     await asyncio.sleep(3.0)  # let the 1,000 connections open
@@ -185,7 +204,9 @@ async def flooded(ctl: ControllerProc, swarm: Swarm, target: str, via_proxy: boo
     procs = {"controller": psutil.Process(ctl.proc.pid), "attacker": psutil.Process(attacker.pid)}  # type: ignore[union-attr]
     cpu0 = {k: sum(pr.cpu_times()[:2]) for k, pr in procs.items()}
     nginx0 = proxy.cpu() if proxy else 0.0
+    psutil.cpu_percent(percpu=True)  # from here
     healthz, ack, acks = await measure(ctl, swarm, WINDOW_S)
+    cores = psutil.cpu_percent(percpu=True)
     cpu = {k: (sum(pr.cpu_times()[:2]) - cpu0[k]) / WINDOW_S * 100 for k, pr in procs.items()}
     if proxy:
         cpu["nginx"] = (proxy.cpu() - nginx0) / WINDOW_S * 100
@@ -201,7 +222,8 @@ async def flooded(ctl: ControllerProc, swarm: Swarm, target: str, via_proxy: boo
     if via_proxy:
         note(f"nginx answered {cut} of {answered} itself (429); {answered - cut} reached the controller")
     note("CPU during the flood (% of a core): " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
-         + f"; load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores")  # fmt: skip
+         + f"; load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores, each busy "
+         + ", ".join(f"{c:.0f}%" for c in cores))  # fmt: skip
     return {"healthz": healthz, "ack": ack, "logins_per_s": answered / took, "reached_per_s": (answered - cut) / took}
 
 
@@ -217,6 +239,12 @@ def report(kind: str, got: dict[str, float], base_h: float, base_a: float) -> No
 
 async def main() -> None:
     logging.getLogger("agent").setLevel(logging.ERROR)
+    core = CORE
+    if core is None:
+        note("the attacker shares every core with the controller, nginx and the stations")
+    else:  # set before anything starts: the controller and nginx inherit it
+        os.sched_setaffinity(0, set(os.sched_getaffinity(0)) - {core})
+        note(f"the attacker on core {core} of its own; the controller, nginx and the stations on {sorted(os.sched_getaffinity(0))}")
     with tempfile.TemporaryDirectory(prefix="espace-bench-login-") as tmp:
         folder = Path(tmp) / "site"
         config, db, tokens = prepare_site(folder, STATIONS)
@@ -267,6 +295,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--flood"]:
-        asyncio.run(flood(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "proxy"))
+        asyncio.run(flood(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "proxy",
+                          None if sys.argv[6] == "None" else int(sys.argv[6])))
     else:
         asyncio.run(main())
