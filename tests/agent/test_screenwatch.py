@@ -113,6 +113,17 @@ async def test_a_screen_closed_at_the_lock_ends_the_logon_after_the_short_grace(
     assert (e["what"], e["action"], e["session_id"]) == ("screen_closed", "logged_off", None)
 
 
+async def a_screen_comes_back_and_nothing_is_ended(station, seconds: float) -> None:
+    """A lock screen connects again and stays ``seconds``: no log-off, no escape."""
+    agent, clock, logon, watch, sock = station
+    again = await ControlClient.connect(sock)
+    await again.call("screen", state="lock")
+    await looks(watch, clock, seconds)
+    assert logon.ended == 0
+    assert await escapes(agent) == []
+    await again.close()
+
+
 async def test_a_screen_that_reconnects_within_the_grace_changes_nothing(station):
     agent, clock, logon, watch, sock = station
     screen = await ControlClient.connect(sock)
@@ -120,12 +131,7 @@ async def test_a_screen_that_reconnects_within_the_grace_changes_nothing(station
     await screen.close()
     await settle()
     await looks(watch, clock, 3)
-    again = await ControlClient.connect(sock)
-    await again.call("screen", state="lock")
-    await looks(watch, clock, 120)
-    assert logon.ended == 0
-    assert await escapes(agent) == []
-    await again.close()
+    await a_screen_comes_back_and_nothing_is_ended(station, 120)
 
 
 async def test_a_screen_the_reset_closes_is_no_escape_and_the_next_logon_gets_the_whole_grace(station):
@@ -148,12 +154,7 @@ async def test_a_screen_the_reset_closes_is_no_escape_and_the_next_logon_gets_th
     await looks(watch, clock, 29)  # auto-login's fresh desktop is logged on; its screen is slow to come
     assert logon.ended == 0
     assert await escapes(agent) == []
-    again = await ControlClient.connect(sock)
-    await again.call("screen", state="lock")
-    await looks(watch, clock, 60)
-    assert logon.ended == 0
-    assert await escapes(agent) == []
-    await again.close()
+    await a_screen_comes_back_and_nothing_is_ended(station, 60)
 
 
 async def test_a_plain_client_closing_is_not_the_screen(station):

@@ -227,6 +227,15 @@ async def flooded(ctl: ControllerProc, swarm: Swarm, target: str, via_proxy: boo
     return {"healthz": healthz, "ack": ack, "logins_per_s": answered / took, "reached_per_s": (answered - cut) / took}
 
 
+async def quiet(ctl: ControllerProc, swarm: Swarm, name: str, where: str) -> tuple[float, float]:
+    """A window without a flood: its ``/healthz`` and ack p99, printed as ``<name>_*``."""
+    base_h, base_a, base_n = await measure(ctl, swarm, WINDOW_S)
+    figure(f"{name}_healthz_p99_ms", base_h, "ms")
+    figure(f"{name}_ack_p99_ms", base_a, "ms")
+    note(f"acks measured: {base_n} without a flood{where}")
+    return base_h, base_a
+
+
 def report(kind: str, got: dict[str, float], base_h: float, base_a: float) -> None:
     figure(f"login_flood_{kind}_healthz_p99_ms", got["healthz"], "ms")
     figure(f"login_flood_{kind}_healthz_ratio", got["healthz"] / base_h if base_h else float("nan"), "x")
@@ -265,10 +274,7 @@ async def main() -> None:
         try:
             await swarm.start(connect_within=60)
             await asyncio.sleep(WARMUP_S)
-            base_h, base_a, base_n = await measure(ctl, swarm, WINDOW_S)
-            figure("login_flood_base_healthz_p99_ms", base_h, "ms")
-            figure("login_flood_base_ack_p99_ms", base_a, "ms")
-            note(f"acks measured: {base_n} without a flood")
+            base_h, base_a = await quiet(ctl, swarm, "login_flood_base", "")
             note("direct: the attacker talks to the controller itself, as if it were the trusted proxy")
             report("direct", await flooded(ctl, swarm, ctl.url, False, None), base_h, base_a)
             nginx_dir = Path(tmp) / "nginx"
@@ -279,10 +285,7 @@ async def main() -> None:
                 return
             await asyncio.sleep(SETTLE_S)
             # the quiet window just before this flood is its base: another load on the host drifts
-            base_h, base_a, base_n = await measure(ctl, swarm, WINDOW_S)
-            figure("login_flood_proxy_base_healthz_p99_ms", base_h, "ms")
-            figure("login_flood_proxy_base_ack_p99_ms", base_a, "ms")
-            note(f"acks measured: {base_n} without a flood, nginx in place")
+            base_h, base_a = await quiet(ctl, swarm, "login_flood_proxy_base", ", nginx in place")
             note("proxy: the attacker talks TLS to nginx with the deploy file, each connection from its own address")
             report("proxy", await flooded(ctl, swarm, proxy.url, True, proxy), base_h, base_a)
         finally:

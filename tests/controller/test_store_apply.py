@@ -232,15 +232,24 @@ async def test_what_a_station_no_longer_holds_is_recorded_as_a_gap_once(store):
     assert [(g["first"], g["last"], g["count"], g["at"]) for g in gaps] == [(2, 5, 4, T + 5)]
 
 
+def store_at_version(path, version: int):
+    """A store as an older controller left it: its first ``version`` migrations only."""
+    from controller.store.schema import MIGRATIONS
+    from controller.store.store import connect
+
+    db = connect(path)
+    for number, script in enumerate(MIGRATIONS[:version], start=1):
+        db.conn.executescript(script)
+        db.conn.execute(f"PRAGMA user_version={number}")
+    return db
+
+
 def test_migration_8_keeps_an_old_stores_sequences_under_the_unnamed_incarnation(tmp_path):
     from controller.store.schema import MIGRATIONS
-    from controller.store.store import connect, migrate
+    from controller.store.store import migrate
 
-    db = connect(tmp_path / "old.db")
+    db = store_at_version(tmp_path / "old.db", 6)
     try:
-        for number, script in enumerate(MIGRATIONS[:6], start=1):
-            db.conn.executescript(script)
-            db.conn.execute(f"PRAGMA user_version={number}")
         db.conn.execute("INSERT INTO stations (id, kind, created, last_seq) VALUES ('PC-01', 'pc', 1, 2)")
         for n in (1, 2):
             db.conn.execute("INSERT INTO events (id, station, seq, type, at, received, body) VALUES (?, 'PC-01', ?, 'help_requested', 1, 1, '{}')", (f"e{n}", n))
@@ -313,13 +322,10 @@ async def test_a_rejected_escape_is_not_counted(store):
 
 def test_migration_9_counts_the_escapes_already_in_the_trail(tmp_path):
     from controller.store.schema import MIGRATIONS
-    from controller.store.store import connect, migrate
+    from controller.store.store import migrate
 
-    db = connect(tmp_path / "old.db")
+    db = store_at_version(tmp_path / "old.db", 8)
     try:
-        for number, script in enumerate(MIGRATIONS[:8], start=1):
-            db.conn.executescript(script)
-            db.conn.execute(f"PRAGMA user_version={number}")
         db.conn.execute("INSERT INTO stations (id, kind, created, last_seq) VALUES ('KB-01', 'kiosk', 1, 1)")
         body = p.encode(p.EscapeAttempt(id="old", seq=1, at=T, what="grab_failed", action="logged_off"))
         db.conn.execute("INSERT INTO events (id, station, seq, type, at, received, body) VALUES ('old', 'KB-01', 1, 'escape_attempt', ?, ?, ?)", (T, T, body))
