@@ -125,8 +125,14 @@ async def test_twenty_controller_sigkills_during_a_simulated_day_lose_and_double
 
     walkers = [asyncio.create_task(visitors(a)) for a in agents]
     kills = 0
+
+    def enough() -> bool:  # at least 20 kills, with at least 20 sessions and 20 print jobs among them
+        return kills >= 20 and sum(truth.started.values()) >= 20 and sum(truth.prints.values()) >= 20
+
     try:
-        for _ in range(20):
+        # how much the visitors do between kills depends on the machine's speed (a clean-clone run once saw
+        # 18 sessions in 20 kills): kill on until there is enough, 60 kills at most
+        while not enough() and kills < 60:
             await asyncio.sleep(rng.uniform(0.05, 0.5))  # a random moment: events in flight, commits pending
             ctl.kill()
             kills += 1
@@ -135,14 +141,12 @@ async def test_twenty_controller_sigkills_during_a_simulated_day_lose_and_double
     finally:
         stop.set()
         await asyncio.gather(*walkers)
-    assert kills == 20
+    assert enough(), (kills, truth.started, truth.prints)
     for a in agents:
         await a.call("end")
     for a in agents:
         await a.wait_drained(within=60)
     await assert_matches_truth(ctl.db, agents, truth)
-    assert sum(truth.started.values()) >= 20
-    assert sum(truth.prints.values()) >= 20
 
 
 # ---------------------------------------------------------------- one station off the network
