@@ -7,13 +7,12 @@ floor read and station hello behind it. Here it has its own threads
 past that, :meth:`HashPool.reserve` raises :class:`Overloaded` at once and the
 login is answered 503, while everything else keeps its latency.
 
-One argon2 check costs about a third of a core-second here (64 MiB, 3 passes, 4
-lanes, each lane a thread that argon2 starts itself): a pool that is never idle
-would take both cores of a small controller from the event loop. Its thread
-therefore runs at the lowest CPU priority (``nice`` 19; on Linux a thread's
-priority is its own, and the lane threads argon2 starts inherit it): the loop,
-the store's threads and the stations come first, and password checks use what
-is left.
+One argon2 check costs about 24 ms of a core here (19 MiB, 2 passes, one lane:
+see ``controller/staff.py``): a pool that is never idle would still take a
+core of a small controller from the event loop. Its thread therefore runs at
+the lowest CPU priority (``nice`` 19; on Linux a thread's priority is its own,
+and any lane threads argon2 starts inherit it): the loop, the store's threads
+and the stations come first, and password checks use what is left.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 WORKERS = 1  # the controller's host has a couple of cores; stations and the floor keep the other
-MAX_WAITING = 8  # checks queued behind the running ones; about a second of argon2 at most
+MAX_WAITING = 8  # checks queued behind the running ones; about 0.2 s of argon2 at most
 
 
 def _lowest_priority() -> None:

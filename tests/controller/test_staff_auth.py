@@ -229,6 +229,25 @@ async def test_passwords_are_stored_as_argon2_hashes(site: Site) -> None:
     assert PASSWORD.encode() not in raw
 
 
+async def test_a_hash_from_the_old_argon2_setting_still_logs_in_and_is_rewritten(site: Site) -> None:
+    """A store made before the OWASP setting holds argon2-cffi's default hashes (64 MiB, 3 passes, 4 lanes)."""
+    from argon2 import PasswordHasher
+
+    old = PasswordHasher().hash(PASSWORD)
+    assert "m=65536,t=3,p=4" in old
+    with sqlite3.connect(site.db) as conn:
+        conn.execute("UPDATE staff SET password_hash = ? WHERE login = 'sam'", (old,))
+    async with site.client() as http:
+        async with http.post("/login", json={"login": "sam", "password": "not the password"}) as r:
+            assert r.status == 401
+        assert _rows(site.db, "SELECT password_hash FROM staff WHERE login = 'sam'")[0][0] == old  # a failure rewrites nothing
+        assert (await site.login(http, "sam"))["login"] == "sam"
+    (new,) = _rows(site.db, "SELECT password_hash FROM staff WHERE login = 'sam'")[0]
+    assert new != old
+    assert "m=19456,t=2,p=1" in new
+    assert staff.password_matches(new, PASSWORD)
+
+
 async def test_logout_invalidates_the_session_and_its_socket(site: Site) -> None:
     async with site.client() as http:
         me = await site.login(http, "sam")
