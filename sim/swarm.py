@@ -159,7 +159,9 @@ class Swarm:
         seed: int = 0,
         max_handshakes: int = 100,
         print_poll_s: float = 5.0,
+        ssl: Any = None,
     ) -> None:
+        """``ssl``: as :class:`agent.core.Agent` takes it (``aiohttp.Fingerprint`` of the site's certificate for ``wss://``)."""
         self.url = url
         self.clock = clock
         self.stats = SwarmStats(stations=len(tokens))
@@ -171,7 +173,7 @@ class Swarm:
             probes = Probes(idle=FakeIdle(), prints=FakePrints(), reset=FakeResetter(), health=FakeHealth())
             self.agents[station] = SwarmAgent(
                 station, token, url, _TimedOutbox(self.stats), clock=clock, probes=probes,
-                heartbeat_s=heartbeat_s, print_poll_s=print_poll_s,
+                heartbeat_s=heartbeat_s, print_poll_s=print_poll_s, ssl=ssl,
             )  # fmt: skip
         self._tasks: list[asyncio.Task[Any]] = []
 

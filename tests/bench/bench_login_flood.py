@@ -6,7 +6,10 @@ every 10 s, simulated visitors at 60x), ``/healthz`` asked every 50 ms; the stat
 always talk to the controller directly (the stations' link). The flood runs in a process of its own
 (it would otherwise slow the swarm's loop and count as the controller's latency): 1,000 connections,
 posting a wrong password for ``bench`` or a made-up login at once (a wave), the next wave as soon as
-every answer of the last one is in, for the measuring window. Twice:
+every answer of the last one is in. Each flood is measured against quiet chunks taken in turn with
+flooded ones over the same minute (the attacker ``SIGSTOP``-ed, its connections open and idle, then
+``SIGCONT``-ed: six of each, 5 s long), so that the host's drifting load weighs on both alike. Three
+floods:
 
 * *direct*: the attacker talks to the controller itself, pretending to be the trusted proxy (each
   request says it comes from its own address in ``X-Forwarded-For``, so the flood is not simply
@@ -14,28 +17,39 @@ every answer of the last one is in, for the measuring window. Twice:
 * *proxy*: the attacker talks TLS to Debian's nginx running ``deploy/controller/nginx-espace.conf``
   as written (but for its loopback port, certificate and upstream, as in
   ``tests/e2e/test_e2e_nginx.py``), each connection from its own loopback address (127.1.x.y), so
-  the per-address limit lets it through and only the site-wide cap stands. Skipped, with a note,
-  when nginx is not installed.
+  the per-address limit lets it through and only the site-wide cap stands; nginx shares the
+  controller's core. Skipped, with a note, when nginx is not installed;
+* *proxy_own_core*: the same, with the ``CPUAffinity=`` of ``deploy/controller/cpu-nginx.conf`` and
+  ``cpu-controller.conf`` (the documented systemd drop-ins) applied as written to nginx's processes
+  and the controller's: the flood's TLS and 429s no longer run on the controller's core. (nginx's
+  core is the attacker's here, which slows nginx, not Espace.) Skipped when this host lacks a core
+  the drop-ins name, or gives the attacker another core than nginx's.
+
+In every window the 61 stations talk ``wss://`` to nginx (the site's certificate pinned), as in the
+documented deployment where the controller listens on 127.0.0.1 only; ``/healthz`` is asked of the
+controller itself, as a probe on its host would. Without nginx, the stations talk to the controller
+directly and only the first flood is run.
 
 It prints:
 
 * ``login_flood_base_healthz_p99_ms`` / ``login_flood_base_ack_p99_ms`` - ``/healthz`` and event ->
-  commit -> ack for the 61 stations, without a flood;
+  commit -> ack for the 61 stations in the direct flood's quiet chunks;
 * ``login_flood_direct_healthz_p99_ms`` / ``login_flood_direct_ack_p99_ms`` and their ``_ratio`` (flood
   over base; target: at most 2), ``login_flood_direct_logins_per_s`` (login answers per second);
-* the same ``login_flood_proxy_*`` through nginx, their ratios over ``login_flood_proxy_base_*`` (a
-  quiet window measured again just before, nginx in place: the host's other load drifts), and
-  ``login_flood_proxy_reached_per_s``: the posts nginx let through to the controller, a second (the
-  others it answered 429 itself);
-* notes of the answers' statuses and the CPU each process took.
+* the same ``login_flood_proxy_*`` through nginx, over ``login_flood_proxy_base_*`` (its own quiet
+  chunks, nginx in place), and ``login_flood_proxy_reached_per_s``: the posts nginx let through to
+  the controller, a second (the others it answered 429 itself); ``login_flood_proxy_own_core_*``
+  likewise;
+* notes of the answers' statuses and the CPU each process took, quiet and flooded.
 
 The attacker is on a core of its own (the machine's last one; ``sched_setaffinity``), as it would be
 on its own machine on the LAN, and everything Espace runs (the controller, nginx) shares the other
-cores with the 61 stations and the sampler, in the quiet windows as in the floods. Sharing every
+cores with the 61 stations and the sampler, in the quiet windows as in the floods (but for nginx
+in *proxy_own_core*). Sharing every
 core with the attacker measures the attacker's own work (its TLS, its HTTP client) as the
 controller's latency; ``--shared-cores`` runs it that way all the same. With one core, it is shared.
 
-Loopback only; every loop is bounded by the window; nothing is asserted.
+Loopback only; every loop is bounded by its chunks; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -62,12 +76,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sim.prepare import prepare_site  # noqa: E402
 from sim.swarm import Swarm, Visitors, percentile  # noqa: E402
 from tests.support.procs import ControllerProc, free_port, shared_clock  # noqa: E402
+from tests.support.systemd import DEPLOY, cpu_affinity  # noqa: E402
 
 STATIONS = 61
 CONCURRENT = 1000
-WINDOW_S = 20.0
+CHUNKS = 6  # quiet and flooded chunks in turn, each CHUNK_S long: 30 s of each, about 150 acks
+CHUNK_S = 5.0
+SETTLE_CHUNK_S = 1.0  # after stopping or continuing the attacker: its last wave answered, argon2's queue drained
 WARMUP_S = 8.0
-SETTLE_S = 8.0  # between the two floods: the argon2 queue drains, the swarm catches up
+SETTLE_S = 8.0  # between the floods: the swarm catches up
 STAFF = ("bench", "bench-password-0123456789")
 
 
@@ -118,6 +135,12 @@ async def flood(url: str, seconds: float, concurrent: int, via_proxy: bool, core
 
     timeout = aiohttp.ClientTimeout(total=30)
     waves = 0
+
+    def stop() -> None:  # the benchmark is done with it: finish this wave, then report
+        nonlocal deadline
+        deadline = 0.0
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop)
     async with contextlib.AsyncExitStack() as stack:
         if via_proxy:  # one session a connection, each bound to its own source address
             sessions = [
@@ -150,11 +173,16 @@ async def sample_healthz(url: str, until: float, out: list[float]) -> None:
             await asyncio.sleep(0.05)
 
 
-async def measure(ctl: ControllerProc, swarm: Swarm, seconds: float) -> tuple[float, float, int]:
-    swarm.stats.reset_latency()
-    health: list[float] = []
-    await sample_healthz(ctl.url, time.monotonic() + seconds, health)
-    return percentile(health, 99) * 1000, percentile(swarm.stats.ack_latency, 99) * 1000, len(swarm.stats.ack_latency)
+class Phase:
+    """What one kind of window (quiet, or flooded) measured, over all its chunks."""
+
+    def __init__(self) -> None:
+        self.healthz: list[float] = []
+        self.acks: list[float] = []
+        self.seconds = 0.0
+        self.cpu: Counter[str] = Counter()  # CPU seconds per process
+        self.busy: list[float] = []  # per core: busy seconds
+        self.total: list[float] = []  # per core: seconds
 
 
 class Proxy:
@@ -168,7 +196,7 @@ class Proxy:
         if not Path(NGINX).exists():
             return
         cert, key = tmp / "tls.pem", tmp / "tls.key"
-        make_self_signed(cert, key, ["127.0.0.1"])
+        self.fingerprint = make_self_signed(cert, key, ["127.0.0.1"])
         self.port = free_port()
         self.proc = start_nginx(tmp, nginx_conf(tmp, self.port, upstream, cert, key, connections=4 * CONCURRENT))
         try:
@@ -176,6 +204,13 @@ class Proxy:
         except OSError:
             self.stop()
             raise
+
+    def pin(self, cores: set[int]) -> None:
+        """Move nginx's master and workers to ``cores`` (as systemd's ``CPUAffinity=`` would)."""
+        assert self.proc is not None
+        master = psutil.Process(self.proc.pid)
+        for p in [master, *master.children()]:
+            p.cpu_affinity(sorted(cores))
 
     @property
     def url(self) -> str:
@@ -193,57 +228,80 @@ class Proxy:
             self.proc.wait(10)
 
 
-async def flooded(ctl: ControllerProc, swarm: Swarm, target: str, via_proxy: bool, proxy: Proxy | None) -> dict[str, float]:
-    """Measure while the attacker floods ``target``; its answers' statuses and the CPU each process took."""
+async def flooded(ctl: ControllerProc, swarm: Swarm, kind: str, target: str, via_proxy: bool, proxy: Proxy | None) -> None:
+    """Quiet and flooded chunks in turn (the attacker stopped and continued), then both phases' figures.
+
+    The attacker opens its 1,000 connections once; then :data:`CHUNKS` times a quiet chunk (the
+    attacker ``SIGSTOP``-ed: its connections stay open, idle) and a flooded one (``SIGCONT``), each
+    :data:`CHUNK_S` long after :data:`SETTLE_CHUNK_S` of settling. Drift in the host's load (or in
+    the simulated day) then weighs on both phases alike, where a quiet window measured before a
+    flood could differ from it by 2x on its own.
+    """
     attacker = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--flood", target, str(WINDOW_S + 4), str(CONCURRENT), "proxy" if via_proxy else "direct", str(CORE),
-        stdout=asyncio.subprocess.PIPE,
+        sys.executable, __file__, "--flood", target, str(CHUNKS * 2 * (CHUNK_S + SETTLE_CHUNK_S) + 60), str(CONCURRENT),
+        "proxy" if via_proxy else "direct", str(CORE), stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     await asyncio.sleep(3.0)  # let the 1,000 connections open
-    t0 = time.monotonic()
     procs = {"controller": psutil.Process(ctl.proc.pid), "attacker": psutil.Process(attacker.pid)}  # type: ignore[union-attr]
-    cpu0 = {k: sum(pr.cpu_times()[:2]) for k, pr in procs.items()}
-    nginx0 = proxy.cpu() if proxy else 0.0
-    psutil.cpu_percent(percpu=True)  # from here
-    healthz, ack, acks = await measure(ctl, swarm, WINDOW_S)
-    cores = psutil.cpu_percent(percpu=True)
-    cpu = {k: (sum(pr.cpu_times()[:2]) - cpu0[k]) / WINDOW_S * 100 for k, pr in procs.items()}
-    if proxy:
-        cpu["nginx"] = (proxy.cpu() - nginx0) / WINDOW_S * 100
+
+    def cpu_now() -> dict[str, float]:
+        got = {k: sum(pr.cpu_times()[:2]) for k, pr in procs.items()}
+        if proxy:
+            got["nginx"] = proxy.cpu()
+        return got
+
+    phases = {"quiet": Phase(), "flood": Phase()}
+    t_flood = 0.0
+    for _ in range(CHUNKS):
+        for name, sig in (("quiet", signal.SIGSTOP), ("flood", signal.SIGCONT)):
+            attacker.send_signal(sig)
+            await asyncio.sleep(SETTLE_CHUNK_S)
+            phase = phases[name]
+            swarm.stats.reset_latency()
+            cpu0, cores0, t0 = cpu_now(), psutil.cpu_times(percpu=True), time.monotonic()
+            await sample_healthz(ctl.url, t0 + CHUNK_S, phase.healthz)
+            took = time.monotonic() - t0
+            phase.acks += swarm.stats.ack_latency
+            phase.seconds += took
+            phase.cpu.update({k: v - cpu0[k] for k, v in cpu_now().items()})
+            cores = psutil.cpu_times(percpu=True)
+            spent = [sum(c1) - sum(c0) for c0, c1 in zip(cores0, cores, strict=True)]
+            idle = [c1.idle - c0.idle for c0, c1 in zip(cores0, cores, strict=True)]
+            phase.busy = [b + s - i for b, s, i in zip(phase.busy or [0.0] * len(spent), spent, idle, strict=True)]
+            phase.total = [t + s for t, s in zip(phase.total or [0.0] * len(spent), spent, strict=True)]
+            if name == "flood":
+                t_flood += took + SETTLE_CHUNK_S
+    attacker.send_signal(signal.SIGTERM)  # it finishes its wave and prints what it was answered
     raw, _ = await asyncio.wait_for(attacker.communicate(), 120)
-    took = time.monotonic() - t0 + 3.0
     out = raw.decode().strip()
     statuses = json.loads(out.splitlines()[-1]) if out else {}
     waves = statuses.pop("waves", 0)
     answered = sum(v for k, v in statuses.items() if k[:1].isdigit())
     cut = statuses.get("429 nginx", 0)
-    note(f"acks measured: {acks} during this flood; {swarm.connected()}/{STATIONS} connected")
-    note(f"login answers during the flood ({waves} waves of {CONCURRENT}): {statuses}")
+
+    def p99(values: list[float]) -> float:
+        return percentile(values, 99) * 1000
+
+    quiet_p, flood_p = phases["quiet"], phases["flood"]
+    base = "login_flood_base" if kind == "direct" else f"login_flood_{kind}_base"
+    figure(f"{base}_healthz_p99_ms", p99(quiet_p.healthz), "ms")
+    figure(f"{base}_ack_p99_ms", p99(quiet_p.acks), "ms")
+    for what, values, quiet_values in (("healthz", flood_p.healthz, quiet_p.healthz), ("ack", flood_p.acks, quiet_p.acks)):
+        got, was = p99(values), p99(quiet_values)
+        figure(f"login_flood_{kind}_{what}_p99_ms", got, "ms")
+        figure(f"login_flood_{kind}_{what}_ratio", got / was if was else float("nan"), "x")
+    figure(f"login_flood_{kind}_logins_per_s", answered / t_flood if t_flood else float("nan"), "logins/s")
+    if via_proxy:
+        figure(f"login_flood_{kind}_reached_per_s", (answered - cut) / t_flood if t_flood else float("nan"), "logins/s")
+    note(f"{CHUNKS} quiet and {CHUNKS} flooded chunks of {CHUNK_S:.0f} s; samples quiet/flood: /healthz "
+         f"{len(quiet_p.healthz)}/{len(flood_p.healthz)}, acks {len(quiet_p.acks)}/{len(flood_p.acks)}; "
+         f"{swarm.connected()}/{STATIONS} stations connected")  # fmt: skip
+    note(f"answers to the flood ({waves} waves of {CONCURRENT}): {statuses}")
     if via_proxy:
         note(f"nginx answered {cut} of {answered} itself (429); {answered - cut} reached the controller")
-    note("CPU during the flood (% of a core): " + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
-         + f"; load average {psutil.getloadavg()[0]:.1f} on {psutil.cpu_count()} cores, each busy "
-         + ", ".join(f"{c:.0f}%" for c in cores))  # fmt: skip
-    return {"healthz": healthz, "ack": ack, "logins_per_s": answered / took, "reached_per_s": (answered - cut) / took}
-
-
-async def quiet(ctl: ControllerProc, swarm: Swarm, name: str, where: str) -> tuple[float, float]:
-    """A window without a flood: its ``/healthz`` and ack p99, printed as ``<name>_*``."""
-    base_h, base_a, base_n = await measure(ctl, swarm, WINDOW_S)
-    figure(f"{name}_healthz_p99_ms", base_h, "ms")
-    figure(f"{name}_ack_p99_ms", base_a, "ms")
-    note(f"acks measured: {base_n} without a flood{where}")
-    return base_h, base_a
-
-
-def report(kind: str, got: dict[str, float], base_h: float, base_a: float) -> None:
-    figure(f"login_flood_{kind}_healthz_p99_ms", got["healthz"], "ms")
-    figure(f"login_flood_{kind}_healthz_ratio", got["healthz"] / base_h if base_h else float("nan"), "x")
-    figure(f"login_flood_{kind}_ack_p99_ms", got["ack"], "ms")
-    figure(f"login_flood_{kind}_ack_ratio", got["ack"] / base_a if base_a else float("nan"), "x")
-    figure(f"login_flood_{kind}_logins_per_s", got["logins_per_s"], "logins/s")
-    if kind == "proxy":
-        figure("login_flood_proxy_reached_per_s", got["reached_per_s"], "logins/s")
+    for name, phase in phases.items():
+        note(f"CPU {name} (% of a core): " + ", ".join(f"{k} {v / phase.seconds * 100:.0f}" for k, v in phase.cpu.items())
+             + "; cores busy " + ", ".join(f"{b / t * 100:.0f}%" for b, t in zip(phase.busy, phase.total, strict=True)))  # fmt: skip
 
 
 async def main() -> None:
@@ -269,25 +327,40 @@ async def main() -> None:
         ctl = ControllerProc(folder, clock, config=config)
         ctl.db = db
         ctl.start()
-        proxy: Proxy | None = None
-        swarm = Swarm(ctl.ws_url, tokens, clock, heartbeat_s=10.0, visitors=Visitors(gap_minutes=15.0), seed=STATIONS)
+        nginx_dir = Path(tmp) / "nginx"
+        nginx_dir.mkdir()
+        proxy: Proxy | None = Proxy(nginx_dir, ctl.port)
+        if proxy is not None and proxy.proc is None:
+            proxy = None
+            note("the stations talk to the controller directly: nginx is not installed (Debian's package: nginx)")
+            swarm = Swarm(ctl.ws_url, tokens, clock, heartbeat_s=10.0, visitors=Visitors(gap_minutes=15.0), seed=STATIONS)
+        else:  # the documented deployment: everything but the host's own /healthz probe through nginx
+            assert proxy is not None
+            note("the stations talk wss:// to nginx (the site's certificate pinned), nginx to the controller on 127.0.0.1")
+            swarm = Swarm(f"wss://127.0.0.1:{proxy.port}/ws/agent", tokens, clock, heartbeat_s=10.0,
+                          visitors=Visitors(gap_minutes=15.0), seed=STATIONS, ssl=aiohttp.Fingerprint(bytes.fromhex(proxy.fingerprint)))  # fmt: skip
         try:
             await swarm.start(connect_within=60)
             await asyncio.sleep(WARMUP_S)
-            base_h, base_a = await quiet(ctl, swarm, "login_flood_base", "")
-            note("direct: the attacker talks to the controller itself, as if it were the trusted proxy")
-            report("direct", await flooded(ctl, swarm, ctl.url, False, None), base_h, base_a)
-            nginx_dir = Path(tmp) / "nginx"
-            nginx_dir.mkdir()
-            proxy = Proxy(nginx_dir, ctl.port)
-            if proxy.proc is None:
+            note("direct: the attacker talks to the controller's own port, as if it were the trusted proxy (a port left open)")
+            await flooded(ctl, swarm, "direct", ctl.url, False, None)
+            if proxy is None:
                 note("proxy: skipped, nginx is not installed (Debian's package: nginx)")
                 return
             await asyncio.sleep(SETTLE_S)
-            # the quiet window just before this flood is its base: another load on the host drifts
-            base_h, base_a = await quiet(ctl, swarm, "login_flood_proxy_base", ", nginx in place")
             note("proxy: the attacker talks TLS to nginx with the deploy file, each connection from its own address")
-            report("proxy", await flooded(ctl, swarm, proxy.url, True, proxy), base_h, base_a)
+            await flooded(ctl, swarm, "proxy", proxy.url, True, proxy)
+            nginx_cores, ctl_cores = (cpu_affinity(DEPLOY / "controller" / f) for f in ("cpu-nginx.conf", "cpu-controller.conf"))
+            if core is None or nginx_cores != {core} or not ctl_cores <= set(os.sched_getaffinity(0)):
+                note(f"proxy_own_core: skipped, the drop-ins name cores {sorted(nginx_cores)} (nginx) and "
+                     f"{sorted(ctl_cores)} (controller); the attacker is on {core}")  # fmt: skip
+                return
+            proxy.pin(nginx_cores)
+            psutil.Process(ctl.proc.pid).cpu_affinity(sorted(ctl_cores))  # type: ignore[union-attr]
+            await asyncio.sleep(SETTLE_S)
+            note(f"proxy_own_core: the same flood, nginx on core(s) {sorted(nginx_cores)} (with the attacker), "
+                 f"the controller on {sorted(ctl_cores)} with the stations")  # fmt: skip
+            await flooded(ctl, swarm, "proxy_own_core", proxy.url, True, proxy)
         finally:
             if proxy is not None:
                 proxy.stop()

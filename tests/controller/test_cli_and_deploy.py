@@ -182,3 +182,29 @@ def test_the_readmes_show_commands_at_all() -> None:
     assert counts["README.md"] >= 15
     assert counts["deploy/controller/README.md"] >= 2
     assert _parse_error("espace-agent", ["session-ui", "--bogus"]) is not None  # the check can fail
+
+
+# ------------------------------------------------- the CPU drop-ins (README: login flood benchmark)
+
+
+def test_the_cpu_drop_ins_give_nginx_and_the_controller_cores_of_their_own(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.support.systemd import cpu_affinity
+
+    folder = DEPLOY / "controller"
+    controller, nginx = cpu_affinity(folder / "cpu-controller.conf"), cpu_affinity(folder / "cpu-nginx.conf")
+    assert controller
+    assert nginx
+    assert not controller & nginx
+    readme = (folder / "README.md").read_text("utf-8")
+    for name, unit in (("cpu-controller.conf", "espace-controller"), ("cpu-nginx.conf", "nginx")):
+        assert f"deploy/controller/{name} /etc/systemd/system/{unit}.service.d/" in readme
+        # systemd's own parser reads each drop-in beside a stand-in unit (the real ones name programs absent here)
+        (tmp_path / f"{unit}.service").write_text("[Service]\nExecStart=/bin/true\n", encoding="utf-8")
+        (tmp_path / f"{unit}.service.d").mkdir()
+        shutil.copy(folder / name, tmp_path / f"{unit}.service.d" / "cpu.conf")
+        analyze = shutil.which("systemd-analyze")
+        if analyze:
+            out = subprocess.run([analyze, "verify", str(tmp_path / f"{unit}.service")], capture_output=True, text=True, timeout=60)
+            assert "cpu.conf" not in out.stdout + out.stderr, out.stdout + out.stderr
