@@ -39,11 +39,19 @@ from sim.visitors import SimIdle
 from tests.support.procs import wait_for
 from tests.support.served import serve
 
-SPEED = 900.0
+# x450: the day takes about 80 s here. At x900 (40 s) a machine twice as slow (two busy loops beside
+# the test on this 2-core machine) failed it in three ways in three runs: a ticket visitor refused,
+# a workshop participant who could not start, a session ended late. Each is a real tenth of a
+# second of lag read as minutes of the day.
+SPEED = 450.0
 DAY = "2026-11-19"  # a Thursday: 9:00-19:00
 ARRIVALS = 300
 IDLE_END_S = 600 + 120  # idle prompt + grace (defaults)
-SLACK_S = 90.0  # virtual seconds of event-loop lag tolerated on an actual end
+# Lag tolerated on an actual end, in virtual seconds: 0.4 s of real time at x450 (3 min of the day).
+# The controller, the 61 agents and the 300 visitors share this process's one event loop; with the
+# suite's other process on the second core the loop lags by tenths of a second, and 90 virtual
+# seconds (0.1 s real at x900) failed a clean-clone CI run once.
+SLACK_S = 180.0
 AMBIGUOUS_S = 180.0  # two ends this close: the prediction is not checked
 PASSWORD = "busy-thursday-pw"
 
@@ -394,7 +402,8 @@ async def check_figures(
         <= day.app[keys.SITE].hours.closing_after(at("18:00"))
         == at("19:00")
     )
-    assert all(r["end"] <= r["planned_end"] + SLACK_S for r in rows)
+    late = [(r["station"], r["end_reason"], r["end"] - r["planned_end"]) for r in rows if r["end"] > r["planned_end"] + SLACK_S]
+    assert not late, f"ended more than {SLACK_S:.0f} virtual s after their planned end (station, end reason, s late): {late}"
 
     # never two sessions on one station at once
     per_station: dict[str, list[dict]] = {}
