@@ -5,7 +5,9 @@ lifetime (:func:`zeroconf_ctx` is the first ``cleanup_ctx``, so it is closed
 last and the goodbye packets go out after everything else has stopped). It is
 bound only to ``settings.zeroconf_interfaces``: IPv4 addresses
 (``"192.168.10.2"``) or interface names (``"eth0"``, resolved to their IPv4
-addresses at start-up). The advertised address is the interface's own.
+addresses at start-up). The advertised address is the interface's own; the
+port is ``settings.zeroconf_port`` when set (a reverse proxy in front, the
+controller on 127.0.0.1), else ``settings.port``.
 
 TXT record (every value is a short ASCII or UTF-8 string):
 
@@ -14,7 +16,8 @@ TXT record (every value is a short ASCII or UTF-8 string):
 ``path``
     the agent WebSocket path, :data:`espace.protocol.WS_PATH`;
 ``tls``
-    only when ``tls_cert`` is set: the SHA-256 fingerprint of the certificate
+    only when ``zeroconf_tls_cert`` (the proxy's certificate) or ``tls_cert`` is
+    set: the SHA-256 fingerprint of the certificate
     (of its DER bytes), 64 lower-case hex digits without colons, as
     :func:`controller.tls.fingerprint` computes it and :func:`controller.tls.pin`
     takes it (``openssl x509 -noout -fingerprint -sha256`` prints the same
@@ -99,17 +102,19 @@ def _prepare(interfaces: list[str], tls_cert: str) -> tuple[list[str], str | Non
 async def zeroconf_ctx(app: web.Application) -> AsyncIterator[None]:
     """Advertise ``_espace._tcp.local.`` for the app's lifetime (only when settings.zeroconf is on)."""
     settings = app[keys.SETTINGS]
-    addresses, fingerprint = await asyncio.to_thread(_prepare, list(settings.zeroconf_interfaces), settings.tls_cert)
-    if settings.host not in ("0.0.0.0", "", *addresses):
+    cert = settings.zeroconf_tls_cert or settings.tls_cert
+    addresses, fingerprint = await asyncio.to_thread(_prepare, list(settings.zeroconf_interfaces), cert)
+    port = settings.zeroconf_port or settings.port  # behind a proxy: the proxy's port, and its certificate
+    if not settings.zeroconf_port and settings.host not in ("0.0.0.0", "", *addresses):
         log.warning("zeroconf: advertising %s but listening on %s only: agents may not reach it", addresses, settings.host)
-    info = service_info(settings.site_name, settings.port, addresses, fingerprint)
+    info = service_info(settings.site_name, port, addresses, fingerprint)
     aiozc = mdns.bound_zeroconf(addresses)
 
     async def advertise() -> None:
         # probing takes ~1.5 s: done in the background so the HTTP server is not held up
         announced = await aiozc.async_register_service(info, allow_name_change=True)
         await announced
-        log.info("zeroconf: advertising %r on %s port %d", info.name, ", ".join(addresses), settings.port)
+        log.info("zeroconf: advertising %r on %s port %d%s", info.name, ", ".join(addresses), port, " (TLS)" if fingerprint else "")
 
     task = asyncio.create_task(advertise(), name="zeroconf-advertise")
     try:

@@ -105,6 +105,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("print_server_hosts", {}, "Extra {host or IP = station id} for the print server's log, beyond enrolled host names."),
     Setting("zeroconf", False, "Advertise _espace._tcp.local. by mDNS (off by default: only where IT wants it)."),
     Setting("zeroconf_interfaces", ["127.0.0.1"], "Interfaces mDNS may use."),
+    Setting("zeroconf_port", 0, "Port mDNS advertises; 0: port. Behind nginx on the LAN (the controller on 127.0.0.1), nginx's: 443."),
+    Setting("zeroconf_tls_cert", "", "Certificate whose fingerprint mDNS advertises (stations then use wss:// and pin it); empty: tls_cert. Behind nginx, the one nginx serves."),
     Setting("tls_cert", "", "PEM certificate for HTTPS/WSS; empty: plain HTTP (behind a reverse proxy)."),
     Setting("tls_key", "", "PEM private key for tls_cert."),
     Setting("enrolment", True, "Accept enrolment requests from unknown stations (they wait for approval)."),
@@ -151,6 +153,8 @@ class Settings:
     print_server_hosts: dict[str, str]
     zeroconf: bool
     zeroconf_interfaces: list[str]
+    zeroconf_port: int
+    zeroconf_tls_cert: str
     tls_cert: str
     tls_key: str
     enrolment: bool
@@ -218,6 +222,8 @@ def _check(name: str, value: Any) -> Any:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
                 raise SettingsError(f"trusted_proxies: {net!r} is not an IP address or network") from None
+    if name == "zeroconf_port" and not 0 <= value <= 65535:
+        raise SettingsError(f"zeroconf_port: must be 0 (the controller's port) or a TCP port, got {value}")
     if name == "future_tolerance_minutes" and value < 0:
         raise SettingsError(f"{name}: must be 0 or more, got {value}")
     if name == "warn_minutes" and any(m <= 0 for m in value):

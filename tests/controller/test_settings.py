@@ -36,6 +36,10 @@ def test_a_toml_file_overrides_and_bad_values_name_their_key(tmp_path):
         make_settings(stations=[{"id": "X", "kind": "phone"}])
     with pytest.raises(SettingsError, match="unknown setting"):
         make_settings(sesion_minutes=3)
+    for port in (-1, 65536):
+        with pytest.raises(SettingsError, match="zeroconf_port: must be 0"):
+            make_settings(zeroconf_port=port)
+    assert make_settings(zeroconf_port=443).zeroconf_port == 443
 
 
 def test_every_setting_is_documented_in_the_sample():

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_e2e_nginx import NGINX
 from tests.support.zeroconf_ns import SITE_NAME, STATION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,3 +120,29 @@ def test_agent_follows_a_controller_that_crashed_and_came_back_elsewhere(tmp_pat
     assert seen["connected2_after_s"] is not None, why
     assert f"at ws://127.0.0.1:{seen['port2']}/ws/agent" in seen["agent.log"], why
     assert f"{STATION}@127.0.0.1: connected" in seen["controller-2.log"], why
+
+
+def test_behind_nginx_the_advert_names_nginx_and_its_certificate_and_the_agent_pins_it(tmp_path: Path) -> None:
+    """The public-LAN layout (deploy/controller/README.md): the controller on 127.0.0.1, nginx in front.
+
+    With ``zeroconf_port`` and ``zeroconf_tls_cert`` an agent with no URL finds nginx, not the
+    controller's own port, connects ``wss://`` through it and pins the certificate nginx serves.
+    """
+    _require("unshare", "ip", "dig")
+    if not Path(NGINX).exists():
+        pytest.skip("nginx is not installed (make setup-test installs it)")
+    seen = run_in_namespace("proxy", tmp_path)
+    why = json.dumps(seen, indent=1)[-6000:]
+    assert seen["advertised_after_s"] is not None, why
+    s = _sections(seen["dig"])
+    extra = s.get("ADDITIONAL", [])
+    srv = [r for r in extra if " IN SRV " in r]
+    txt = [r for r in extra if " IN TXT " in r]
+    assert len(srv) == 1, seen["dig"]
+    assert srv[0].split()[-2] == str(seen["nginx_port"]), seen["dig"]  # nginx's port, not the controller's
+    assert seen["nginx_port"] != seen["port1"]
+    assert f'"tls={seen["fingerprint"]}"' in txt[0], seen["dig"]
+    assert seen["connected1_after_s"] is not None, why
+    assert f"at wss://127.0.0.1:{seen['nginx_port']}/ws/agent" in seen["agent.log"], why
+    assert seen["pin"] == seen["fingerprint"], why
+    assert f"{STATION}@127.0.0.1: connected" in seen["controller-1.log"], why

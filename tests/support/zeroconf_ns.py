@@ -7,7 +7,7 @@ process that has no URL (discovery only), and Debian's ``dig`` as the DNS-SD
 client. It checks nothing itself: it prints one JSON object of what it saw,
 and the test judges.
 
-    python tests/support/zeroconf_ns.py find|follow|follow-crash <tmpdir>
+    python tests/support/zeroconf_ns.py find|follow|follow-crash|proxy <tmpdir>
     python tests/support/zeroconf_ns.py agent --station … --token … --state-dir … --clock … --interface 127.0.0.1
 """
 
@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -43,6 +44,7 @@ def run_agent(args: argparse.Namespace) -> int:
     from agent.core import Agent, Probes
     from agent.discovery import ControllerFinder
     from agent.outbox import Outbox
+    from agent.pins import Pins
     from espace.clock import clock_from_spec
 
     state = Path(args.state_dir)
@@ -50,10 +52,12 @@ def run_agent(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         outbox = Outbox(state / "outbox.db")
-        finder = ControllerFinder(args.interface, fallback_url=None)
+        pins = Pins(state / "controller.pin", None)  # as agent/cli.py: learned from the first wss:// advert
+        finder = ControllerFinder(args.interface, fallback_url=None, pins=pins)
         agent = Agent(
             args.station, args.token, finder.url, outbox, clock=clock_from_spec(args.clock), probes=Probes(),
             heartbeat_s=1.0, token_file=state / "token", hostname=socket.gethostname(), platform=sys.platform,
+            pins=pins, advertised=finder.expected_fingerprint,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -94,20 +98,34 @@ def scenario(name: str, tmp: Path) -> dict[str, object]:
     from tests.support.procs import ControllerProc, free_port, shared_clock
 
     config = tmp / "site.toml"
-    config.write_text(
-        f'site_name = "{SITE_NAME}"\nzeroconf = true\nzeroconf_interfaces = ["127.0.0.1"]\n', encoding="utf-8"
-    )
+    site = f'site_name = "{SITE_NAME}"\nzeroconf = true\nzeroconf_interfaces = ["127.0.0.1"]\n'
+    seen: dict[str, object] = {"namespace_only_lo": _in_private_namespace()}
+    if name == "proxy":  # the documented public-LAN layout: nginx in front, its port and certificate advertised
+        from controller.tls import make_self_signed
+
+        cert, key = tmp / "tls.pem", tmp / "tls.key"
+        seen["fingerprint"] = make_self_signed(cert, key, ["127.0.0.1"])
+        seen["nginx_port"] = nginx_port = free_port()
+        site += f'zeroconf_port = {nginx_port}\nzeroconf_tls_cert = "{cert}"\ntrusted_proxies = ["127.0.0.1"]\n'
+    config.write_text(site, encoding="utf-8")
     clock = shared_clock()
     ctl = ControllerProc(tmp, clock, config)
     ctl.log = tmp / "controller-1.log"
     token = ctl.add_station(STATION)
-    seen: dict[str, object] = {"namespace_only_lo": _in_private_namespace(), "port1": ctl.port}
+    seen["port1"] = ctl.port
     agent: subprocess.Popen[bytes] | None = None
+    nginx: subprocess.Popen[bytes] | None = None
     agent_log = tmp / "agent.log"
     try:
         ctl.start()
+        if name == "proxy":
+            from tests.e2e.test_e2e_nginx import nginx_conf, start_nginx, wait_tls
+
+            (tmp / "nginx").mkdir()
+            nginx = start_nginx(tmp / "nginx", nginx_conf(tmp / "nginx", nginx_port, ctl.port, cert, key))
+            wait_tls(nginx_port)
         seen["advertised_after_s"] = _wait_for_text(ctl.log, "zeroconf: advertising", 15)
-        if name == "find":
+        if name in ("find", "proxy"):
             seen["dig"] = _dig()
         cmd = [
             sys.executable, str(Path(__file__).resolve()), "agent", "--station", STATION, "--token", token,
@@ -127,7 +145,12 @@ def scenario(name: str, tmp: Path) -> dict[str, object]:
             seen["port2"] = ctl.port
             ctl.start()
             seen["connected2_after_s"] = _wait_for_text(ctl.log, f"{STATION}@127.0.0.1: connected", 45)
+        pin = tmp / "agent-state" / "controller.pin"
+        seen["pin"] = pin.read_text().strip() if pin.exists() else None
     finally:
+        if nginx is not None:
+            os.killpg(nginx.pid, signal.SIGTERM)
+            nginx.wait(10)
         if agent is not None:
             agent.send_signal(signal.SIGTERM)
             try:
@@ -145,7 +168,7 @@ def scenario(name: str, tmp: Path) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="zeroconf_ns")
     sub = ap.add_subparsers(dest="command", required=True)
-    for n in ("find", "follow", "follow-crash"):
+    for n in ("find", "follow", "follow-crash", "proxy"):
         sp = sub.add_parser(n)
         sp.add_argument("tmp", type=Path)
     sp = sub.add_parser("agent")
