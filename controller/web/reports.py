@@ -444,6 +444,21 @@ def help_queue_part(pg: Page, rep: Report) -> str:
     )
 
 
+def escapes_part(pg: Page, rep: Report) -> str:
+    """Ways around the lock screen the stations noticed, per what and station kind (anonymous counts)."""
+    t, esc = pg.t, rep.escapes
+    per = {(w, k): n for w, k, n in esc.per_what_kind}
+    kinds = list(esc.by_kind())
+    rows = [
+        (t(f"reports.escape.{w}"), *(pg.num(per.get((w, k), 0)) for k in kinds), pg.num(n))
+        for w, n in esc.by_what().items()
+    ]
+    rows.append((t("reports.col.total"), *(pg.num(n) for n in esc.by_kind().values()), pg.num(esc.total)))
+    head = (t("reports.escapes.what"), *(t(f"reports.kind.{k}") for k in kinds), t("reports.col.total"))
+    title = t("report.sheet.escapes")
+    return _section("escapes", title, _table(title, head, rows, "with-total", hide_caption=True))
+
+
 def filter_form(pg: Page, lo: date, hi: date, kind: str | None) -> str:
     t = pg.t
     options = "".join(
@@ -566,6 +581,7 @@ def render_page(
             prints_part(pg, rep),
             "</div>",
             help_queue_part(pg, rep),
+            escapes_part(pg, rep),
             export_links(pg, lo, hi, kind),
             f'<p class="note">{escape(t("reports.anonymous"))}</p>',
             "</main>",

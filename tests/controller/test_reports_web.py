@@ -107,6 +107,8 @@ def fill_year(db: Any, year: int = 2025) -> dict[str, int]:
             "INSERT INTO queue_waits (issued, served, outcome) VALUES (?,?,?)",
             (issued, issued + 120 * (k + 1) if k < 4 else None, "claimed" if k < 4 else "no_show"),
         )
+    for k, (station, kind, what) in enumerate([("PC-01", "pc", "screen_missing"), ("PC-02", "pc", "screen_missing"), ("TAB-01", "tablet", "focus_lost")]):
+        conn.execute("INSERT INTO escapes VALUES (?,?,?,?,?,'logged_off')", (f"esc{k}", station, kind, at(year, 4, 2 + k, 11), what))
     return {"pc": pc, "tablet": tablet, "pages": pages, "colour": colour, "help": 10, "queued": 5}
 
 
@@ -246,6 +248,14 @@ async def test_the_page_shows_the_figures_and_charts_in_each_language(site: Site
     assert 'value="pc" selected' in nl
     assert 'Sessions, all stations</th><td class="n">162</td>' in en
     assert "Hour equivalents" not in en  # it always equalled the sessions (issue 17)
+    # ways around the lock screen, per what and kind: PCs, tablets, total
+    assert '<section id="escapes"' in en
+    assert 'Lock screen missing</th><td class="n">2</td><td class="n">0</td><td class="n">2</td>' in en
+    assert 'Lock screen pushed to the back</th><td class="n">0</td><td class="n">1</td><td class="n">1</td>' in en
+    assert 'Total</th><td class="n">2</td><td class="n">1</td><td class="n">3</td>' in en.split('id="escapes"')[1]
+    assert 'id="escapes"' in fr
+    assert 'id="escapes"' in nl
+    assert 'Keyboard and mouse not held</th><td class="n">0</td><td class="n">0</td><td class="n">0</td>' in en
     assert (
         "/api/reports/export?from=2025-01-01&amp;to=2025-12-31&amp;lang=en&amp;what=annual&amp;format=xlsx"
         in en
