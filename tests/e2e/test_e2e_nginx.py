@@ -36,13 +36,16 @@ PASSWORD = "correct horse battery"
 needs_nginx = pytest.mark.skipif(not os.path.exists(NGINX), reason="needs Debian's nginx")
 
 
-def nginx_conf(tmp: Path, port: int, upstream: int, cert: Path, key: Path, connections: int = 256) -> Path:
+def nginx_conf(tmp: Path, port: int, upstream: int, cert: Path, key: Path, connections: int = 256, error_level: str = "info") -> Path:
+    """The deploy file in an nginx.conf of its own under ``tmp`` (logs there too: ``nginx-error.log``
+    at ``error_level``, ``access.log``). Debian's own nginx.conf logs errors at ``error`` level."""
     site = (ROOT / "deploy" / "controller" / "nginx-espace.conf").read_text()
     for old, new in (
         ("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
         ("/etc/espace/tls/controller.pem", str(cert)),
         ("/etc/espace/tls/controller.key", str(key)),
         ("http://127.0.0.1:8080;", f"http://127.0.0.1:{upstream};"),
+        ("/var/log/nginx/access.log", str(tmp / "access.log")),
     ):
         assert old in site, f"the deploy file no longer says {old!r}: update this test"
         site = site.replace(old, new)
@@ -53,7 +56,7 @@ def nginx_conf(tmp: Path, port: int, upstream: int, cert: Path, key: Path, conne
         f"""user root;
 worker_processes 1;
 pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log info;
+error_log {tmp}/nginx-error.log {error_level};
 worker_rlimit_nofile {4 * connections};
 events {{ worker_connections {connections}; }}
 http {{
@@ -170,11 +173,9 @@ def _login_counters(ctl: ControllerProc) -> int:
     return sum(int(v) for k, v in re.findall(r"^espace_(staff_login_\w+) (\d+)$", text, re.M) if k != "staff_login_ok")
 
 
-@needs_nginx
-async def test_a_burst_of_bad_logins_from_many_addresses_is_cut_by_nginx_site_wide(tmp_path: Path) -> None:
-    site_conf = (ROOT / "deploy" / "controller" / "nginx-espace.conf").read_text()
-    for said in (f"espace_login_all:1m rate={SITE_RATE}r/s", f"zone=espace_login_all burst={SITE_BURST} nodelay", f"espace_login_conn {SITE_AT_ONCE};"):
-        assert said in site_conf, f"the deploy file no longer says {said!r}: update this test"
+async def _burst(tmp_path: Path, error_level: str = "info") -> tuple[list[tuple[int, bool]], list[tuple[int, bool]], float, int]:
+    """FLOOD bad posts, each from its own address, with 20 visits of the login page: the answers to
+    the posts and to the visits, how long they took, and what the controller counted."""
     cert, key = tmp_path / "tls.pem", tmp_path / "tls.key"
     make_self_signed(cert, key, ["127.0.0.1"])
     site = tmp_path / "site.toml"
@@ -183,7 +184,7 @@ async def test_a_burst_of_bad_logins_from_many_addresses_is_cut_by_nginx_site_wi
     await add_staff(ctl.db, ("sam", PASSWORD, "steward", "fr"))
     port = free_port()
     ctl.start()
-    nginx = start_nginx(tmp_path, nginx_conf(tmp_path, port, ctl.port, cert, key))
+    nginx = start_nginx(tmp_path, nginx_conf(tmp_path, port, ctl.port, cert, key, error_level=error_level))
     try:
         wait_tls(port)
         ctx = ssl.create_default_context(cafile=str(cert))
@@ -206,6 +207,15 @@ async def test_a_burst_of_bad_logins_from_many_addresses_is_cut_by_nginx_site_wi
         os.killpg(nginx.pid, signal.SIGTERM)
         nginx.wait(10)
         ctl.kill()
+    return answers, visits, elapsed, counted
+
+
+@needs_nginx
+async def test_a_burst_of_bad_logins_from_many_addresses_is_cut_by_nginx_site_wide(tmp_path: Path) -> None:
+    site_conf = (ROOT / "deploy" / "controller" / "nginx-espace.conf").read_text()
+    for said in (f"espace_login_all:1m rate={SITE_RATE}r/s", f"zone=espace_login_all burst={SITE_BURST} nodelay", f"espace_login_conn {SITE_AT_ONCE};"):
+        assert said in site_conf, f"the deploy file no longer says {said!r}: update this test"
+    answers, visits, elapsed, counted = await _burst(tmp_path)
     cut = [a for a in answers if a == (429, False)]
     reached = [a for a in answers if a[1]]
     assert len(cut) + len(reached) == FLOOD, answers
@@ -218,3 +228,17 @@ async def test_a_burst_of_bad_logins_from_many_addresses_is_cut_by_nginx_site_wi
     assert re.search(r'limiting (requests|connections).* by zone "espace_login_(all|conn)"', log), log[-2000:]
     assert 'by zone "espace_login"' not in log  # not the per-address limit: the site-wide one
     assert [status for status, _ in visits] == [200] * 20  # the login page itself is not limited
+
+
+@needs_nginx
+async def test_at_debians_log_level_a_burst_refused_by_nginx_writes_no_line_per_refusal(tmp_path: Path) -> None:
+    """Before: one error.log line and one access.log line per refused post (a flood: gigabytes an hour)."""
+    answers, visits, _, counted = await _burst(tmp_path, error_level="error")  # Debian's nginx.conf: error_log at `error`
+    cut = [a for a in answers if a == (429, False)]
+    assert len(cut) > FLOOD // 2, answers
+    assert "limiting" not in (tmp_path / "nginx-error.log").read_text()
+    logged = (tmp_path / "access.log").read_text().splitlines()
+    posts = [line for line in logged if '"POST /login ' in line]
+    assert len(posts) == len(answers) - len(cut) == counted  # what reached the controller, which logs and counts it
+    assert not [line for line in logged if '" 429 ' in line], logged
+    assert len([line for line in logged if '"GET /login ' in line and '" 200 ' in line]) == len(visits) == 20
