@@ -181,6 +181,7 @@ class Phase:
         self.acks: list[float] = []
         self.seconds = 0.0
         self.cpu: Counter[str] = Counter()  # CPU seconds per process
+        self.worst: list[str] = []  # per chunk: its slowest /healthz and ack, when either passes 100 ms
         self.busy: list[float] = []  # per core: busy seconds
         self.total: list[float] = []  # per core: seconds
 
@@ -198,7 +199,7 @@ class Proxy:
         cert, key = tmp / "tls.pem", tmp / "tls.key"
         self.fingerprint = make_self_signed(cert, key, ["127.0.0.1"])
         self.port = free_port()
-        self.proc = start_nginx(tmp, nginx_conf(tmp, self.port, upstream, cert, key, connections=4 * CONCURRENT))
+        self.proc = start_nginx(tmp, nginx_conf(tmp, self.port, upstream, cert, key, connections=4 * CONCURRENT, error_level="error"))
         try:
             wait_tls(self.port)
         except OSError:
@@ -259,9 +260,13 @@ async def flooded(ctl: ControllerProc, swarm: Swarm, kind: str, target: str, via
             phase = phases[name]
             swarm.stats.reset_latency()
             cpu0, cores0, t0 = cpu_now(), psutil.cpu_times(percpu=True), time.monotonic()
+            before = len(phase.healthz)
             await sample_healthz(ctl.url, t0 + CHUNK_S, phase.healthz)
             took = time.monotonic() - t0
             phase.acks += swarm.stats.ack_latency
+            worst_h, worst_a = max(phase.healthz[before:], default=0.0), max(swarm.stats.ack_latency, default=0.0)
+            if max(worst_h, worst_a) > 0.1:
+                phase.worst.append(f"chunk {len(phase.worst) + 1} at {time.strftime('%H:%M:%S')}: /healthz {worst_h * 1000:.0f} ms, ack {worst_a * 1000:.0f} ms")
             phase.seconds += took
             phase.cpu.update({k: v - cpu0[k] for k, v in cpu_now().items()})
             cores = psutil.cpu_times(percpu=True)
@@ -300,6 +305,8 @@ async def flooded(ctl: ControllerProc, swarm: Swarm, kind: str, target: str, via
     if via_proxy:
         note(f"nginx answered {cut} of {answered} itself (429); {answered - cut} reached the controller")
     for name, phase in phases.items():
+        if phase.worst:
+            note(f"{name}: chunks with an answer over 100 ms: " + "; ".join(phase.worst))
         note(f"CPU {name} (% of a core): " + ", ".join(f"{k} {v / phase.seconds * 100:.0f}" for k, v in phase.cpu.items())
              + "; cores busy " + ", ".join(f"{b / t * 100:.0f}%" for b, t in zip(phase.busy, phase.total, strict=True)))  # fmt: skip
 
