@@ -58,9 +58,9 @@ MAX_LOCK_S = 15 * 60.0
 # argon2id with OWASP's first recommended setting (19 MiB, 2 passes, 1 lane; the Password Storage
 # Cheat Sheet), not argon2-cffi's default (RFC 9106's low-memory profile: 64 MiB, 3 passes, 4 lanes).
 # A check then costs about 24 ms of one core here instead of about 200 ms over four lane threads:
-# under a login flood the few checks the caps let through take an eighth of the CPU and a third of
-# the memory traffic they took, which the stations' acks on the same core measurably felt (see the
-# README's login flood figures). Hashes made with the old setting are verified as they are and
+# under a login flood the few checks the caps let through take an eighth of the CPU they took, and
+# under a third of the memory (a fifth of the memory traffic), which the stations' acks on the same
+# core measurably felt (see the README's login flood figures). Hashes made with the old setting are verified as they are and
 # rewritten with this one at their next successful login (:func:`rehash_if_needed`).
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 # verified against when the login does not exist, so that timing does not tell
