@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,12 +70,25 @@ def display_set(name: str) -> Iterator[str]:
             os.environ["DISPLAY"] = old
 
 
-def screenshot(display: str, path: Path) -> Path:
-    """The whole screen as a PNG (imagemagick's ``import``)."""
-    subprocess.run(
-        ["import", "-display", display, "-window", "root", str(path)],
-        check=True,
-        env={**os.environ, "DISPLAY": display},
-        timeout=20,
-    )
+def screenshot(display: str, path: Path, attempts: int = 3) -> Path:
+    """The whole screen as a PNG (imagemagick's ``import``).
+
+    ``import`` once failed with "unable to open X server" on a server that went on serving the
+    next test in the same module: a failed attempt is tried again after a second, and only the
+    last one's failure (with what ``import`` said) fails the test.
+    """
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(
+            ["import", "-display", display, "-window", "root", str(path)],
+            env={**os.environ, "DISPLAY": display},
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+        if done.returncode == 0:
+            return path
+        if attempt == attempts:
+            raise RuntimeError(f"import -display {display} failed {attempts} times (exit {done.returncode}): {done.stderr.strip()}")
+        time.sleep(1.0)
     return path
