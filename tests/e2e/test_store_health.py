@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import urllib.error
 from pathlib import Path
 
@@ -88,11 +89,14 @@ async def test_a_full_disk_under_the_store_fails_healthz_with_the_reason_logs_on
         # the stations keep trying (after backoffs), each try a failed commit; the log says it once
         await wait_for(lambda: metric(ctl, "store_errors") >= 6, within=120, what="several failed commits")
         text = ctl.log.read_text(errors="replace")
-        # one line per outage, not per failed commit: on a full disk SQLite now and then commits
-        # once more (a page freed by a rollback), which ends an outage and starts another
-        outages = text.count("store: cannot commit")
-        assert outages == text.count("store: commits again, after") + 1, text[-3000:]  # failing now
-        assert 1 <= outages <= 3, text[-3000:]  # while at least 6 commits failed
+        # one line per change of state, not per failed commit: "cannot commit" and "commits again"
+        # alternate. On a full disk SQLite now and then commits once more (a page freed by a
+        # rollback), which ends an outage and starts another: a clean-clone CI run saw every other
+        # commit succeed (5 outages of 1 failed commit each), so their number is not bounded here.
+        states = re.findall(r"store: (cannot commit|commits again, after (\d+) failed)", text)
+        assert [kind for kind, _ in states] == ["cannot commit", "commits again, after"] * (len(states) // 2) + ["cannot commit"], text[-3000:]
+        outages = len(states) // 2 + 1  # failing now
+        assert sum(int(n) for _, n in states if n) + 1 <= metric(ctl, "store_errors"), text[-3000:]
         assert "database or disk is full" in text
         assert text.count("not committed") == outages
         assert ctl.proc is not None
