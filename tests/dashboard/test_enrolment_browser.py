@@ -109,7 +109,9 @@ async def test_the_floor_lists_every_request_and_a_re_enrolment_of_a_connected_s
         await wait_for(lambda: ctl.rows("SELECT status FROM enrolments WHERE station = 'PC-05'")[0]["status"] == "approved",
                        within=10, what="the confirmed approval")
         assert await _connected(live)  # still, until the approved key comes for its token
-        (ev,) = ctl.rows("SELECT body FROM events WHERE type = 'staff.enrolment_approved'")
+        # the audit row is written just after the approval: a loaded clean-clone run read none yet
+        (ev,) = await wait_for(lambda: ctl.rows("SELECT body FROM events WHERE type = 'staff.enrolment_approved'"),
+                               within=10, what="the approval in the audit trail")  # fmt: skip
         assert codes["PC-05"] in ev["body"]
         assert '"reenrol": true' in ev["body"]
     finally:
